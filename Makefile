@@ -1,0 +1,45 @@
+# Everything a developer runs. The project finds Python 3.13 itself (PATH, else pyenv).
+SHELL := /bin/bash
+# A pyenv shim can be on PATH without working, so each candidate must actually run as 3.13.
+PYTHON313 ?= $(shell for p in "$$(command -v python3.13)" "$$(PYENV_VERSION=3.13.0 pyenv which python3.13 2>/dev/null)"; do \
+	[ -n "$$p" ] && "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null && { echo "$$p"; break; }; done)
+VENV := .venv
+SAM_VENV := .venv-sam
+PY := $(VENV)/bin/python
+SAM := $(SAM_VENV)/bin/sam
+# sam build looks for python3.13 on PATH: the project venv provides it.
+SAM_ENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0
+
+.PHONY: setup run test build validate events clean
+
+setup: $(VENV)/.installed $(SAM_VENV)/.installed
+
+$(VENV)/.installed: requirements-dev.txt layers/core/requirements.txt pyproject.toml
+	@test -n "$(PYTHON313)" || { echo "Python 3.13 is required: install it (e.g. 'pyenv install 3.13.0') or put python3.13 on PATH" >&2; exit 1; }
+	$(PYTHON313) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt -e .
+	@touch $@
+
+$(SAM_VENV)/.installed: requirements-sam.txt
+	@test -n "$(PYTHON313)" || { echo "Python 3.13 is required" >&2; exit 1; }
+	$(PYTHON313) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install -q --disable-pip-version-check -r requirements-sam.txt
+	@touch $@
+
+run: $(VENV)/.installed
+	$(PY) -m scripts.run_local
+
+test: setup
+	$(SAM_ENV) $(PY) -m pytest
+
+events: $(VENV)/.installed
+	$(PY) -m scripts.generate_events
+
+build: setup
+	$(SAM_ENV) $(SAM) build
+
+validate: setup
+	$(SAM_ENV) $(SAM) validate --lint
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache

@@ -1,0 +1,15 @@
+"""Kinesis consumer: Twilio Event Streams records → status table, notifications, dead letters."""
+
+from aws_lambda_powertools.utilities.batch import process_partial_response
+
+from twilio_sink.observability import logger, metrics, tracer
+from twilio_sink.stream import WholeBatchProcessor, consume
+
+processor = WholeBatchProcessor()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event, context):
+    return process_partial_response(event=event, record_handler=consume, processor=processor, context=context)

@@ -1,0 +1,134 @@
+"""Decoding what arrives (Kinesis record bytes, webhook bodies) into CloudEvents.
+
+Anything that cannot become a CloudEvent raises `Poison` with a short reason code: the pipeline
+turns it into a dead letter instead of failing its neighbours.
+"""
+
+import json
+import re
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+# Twilio events are a few kB; anything far larger cannot be stored in one DynamoDB item
+# (400 kB) nor published to SNS (256 kB), so it is refused up front.
+MAX_EVENT_BYTES = 200_000
+RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
+
+
+class PoisonReason(StrEnum):
+    UNDECODABLE = "undecodable"  # bytes that are not UTF-8
+    NOT_JSON = "not_json"
+    NOT_CLOUDEVENT = "not_cloudevent"
+    INVALID_PAYLOAD = "invalid_payload"  # `data` does not fit its type's model
+    UNKNOWN_TYPE = "unknown_type"
+    OVERSIZED = "oversized"
+
+
+class Poison(Exception):
+    """An input that retrying will never fix."""
+
+    def __init__(self, reason: PoisonReason, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class CloudEvent(BaseModel):
+    """A CloudEvent 1.0 envelope as Twilio sends it; unknown attributes are kept."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    specversion: str = Field(min_length=1)
+    type: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    id: str = Field(min_length=1)
+    time: AwareDatetime
+    dataschema: str | None = None
+    datacontenttype: str | None = None
+    data: dict[str, Any]
+
+    @field_validator("time", mode="before")
+    @classmethod
+    def _time_is_rfc3339(cls, value: Any) -> Any:
+        # pydantic alone would also read numbers and numeric strings as epoch seconds.
+        if not isinstance(value, str) or not RFC3339.fullmatch(value):
+            raise ValueError("time must be an RFC 3339 timestamp with a time zone")
+        return value
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _data_may_be_json_text(cls, value: Any) -> Any:
+        # Twilio's Kinesis sink writes `data` as a JSON-encoded string; the webhook sends an object.
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError as error:
+                raise ValueError(f"data is a string that is not JSON ({error})") from None
+        return value
+
+    @property
+    def time_utc(self) -> str:
+        """Fixed-width ISO-8601 UTC with microseconds: sorts as text in the order of time."""
+        return self.time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def decode_text(raw: bytes) -> str:
+    if len(raw) > MAX_EVENT_BYTES:
+        raise Poison(PoisonReason.OVERSIZED, f"{len(raw)} bytes, more than the {MAX_EVENT_BYTES} accepted")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise Poison(PoisonReason.UNDECODABLE, f"not UTF-8 text: {error}") from None
+
+
+def parse_json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise Poison(PoisonReason.NOT_JSON, f"not JSON: {error}") from None
+    except RecursionError:
+        raise Poison(PoisonReason.NOT_JSON, "JSON nested too deeply") from None
+
+
+def to_cloudevent(obj: Any) -> CloudEvent:
+    if not isinstance(obj, dict):
+        raise Poison(PoisonReason.NOT_CLOUDEVENT, f"a CloudEvent is a JSON object, got {type(obj).__name__}")
+    if len(json.dumps(obj, separators=(",", ":"))) > MAX_EVENT_BYTES:
+        raise Poison(PoisonReason.OVERSIZED, f"event larger than the {MAX_EVENT_BYTES} bytes accepted")
+    try:
+        return CloudEvent.model_validate(obj)
+    except ValidationError as error:
+        raise Poison(PoisonReason.NOT_CLOUDEVENT, describe(error)) from None
+    except RecursionError:
+        raise Poison(PoisonReason.NOT_CLOUDEVENT, "event nested too deeply") from None
+
+
+def cloudevent_from_record(raw: bytes) -> CloudEvent:
+    """One Kinesis record holds one CloudEvent."""
+    return to_cloudevent(parse_json(decode_text(raw)))
+
+
+def split_webhook_body(text: str) -> list[Any]:
+    """A webhook body is a JSON array of CloudEvents, or (batching off) a single object."""
+    body = parse_json(text)
+    if isinstance(body, list):
+        return body
+    if isinstance(body, dict):
+        return [body]
+    raise Poison(PoisonReason.NOT_CLOUDEVENT, f"body is JSON {type(body).__name__}, not an array or object")
+
+
+def describe(error: ValidationError) -> str:
+    """Human words for a validation error, naming fields but never echoing their values."""
+    parts = []
+    for item in error.errors(include_input=False, include_url=False):
+        where = ".".join(str(p) for p in item["loc"]) or "(root)"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def now_utc() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

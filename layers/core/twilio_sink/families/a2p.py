@@ -1,0 +1,27 @@
+"""What the A2P 10DLC registration families share: payload conventions and "latest wins"."""
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..envelope import CloudEvent
+from ..lifecycle import key, padded
+from .base import Family
+
+PREFIX = "com.twilio.messaging.compliance."
+EPOCH_MS = Field(None, ge=0, lt=10**15)
+
+
+class A2PData(BaseModel):
+    """A2P payloads: lowercase keys, epoch-millisecond integers."""
+
+    model_config = ConfigDict(extra="allow")
+    accountsid: str | None = None
+    createddate: int | None = EPOCH_MS
+    updateddate: int | None = EPOCH_MS
+    timestamp: int | None = EPOCH_MS
+
+
+class LatestWins(Family):
+    """Registrations move back and forth (failed, resubmitted, registered): the newest event wins."""
+
+    def order_key(self, event: CloudEvent, data: A2PData, status: str) -> str:
+        return key(event.time_utc, padded(data.updateddate or 0), padded(data.timestamp or 0), event.id)

@@ -1,0 +1,63 @@
+"""What arrived, one item per record or event, decoded as far as it goes.
+
+A Kinesis record holds one CloudEvent; a webhook body holds an array of them (or one object).
+Items that cannot be decoded carry their `Poison` so the pipeline can dead-letter them.
+"""
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
+
+from .envelope import CloudEvent, Poison, PoisonReason, cloudevent_from_record, split_webhook_body, to_cloudevent
+
+
+@dataclass
+class Received:
+    source: Literal["kinesis", "webhook"]
+    raw: str  # the original record or event as text, for dead letters
+    origin: dict[str, Any] = field(default_factory=dict)
+    event: CloudEvent | None = None
+    poison: Poison | None = None
+
+
+def from_kinesis(record: KinesisStreamRecord) -> Received:
+    kinesis = record.kinesis
+    origin = {
+        "sequence_number": kinesis.sequence_number,
+        "partition_key": kinesis.partition_key,
+        "event_source_arn": record.event_source_arn,
+        "shard_id": record.event_id.split(":", 1)[0] if record.event_id else None,
+    }
+    try:
+        raw = base64.b64decode(kinesis.data, validate=True)
+    except (binascii.Error, ValueError) as error:
+        poison = Poison(PoisonReason.UNDECODABLE, f"record data is not base64: {error}")
+        return Received("kinesis", str(kinesis.data), origin, poison=poison)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = kinesis.data  # keep undecodable bytes as their base64 form
+    try:
+        return Received("kinesis", text, origin, event=cloudevent_from_record(raw))
+    except Poison as poison:
+        return Received("kinesis", text, origin, poison=poison)
+
+
+def from_webhook(body: str, origin: dict[str, Any]) -> list[Received]:
+    try:
+        events = split_webhook_body(body)
+    except Poison as poison:
+        return [Received("webhook", body, origin, poison=poison)]
+    received = []
+    for index, obj in enumerate(events):
+        where = origin | {"index": index}
+        raw = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+        try:
+            received.append(Received("webhook", raw, where, event=to_cloudevent(obj)))
+        except Poison as poison:
+            received.append(Received("webhook", raw, where, poison=poison))
+    return received

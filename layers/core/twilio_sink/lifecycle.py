@@ -1,0 +1,120 @@
+"""Which event wins: the precedence rules of contract 2, free of any AWS concern.
+
+Every event is reduced to an `order_key`, a text that sorts in precedence order (fixed-width
+fields, the event id last as a deterministic tie-break). "Newer wins" is then a plain comparison,
+which DynamoDB can also enforce in a condition, so the final state never depends on arrival order.
+"""
+
+import json
+from dataclasses import dataclass, field
+
+from .envelope import CloudEvent
+
+
+@dataclass(frozen=True)
+class Change:
+    """One validated event, routed to the entity it describes."""
+
+    entity: str
+    entity_id: str
+    status: str
+    order_key: str
+    event: CloudEvent
+
+    @property
+    def pk(self) -> str:
+        return f"{self.entity}#{self.entity_id}"
+
+
+@dataclass(frozen=True)
+class Current:
+    """What the store holds for an entity right now."""
+
+    status: str
+    order_key: str
+    version: int
+    pending: dict[str, str] = field(default_factory=dict)  # event id -> notification not yet published
+
+
+@dataclass(frozen=True)
+class Notification:
+    event_id: str
+    body: str  # JSON of contract 3
+    attributes: dict[str, str]
+
+    @classmethod
+    def from_body(cls, event_id: str, body: str) -> "Notification":
+        fields = json.loads(body)
+        return cls(event_id, body, {k: fields[k] for k in ("entity", "status", "event_type")})
+
+
+@dataclass
+class Plan:
+    """The outcome of a group of events for one entity, in arrival order."""
+
+    applied: list[tuple[Change, str | None]] = field(default_factory=list)  # (change, previous status)
+    stale: list[Change] = field(default_factory=list)
+    duplicates: list[Change] = field(default_factory=list)
+    republish: list[Notification] = field(default_factory=list)  # redelivered events whose notice is pending
+
+    @property
+    def winner(self) -> Change | None:
+        return self.applied[-1][0] if self.applied else None
+
+    def notifications(self) -> list[Notification]:
+        return [notification(change, previous) for change, previous in self.applied]
+
+
+def plan(current: Current | None, changes: list[Change]) -> Plan:
+    """Classify each event as applied, stale or duplicate against the current state.
+
+    An event is applied when it outranks everything before it (stored or earlier in the group):
+    `queued, sent, delivered` in that order are three applied changes; `delivered, queued, sent`
+    are one. An event seen before (same key) is a duplicate; if its notification is still pending
+    (a crash or failed publish after the write) it is published again.
+    """
+    result = Plan()
+    best = current.order_key if current else None
+    status = current.status if current else None
+    seen = {best} if best else set()
+    pending = current.pending if current else {}
+    for change in changes:
+        if change.order_key in seen:
+            result.duplicates.append(change)
+            body = pending.get(change.event.id)
+            if body is not None and all(n.event_id != change.event.id for n in result.republish):
+                result.republish.append(Notification.from_body(change.event.id, body))
+        elif best is None or change.order_key > best:
+            result.applied.append((change, status))
+            best, status = change.order_key, change.status
+        else:
+            result.stale.append(change)
+        seen.add(change.order_key)
+    return result
+
+
+def notification(change: Change, previous_status: str | None) -> Notification:
+    event = change.event
+    body = {
+        "entity": change.entity,
+        "id": change.entity_id,
+        "status": change.status,
+        "previous_status": previous_status,
+        "event_type": event.type,
+        "event_id": event.id,
+        "event_time": event.time_utc,
+        "data": event.data,
+    }
+    return Notification(
+        event_id=event.id,
+        body=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+        attributes={"entity": change.entity, "status": change.status, "event_type": event.type},
+    )
+
+
+def key(*parts: str) -> str:
+    return "|".join(parts)
+
+
+def padded(number: int, width: int = 15) -> str:
+    return f"{number:0{width}d}"

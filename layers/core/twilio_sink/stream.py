@@ -1,0 +1,44 @@
+"""The Kinesis side: Powertools' partial-batch reporting around one whole-batch pipeline run.
+
+Powertools' `BatchProcessor` calls a handler per record; collapsing a batch per entity needs the
+whole batch at once, so this processor hands all records to one handler and reports the failures
+it returns through Powertools' own success/failure bookkeeping and response format.
+"""
+
+from aws_lambda_powertools.utilities.batch import BasePartialBatchProcessor, EventType
+from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
+
+from .inbound import from_kinesis
+from .pipeline import default_pipeline
+
+
+class RetryLater(Exception):
+    """A record whose processing hit a transient AWS failure; Lambda delivers it again."""
+
+
+class WholeBatchProcessor(BasePartialBatchProcessor):
+    def __init__(self):
+        super().__init__(EventType.KinesisDataStreams)
+
+    def process(self) -> list[tuple]:
+        records = [KinesisStreamRecord(record) for record in self.records]
+        failed = self.handler(records)
+        results = []
+        for index, record in enumerate(records):
+            if index in failed:
+                error = RetryLater(f"sequence number {record.kinesis.sequence_number}")
+                results.append(self.failure_handler(record, (RetryLater, error, None)))
+            else:
+                results.append(self.success_handler(record, None))
+        return results
+
+    def _process_record(self, record: dict):
+        raise NotImplementedError("records are processed as a whole batch")
+
+    async def _async_process_record(self, record: dict):
+        raise NotImplementedError("records are processed as a whole batch")
+
+
+def consume(records: list[KinesisStreamRecord]) -> set[int]:
+    """Process a batch; returns the indexes of records to retry."""
+    return default_pipeline().process([from_kinesis(record) for record in records]).failed

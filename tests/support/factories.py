@@ -1,0 +1,47 @@
+"""Small builders of CloudEvents for tests that need variations the samples do not have."""
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+_ids = itertools.count(1)
+BASE_TIME = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+
+MESSAGE = "com.twilio.comms-api.message."
+OPERATION = "com.twilio.comms-api.operation."
+A2P = "com.twilio.messaging.compliance."
+
+
+def at(seconds: float) -> str:
+    return (BASE_TIME + timedelta(seconds=seconds)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def cloudevent(event_type: str, data: dict, seconds: float = 0, event_id: str | None = None) -> dict:
+    return {
+        "specversion": "1.0",
+        "type": event_type,
+        "source": "/tests",
+        "id": event_id or f"EZ{next(_ids):032x}",
+        "dataschema": "https://events-schemas.twilio.com/Test/1",
+        "datacontenttype": "application/json",
+        "time": at(seconds),
+        "data": data,
+    }
+
+
+def message(status: str, message_id: str = "MM1", seconds: float = 0, attempt: str | None = "1", **data) -> dict:
+    payload = {"message_id": message_id, **data}
+    if attempt is not None:
+        payload["attempt"] = attempt
+    return cloudevent(MESSAGE + status, payload, seconds)
+
+
+def operation(status: str, operation_id: str = "OP1", seconds: float = 0) -> dict:
+    return cloudevent(OPERATION + status, {"operation_id": operation_id}, seconds)
+
+
+def brand(kind: str, brandsid: str = "BN1", seconds: float = 0, updateddate: int = 0) -> dict:
+    return cloudevent(A2P + "brand-registration." + kind, {"brandsid": brandsid, "updateddate": updateddate}, seconds)
+
+
+def phone_number(kind: str, phonenumbersid: str = "PN1", seconds: float = 0) -> dict:
+    return cloudevent(A2P + kind, {"phonenumbersid": phonenumbersid, "phonenumber": "+15555550100"}, seconds)

@@ -1,0 +1,141 @@
+"""Precedence rules of contract 2, table-driven, including every arrival order of a lifecycle."""
+
+from itertools import permutations
+
+import pytest
+
+from tests.support import factories as f
+from twilio_sink.envelope import CloudEvent
+from twilio_sink.lifecycle import Current, notification, plan
+from twilio_sink.registry import route
+
+
+def changes(*events):
+    return [route(CloudEvent.model_validate(e)) for e in events]
+
+
+def final_status(current, events):
+    result = plan(current, changes(*events))
+    return result.winner.status if result.winner else (current.status if current else None)
+
+
+def replay_one_by_one(events):
+    """Feed events one at a time, as separate invocations would, carrying the state forward."""
+    current, applied = None, []
+    for change in changes(*events):
+        result = plan(current, [change])
+        if result.winner:
+            applied.append(result.winner.status)
+            current = Current(result.winner.status, result.winner.order_key, (current.version + 1) if current else 1)
+    return current, applied
+
+
+LIFECYCLE = [f.message("queued", seconds=0), f.message("sent", seconds=1),
+             f.message("delivered", seconds=2), f.message("read", seconds=3)]
+
+
+@pytest.mark.parametrize("order", list(permutations(range(4))), ids=lambda o: "-".join(map(str, o)))
+def test_every_arrival_order_of_a_full_lifecycle_ends_read(order):
+    # Given the four events of one message in some order
+    events = [LIFECYCLE[i] for i in order]
+    # When they arrive in one batch, and when they arrive one per invocation
+    batch = plan(None, changes(*events))
+    current, applied_one_by_one = replay_one_by_one(events)
+    # Then the final state is `read` either way, and every applied change moved forward
+    assert batch.winner.status == "read"
+    assert current.status == "read"
+    ranks = {"queued": 0, "sent": 1, "delivered": 2, "read": 3}
+    applied = [change.status for change, _ in batch.applied]
+    assert applied == applied_one_by_one
+    assert [ranks[s] for s in applied] == sorted(ranks[s] for s in applied)
+    # and exactly the events that outrank all earlier arrivals were applied
+    expected, best = [], -1
+    for i in order:
+        if i > best:
+            expected.append(["queued", "sent", "delivered", "read"][i])
+            best = i
+    assert applied == expected
+
+
+@pytest.mark.parametrize(
+    ("events", "expected"),
+    [
+        # higher attempt wins even with a lower rank
+        ([f.message("delivered", attempt="1", seconds=5), f.message("queued", attempt="2", seconds=1)], "queued"),
+        ([f.message("queued", attempt="2", seconds=1), f.message("delivered", attempt="1", seconds=5)], "queued"),
+        # attempt compares as an integer, not as text ("10" > "9")
+        ([f.message("sent", attempt="10"), f.message("read", attempt="9")], "sent"),
+        # missing attempt counts as 0
+        ([f.message("read", attempt=None), f.message("queued", attempt="1")], "queued"),
+        # equal rank: the later event time wins, whatever the order
+        ([f.message("failed", seconds=9), f.message("delivered", seconds=2)], "failed"),
+        ([f.message("delivered", seconds=2), f.message("failed", seconds=9)], "failed"),
+        ([f.message("undelivered", seconds=3), f.message("delivered", seconds=4)], "delivered"),
+        # read outranks a terminal status of the same attempt
+        ([f.message("read", seconds=1), f.message("undelivered", seconds=5)], "read"),
+        # operations: rank first, then time
+        ([f.operation("completed", seconds=1), f.operation("processing", seconds=5)], "completed"),
+        ([f.operation("scheduled", seconds=0), f.operation("processing", seconds=1)], "processing"),
+        # registrations: the newest time wins, back and forth
+        ([f.brand("brand-registered", seconds=5), f.brand("brand-failure", seconds=1)], "registered"),
+        ([f.brand("brand-failure", seconds=1), f.brand("brand-registered", seconds=5)], "registered"),
+        ([f.brand("brand-registered", seconds=1), f.brand("brand-failure", seconds=5)], "failed"),
+        # same time: updateddate decides
+        ([f.brand("brand-failure", updateddate=2), f.brand("brand-registered", updateddate=1)], "failed"),
+        ([f.phone_number("number-registration.successful", seconds=1),
+          f.phone_number("number-deregistration.successful", seconds=2)], "deregistered"),
+    ],
+)
+def test_precedence(events, expected):
+    assert final_status(None, events) == expected
+    assert final_status(None, list(reversed(events))) == expected
+
+
+def test_same_rank_and_time_is_decided_the_same_way_in_any_order():
+    a, b = f.message("delivered", seconds=1), f.message("failed", seconds=1)
+    assert final_status(None, [a, b]) == final_status(None, [b, a])
+
+
+def test_a_repeated_event_changes_nothing_and_is_a_duplicate():
+    queued = f.message("queued")
+    first = plan(None, changes(queued))
+    stored = Current("queued", first.winner.order_key, 1)
+    again = plan(stored, changes(queued, queued))
+    assert again.applied == [] and len(again.duplicates) == 2 and again.stale == []
+
+
+def test_an_older_event_is_stale():
+    delivered = changes(f.message("delivered", seconds=2))[0]
+    result = plan(Current("delivered", delivered.order_key, 3), changes(f.message("sent", seconds=1)))
+    assert result.winner is None and len(result.stale) == 1
+
+
+def test_previous_status_chains_through_the_applied_changes():
+    result = plan(None, changes(f.message("queued", seconds=0), f.message("sent", seconds=1)))
+    assert [(c.status, prev) for c, prev in result.applied] == [("queued", None), ("sent", "queued")]
+    stored = Current("sent", result.winner.order_key, 1)
+    later = plan(stored, changes(f.message("delivered", seconds=2)))
+    assert later.applied[0][1] == "sent"
+
+
+def test_a_redelivered_event_whose_notification_is_pending_is_published_again():
+    queued = changes(f.message("queued"))[0]
+    body = notification(queued, None).body
+    stored = Current("queued", queued.order_key, 1, pending={queued.event.id: body})
+    result = plan(stored, [queued, queued])
+    assert [n.body for n in result.republish] == [body]  # once, however often it is redelivered
+    assert result.applied == []
+
+
+def test_notification_body_is_contract_3():
+    change = changes(f.message("sent", message_id="MM9", seconds=1, to={"address": "+15555550100"}))[0]
+    note = notification(change, "queued")
+    import json
+
+    body = json.loads(note.body)
+    assert set(body) == {"entity", "id", "status", "previous_status", "event_type", "event_id", "event_time", "data"}
+    assert body["entity"] == "message" and body["id"] == "MM9" and body["status"] == "sent"
+    assert body["previous_status"] == "queued"
+    assert body["event_time"] == "2026-01-01T12:00:01.000000Z"
+    assert body["data"]["to"] == {"address": "+15555550100"}
+    assert note.attributes == {"entity": "message", "status": "sent", "event_type": change.event.type}

@@ -121,10 +121,33 @@ def test_previous_status_chains_through_the_applied_changes():
 def test_a_redelivered_event_whose_notification_is_pending_is_published_again():
     queued = changes(f.message("queued"))[0]
     body = notification(queued, None).body
-    stored = Current("queued", queued.order_key, 1, pending={queued.event.id: body})
+    stored = Current("queued", queued.order_key, 1, pending={queued.order_key: body})
     result = plan(stored, [queued, queued])
     assert [n.body for n in result.republish] == [body]  # once, however often it is redelivered
     assert result.applied == []
+
+
+def test_a_redelivered_event_that_is_now_stale_still_publishes_its_pending_notification():
+    # Given `failed` then `delivered` were applied together, and the function died before publishing
+    failed, delivered = changes(f.message("failed", seconds=0), f.message("delivered", seconds=1))
+    pending = {failed.order_key: notification(failed, None).body,
+               delivered.order_key: notification(delivered, "failed").body}
+    stored = Current("delivered", delivered.order_key, 1, pending=pending)
+    # When Lambda bisects the retried batch and `failed` comes back alone, it is stale...
+    alone = plan(stored, [failed])
+    assert len(alone.stale) == 1
+    # ...but its own notification is published again (and only its own: `delivered` may be a live writer's)
+    assert [n.key for n in alone.republish] == [failed.order_key]
+    # And redelivered together, in any order, both are republished in the order they were applied
+    both = plan(stored, [delivered, failed])
+    assert [n.key for n in both.republish] == [failed.order_key, delivered.order_key]
+
+
+def test_pending_notifications_of_events_not_redelivered_are_left_alone():
+    queued, sent = changes(f.message("queued", seconds=0), f.message("sent", seconds=1))
+    stored = Current("queued", queued.order_key, 1, pending={queued.order_key: notification(queued, None).body})
+    result = plan(stored, [sent])
+    assert result.republish == [] and [c.status for c, _ in result.applied] == ["sent"]
 
 
 def test_notification_body_is_contract_3():

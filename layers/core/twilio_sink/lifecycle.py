@@ -33,19 +33,21 @@ class Current:
     status: str
     order_key: str
     version: int
-    pending: dict[str, str] = field(default_factory=dict)  # event id -> notification not yet published
+    # The outbox: order key -> notification written but not yet confirmed published. Keyed by the
+    # order key because applied changes are applied in that order: sorting the keys restores it.
+    pending: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Notification:
-    event_id: str
+    key: str  # the order key of the change it announces
     body: str  # JSON of contract 3
     attributes: dict[str, str]
 
     @classmethod
-    def from_body(cls, event_id: str, body: str) -> "Notification":
+    def from_body(cls, key: str, body: str) -> "Notification":
         fields = json.loads(body)
-        return cls(event_id, body, {k: fields[k] for k in ("entity", "status", "event_type")})
+        return cls(key, body, {k: fields[k] for k in ("entity", "status", "event_type")})
 
 
 @dataclass
@@ -70,8 +72,13 @@ def plan(current: Current | None, changes: list[Change]) -> Plan:
 
     An event is applied when it outranks everything before it (stored or earlier in the group):
     `queued, sent, delivered` in that order are three applied changes; `delivered, queued, sent`
-    are one. An event seen before (same key) is a duplicate; if its notification is still pending
-    (a crash or failed publish after the write) it is published again.
+    are one. An event with the current winner's key (or repeated in the group) is a duplicate;
+    anything else older is stale.
+
+    A redelivered event, duplicate or stale, whose notification is still in the outbox (the
+    function died or SNS failed after the write) is published again: Lambda and Twilio always
+    redeliver the event itself after such a failure. Only the event's own entry is taken, so a
+    concurrent invocation never republishes what a live writer is about to publish.
     """
     result = Plan()
     best = current.order_key if current else None
@@ -79,17 +86,19 @@ def plan(current: Current | None, changes: list[Change]) -> Plan:
     seen = {best} if best else set()
     pending = current.pending if current else {}
     for change in changes:
-        if change.order_key in seen:
+        key = change.order_key
+        if key in seen:
             result.duplicates.append(change)
-            body = pending.get(change.event.id)
-            if body is not None and all(n.event_id != change.event.id for n in result.republish):
-                result.republish.append(Notification.from_body(change.event.id, body))
-        elif best is None or change.order_key > best:
+        elif best is None or key > best:
             result.applied.append((change, status))
-            best, status = change.order_key, change.status
+            best, status = key, change.status
         else:
             result.stale.append(change)
-        seen.add(change.order_key)
+        if key in pending and all(n.key != key for n in result.republish):
+            result.republish.append(Notification.from_body(key, pending[key]))
+        seen.add(key)
+    # Outbox keys were applied in key order, all below any fresh change: sorted, they come first.
+    result.republish.sort(key=lambda n: n.key)
     return result
 
 
@@ -106,7 +115,7 @@ def notification(change: Change, previous_status: str | None) -> Notification:
         "data": event.data,
     }
     return Notification(
-        event_id=event.id,
+        key=change.order_key,
         body=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
         attributes={"entity": change.entity, "status": change.status, "event_type": event.type},
     )

@@ -12,7 +12,7 @@ class Notifier:
         self.client = client
 
     def publish(self, notifications: list[Notification]) -> list[str]:
-        """Publish in the given order; returns the event ids published.
+        """Publish in the given order; returns the keys of those published.
 
         Stops at the first entry SNS refuses so that what is left is published later in order.
         """
@@ -36,5 +36,5 @@ class Notifier:
             for index, notification in enumerate(group):
                 if index not in succeeded:
                     return published
-                published.append(notification.event_id)
+                published.append(notification.key)
         return published

@@ -22,7 +22,7 @@ from .envelope import Poison, now_utc
 from .inbound import Received
 from .lifecycle import Change, Current, Plan, plan
 from .notify import Notifier
-from .observability import MetricUnit, logger, metrics, single_metric
+from .observability import MetricUnit, is_metrics_disabled, logger, metrics, single_metric
 from .registry import BY_TYPE, route
 from .store import Conflict, StatusStore
 
@@ -118,7 +118,7 @@ class Pipeline:
                         _state_attributes(winner),
                         winner.order_key,
                         current.version if current else None,
-                        {n.event_id: n.body for n in fresh},
+                        {n.key: n.body for n in fresh},
                     )
                     break
                 except Conflict as conflict:
@@ -249,6 +249,9 @@ def _emit_metrics(received: list[Received], outcome: Outcome) -> None:
         ("RetriableFailures", len(outcome.failed)),
     ):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    # single_metric prints even when metrics are disabled (local runs): honour the switch here.
+    if is_metrics_disabled():
+        return
     # Only known types become dimensions: an arbitrary `type` must not mint new metrics.
     by_type = Counter(item.event.type for item in received if item.event is not None and item.event.type in BY_TYPE)
     for event_type, count in by_type.items():

@@ -81,7 +81,7 @@ class StatusStore:
     ) -> int:
         """Write the entity's new state; returns its new version, or raises `Conflict`.
 
-        `new_pending` (event id -> notification) is added to the item's outbox of notifications
+        `new_pending` (key -> notification) is added to the item's outbox of notifications
         not yet published, in the same write, so a crash before publishing loses nothing.
         """
         try:
@@ -98,8 +98,8 @@ class StatusStore:
             names = {f"#a{i}": name for i, name in enumerate(attributes)}
             values = {f":a{i}": value for i, value in enumerate(attributes.values())}
             sets = [f"#a{i} = :a{i}" for i in range(len(attributes))]
-            for i, (event_id, body) in enumerate(new_pending.items()):
-                names[f"#p{i}"] = event_id
+            for i, (entry, body) in enumerate(new_pending.items()):
+                names[f"#p{i}"] = entry
                 values[f":p{i}"] = body
                 sets.append(f"#pending.#p{i} = :p{i}")
             names |= {"#order_key": "order_key", "#version": "version", "#pending": "pending"}
@@ -120,15 +120,15 @@ class StatusStore:
             item = error.response.get("Item")
             raise Conflict(from_item(item) if item else None) from None
 
-    def clear_pending(self, pk: str, event_ids: list[str]) -> None:
+    def clear_pending(self, pk: str, keys: list[str]) -> None:
         """Drop published notifications from the entity's outbox."""
-        if not event_ids:
+        if not keys:
             return
-        names = {"#pending": "pending"} | {f"#p{i}": event_id for i, event_id in enumerate(event_ids)}
+        names = {"#pending": "pending"} | {f"#p{i}": entry for i, entry in enumerate(keys)}
         self.client.update_item(
             TableName=self.table_name,
             Key=to_item({"pk": pk, "sk": STATE_SK}),
-            UpdateExpression="REMOVE " + ", ".join(f"#pending.#p{i}" for i in range(len(event_ids))),
+            UpdateExpression="REMOVE " + ", ".join(f"#pending.#p{i}" for i in range(len(keys))),
             ExpressionAttributeNames=names,
         )
 

@@ -18,7 +18,10 @@ class RetryLater(Exception):
 
 class WholeBatchProcessor(BasePartialBatchProcessor):
     def __init__(self):
-        super().__init__(EventType.KinesisDataStreams)
+        # Every failure here is transient (poison records are dead-lettered, not failed): report
+        # them all rather than raise, so Lambda retries the batch as it is instead of counting a
+        # function error and bisecting a batch that has nothing wrong with it.
+        super().__init__(EventType.KinesisDataStreams, raise_on_entire_batch_failure=False)
 
     def process(self) -> list[tuple]:
         records = [KinesisStreamRecord(record) for record in self.records]

@@ -1,0 +1,40 @@
+"""The hand-written oracle (events/samples/expected.json) and contract-2 checks on state items."""
+
+import json
+import re
+from functools import cache
+from pathlib import Path
+
+EXPECTED = Path(__file__).resolve().parents[2] / "events" / "samples" / "expected.json"
+ISO_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
+
+
+@cache
+def _oracle() -> dict:
+    return json.loads(EXPECTED.read_text())
+
+
+def sample_key(sample: dict) -> str:
+    return sample["data"]["test_id"] if sample["type"] == "com.twilio.eventstreams.test-event" else sample["id"]
+
+
+def expected_per_event(sample: dict) -> dict:
+    return _oracle()["per_event"][sample_key(sample)]
+
+
+def expected_final() -> list[dict]:
+    return _oracle()["final"]
+
+
+def assert_contract_state(state: dict, sample: dict, expected: dict) -> None:
+    """The state item of contract 2 for an entity whose winning event is `sample`."""
+    assert state["pk"] == f"{expected['entity']}#{expected['id']}"
+    assert state["sk"] == "state"
+    assert state["entity"] == expected["entity"]
+    assert state["id"] == expected["id"]
+    assert state["status"] == expected["status"]
+    assert state["event_type"] == sample["type"]
+    assert state["event_id"] == sample["id"]
+    assert ISO_UTC.fullmatch(state["event_time"]) and state["event_time"][:19] == sample["time"][:19]
+    assert ISO_UTC.fullmatch(state["updated_at"])
+    assert json.loads(state["data"]) == sample["data"]

@@ -1,0 +1,543 @@
+"""template.yaml: it validates, lints (also once SAM has expanded it), builds, and says what the code expects.
+
+The external tools live in the SAM CLI's own virtual environment (`make setup`); a missing tool is a
+failure, not a skip, so a broken setup never passes silently.
+"""
+
+import os
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from scripts.cfn import load_template, table_create_kwargs
+
+ROOT = Path(__file__).resolve().parents[2]
+SAM = ROOT / ".venv-sam" / "bin" / "sam"
+SAM_PYTHON = ROOT / ".venv-sam" / "bin" / "python"
+PROJECT_BIN = ROOT / ".venv" / "bin"
+FUNCTIONS = {
+    "StreamConsumerFunction": {
+        "dir": "stream_consumer", "service": "stream-consumer", "log_group": "StreamConsumerLogGroup",
+    },
+    "WebhookFunction": {"dir": "webhook", "service": "webhook", "log_group": "WebhookLogGroup"},
+}
+STREAM_ARN = {"Fn::If": ["CreateStream", {"Fn::GetAtt": ["EventStream", "Arn"]}, {"Ref": "ExistingStreamArn"}]}
+TABLE_ACTIONS = {
+    "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query",
+    "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem",
+}
+
+
+# ---------------------------------------------------------------------------------------- helpers
+
+def tool(path: Path) -> str:
+    if not path.exists():
+        pytest.fail(f"{path.relative_to(ROOT)} is missing: run `make setup` (it creates .venv-sam with the SAM CLI)")
+    return str(path)
+
+
+def run(command: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run an external command from the repo root; fail with its whole output unless it exits 0."""
+    env = os.environ | {
+        # sam build needs python3.13 on PATH: the project venv provides it.
+        "PATH": f"{PROJECT_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "SAM_CLI_TELEMETRY": "0",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+    }
+    try:
+        result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as error:
+        pytest.fail(f"{' '.join(command)} did not finish in {timeout}s:\n{error.stdout}\n{error.stderr}")
+    output = f"$ {' '.join(command)}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+    print(output)
+    assert result.returncode == 0, f"exit status {result.returncode}\n{output}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def template() -> dict:
+    return load_template(ROOT / "template.yaml")
+
+
+def resources_of(template: dict, resource_type: str) -> dict:
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == resource_type}
+
+
+def function_props(template: dict, logical_id: str) -> dict:
+    """A function's effective properties: its own over Globals.Function (maps merged, as SAM does)."""
+    globals_ = template.get("Globals", {}).get("Function", {})
+    own = template["Resources"][logical_id]["Properties"]
+    merged = globals_ | own
+    merged["Environment"] = {
+        "Variables": globals_.get("Environment", {}).get("Variables", {})
+        | own.get("Environment", {}).get("Variables", {})
+    }
+    return merged
+
+
+def env_of(template: dict, logical_id: str) -> dict:
+    return function_props(template, logical_id)["Environment"]["Variables"]
+
+
+def parameter_value(template: dict, value):
+    """A literal, or the default of the parameter it refers to."""
+    if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in template.get("Parameters", {}):
+        parameter = template["Parameters"][value["Ref"]]
+        assert "Default" in parameter, f"parameter {value['Ref']} has no default"
+        return parameter["Default"]
+    return value
+
+
+def refers_to(node, logical_id: str) -> bool:
+    return node == {"Ref": logical_id} or (
+        isinstance(node, dict) and "Fn::GetAtt" in node and node["Fn::GetAtt"][0] == logical_id
+    )
+
+
+# ---------------------------------------------------------------------------------------- external tools
+
+@pytest.mark.slow
+def test_sam_validate_lint_passes():
+    result = run([tool(SAM), "validate", "--lint", "--template", "template.yaml", "--region", "us-east-1"])
+    assert "is a valid SAM Template" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_translated_template_lints_clean():
+    """SAM's expansion (event source mapping, roles, stage) is linted too, offline."""
+    result = run([tool(SAM_PYTHON), "scripts/lint_template.py", "template.yaml"])
+    assert "translated template is clean" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    build_dir = tmp_path_factory.mktemp("sam") / "build"
+    run([tool(SAM), "build", "--template", "template.yaml", "--build-dir", str(build_dir)], timeout=1200)
+    return build_dir
+
+
+@pytest.mark.slow
+def test_sam_build_layer_holds_core_and_dependencies_for_arm64(built):
+    python = built / "CoreLayer" / "python"
+    for expected in ("twilio_sink/__init__.py", "aws_lambda_powertools", "pydantic", "twilio/request_validator.py"):
+        assert (python / expected).exists(), f"built layer lacks python/{expected}"
+    # Built for the functions' architecture: pydantic-core's compiled extension is aarch64.
+    extensions = list((python / "pydantic_core").glob("_pydantic_core*.so"))
+    assert extensions and all("aarch64" in e.name for e in extensions), extensions
+
+
+@pytest.mark.slow
+def test_sam_build_functions_hold_their_entry_point(built):
+    built_template = load_template(built / "template.yaml")
+    for logical_id in FUNCTIONS:
+        assert (built / logical_id / "app.py").is_file(), f"built {logical_id} lacks app.py"
+        assert built_template["Resources"][logical_id]["Properties"]["CodeUri"] == logical_id
+        # Thin entry points: the dependencies live in the layer only.
+        assert not (built / logical_id / "pydantic").exists()
+
+
+# ---------------------------------------------------------------------------------------- functions and layer
+
+def test_core_layer(template):
+    layer = template["Resources"]["CoreLayer"]
+    assert layer["Type"] == "AWS::Serverless::LayerVersion"
+    assert layer["Properties"]["ContentUri"] == "layers/core/"
+    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    assert (ROOT / "layers" / "core" / "requirements.txt").is_file()
+
+
+@pytest.mark.parametrize("logical_id", FUNCTIONS)
+def test_function_runtime_architecture_tracing_and_layer(template, logical_id):
+    props = function_props(template, logical_id)
+    assert template["Resources"][logical_id]["Type"] == "AWS::Serverless::Function"
+    assert props["Runtime"] == "python3.13"
+    assert props["Architectures"] == ["arm64"]
+    assert props["Tracing"] == "Active"
+    assert {"Ref": "CoreLayer"} in props["Layers"]
+    assert props["Handler"] == "app.lambda_handler"
+    assert props["CodeUri"] == f"functions/{FUNCTIONS[logical_id]['dir']}/"
+    assert 128 <= props["MemorySize"] <= 10240
+
+
+def test_function_timeouts(template):
+    assert function_props(template, "StreamConsumerFunction")["Timeout"] == 60
+    # Twilio waits 5 s for the webhook's answer.
+    assert function_props(template, "WebhookFunction")["Timeout"] == 8
+
+
+def test_kinesis_event_source(template):
+    events = function_props(template, "StreamConsumerFunction")["Events"]
+    (kinesis,) = [e["Properties"] for e in events.values() if e["Type"] == "Kinesis"]
+    value = lambda name: parameter_value(template, kinesis[name])  # noqa: E731
+    assert kinesis["Stream"] == STREAM_ARN
+    assert value("StartingPosition") == "LATEST"
+    assert value("BatchSize") == 1000
+    assert value("MaximumBatchingWindowInSeconds") == 1
+    assert value("ParallelizationFactor") == 1
+    assert kinesis["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert kinesis["BisectBatchOnFunctionError"] is True
+    # Finite (-1 would retry forever and block the shard).
+    assert value("MaximumRetryAttempts") == 10
+    assert value("MaximumRecordAgeInSeconds") == 86400
+    assert kinesis["DestinationConfig"] == {
+        "OnFailure": {"Type": "SQS", "Destination": {"Fn::GetAtt": ["StreamFailureQueue", "Arn"]}}
+    }
+    # A parameter behind any of them must still be bounded to finite values.
+    for name in ("MaximumRetryAttempts", "MaximumRecordAgeInSeconds"):
+        if isinstance(kinesis[name], dict):
+            assert template["Parameters"][kinesis[name]["Ref"]]["MinValue"] >= 0
+
+
+def test_webhook_http_api_event(template):
+    from twilio_sink import webhook  # the route the code resolves must be the route the API sends
+
+    events = function_props(template, "WebhookFunction")["Events"]
+    (http,) = [e["Properties"] for e in events.values() if e["Type"] == "HttpApi"]
+    assert http["ApiId"] == {"Ref": "WebhookApi"}
+    assert http["Method"].upper() == "POST"
+    assert http["Path"] == "/events" == webhook.ROUTE
+    assert http.get("PayloadFormatVersion", "2.0") == "2.0"
+    api = template["Resources"]["WebhookApi"]
+    assert api["Type"] == "AWS::Serverless::HttpApi"
+    assert api["Properties"].get("StageName", "$default") == "$default"
+    settings = api["Properties"]["DefaultRouteSettings"]
+    assert parameter_value(template, settings["ThrottlingRateLimit"]) > 0
+    assert parameter_value(template, settings["ThrottlingBurstLimit"]) > 0
+
+
+# ---------------------------------------------------------------------------------------- environment
+
+EXPECTED_ENV = {
+    "STATUS_TABLE_NAME": {"Ref": "StatusTable"},
+    "TOPIC_ARN": {"Ref": "NotificationTopic"},
+    "DEAD_LETTER_QUEUE_URL": {"Ref": "DeadLetterQueue"},
+}
+WEBHOOK_ENV = {
+    "AUTH_TOKEN_SECRET_ARN": {"Ref": "AuthTokenSecret"},
+    "PUBLIC_BASE_URL": {"Ref": "PublicBaseUrl"},
+}
+LITERAL_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "AWS_XRAY_CONTEXT_MISSING"}
+
+
+@pytest.mark.parametrize("logical_id", FUNCTIONS)
+def test_environment_names_reach_the_code_through_ref_or_getatt(template, logical_id):
+    env = env_of(template, logical_id)
+    expected = EXPECTED_ENV | (WEBHOOK_ENV if logical_id == "WebhookFunction" else {})
+    for name, value in expected.items():
+        assert env.get(name) == value, f"{logical_id} {name} = {env.get(name)!r}, expected {value!r}"
+    if logical_id != "WebhookFunction":
+        assert "AUTH_TOKEN_SECRET_ARN" not in env, "only the webhook reads the auth token"
+    for name, value in env.items():
+        if name in LITERAL_ENV:
+            assert isinstance(value, str) or set(value) == {"Ref"}, (name, value)
+            continue
+        # Never a hard-coded name or ARN; plain Ref/GetAtt only (tests resolve them against moto).
+        assert isinstance(value, dict) and set(value) <= {"Ref", "Fn::GetAtt"}, f"{logical_id} {name} = {value!r}"
+        (target,) = [value.get("Ref") or value["Fn::GetAtt"][0]]
+        assert target in template["Resources"] or target in template["Parameters"], (name, target)
+
+
+@pytest.mark.parametrize("logical_id", FUNCTIONS)
+def test_every_setting_the_code_reads_is_set(template, logical_id):
+    from twilio_sink.config import Settings
+
+    env = env_of(template, logical_id)
+    for field in Settings.model_fields.values():
+        if field.is_required() or logical_id == "WebhookFunction":
+            assert field.alias in env, f"{logical_id} does not set {field.alias}"
+
+
+@pytest.mark.parametrize("logical_id", FUNCTIONS)
+def test_powertools_and_xray_settings(template, logical_id):
+    env = env_of(template, logical_id)
+    assert env["POWERTOOLS_SERVICE_NAME"] == FUNCTIONS[logical_id]["service"]
+    assert parameter_value(template, env["POWERTOOLS_METRICS_NAMESPACE"]) == "TwilioEventSink"
+    assert env["POWERTOOLS_LOG_LEVEL"] == {"Ref": "LogLevel"}
+    assert template["Parameters"]["LogLevel"]["Default"] == "INFO"
+    assert env["AWS_XRAY_CONTEXT_MISSING"] == "IGNORE_ERROR"
+
+
+def test_public_base_url_defaults_to_empty(template):
+    assert template["Parameters"]["PublicBaseUrl"]["Default"] == ""
+
+
+# ---------------------------------------------------------------------------------------- log groups
+
+@pytest.mark.parametrize("logical_id", FUNCTIONS)
+def test_each_function_logs_to_its_own_group_with_retention(template, logical_id):
+    group_id = FUNCTIONS[logical_id]["log_group"]
+    group = template["Resources"][group_id]
+    assert group["Type"] == "AWS::Logs::LogGroup"
+    retention = group["Properties"]["RetentionInDays"]
+    assert retention == {"Ref": "LogRetentionDays"}
+    assert template["Parameters"]["LogRetentionDays"]["Default"] == 30
+    name = group["Properties"]["LogGroupName"]
+    logging = function_props(template, logical_id).get("LoggingConfig", {})
+    if "LogGroup" in logging:
+        assert logging["LogGroup"] == {"Ref": group_id}
+    else:
+        # Lambda's default group name, so the function writes here and never creates its own.
+        assert name == {"Fn::Sub": f"/aws/lambda/${{{logical_id}}}"}
+
+
+def test_no_log_group_without_retention(template):
+    for name, group in resources_of(template, "AWS::Logs::LogGroup").items():
+        assert "RetentionInDays" in group["Properties"], name
+
+
+# ---------------------------------------------------------------------------------------- stream and Twilio role
+
+def test_stream_is_created_unless_an_existing_one_is_given(template):
+    assert template["Parameters"]["ExistingStreamArn"]["Default"] == ""
+    assert template["Conditions"]["CreateStream"] == {"Fn::Equals": [{"Ref": "ExistingStreamArn"}, ""]}
+    stream = template["Resources"]["EventStream"]
+    assert stream["Type"] == "AWS::Kinesis::Stream"
+    assert stream["Condition"] == "CreateStream"
+    props = stream["Properties"]
+    assert props["StreamEncryption"] == {"EncryptionType": "KMS", "KeyId": "alias/aws/kinesis"}
+    assert parameter_value(template, props["RetentionPeriodHours"]) == 168
+    assert "StreamModeDetails" in props or "ShardCount" in props
+
+
+def test_stream_arn_is_always_the_conditional_one(template):
+    """Outside EventStream itself, the stream is only ever referred to as If[CreateStream, ...]."""
+    resources = {k: v for k, v in template["Resources"].items() if k != "EventStream"}
+    uses = 0
+    for section in (resources, template.get("Outputs", {})):
+        stack = [section]
+        while stack:
+            node = stack.pop()
+            if node == STREAM_ARN:
+                uses += 1
+                continue
+            assert not refers_to(node, "EventStream"), f"bare reference to EventStream: {node}"
+            if isinstance(node, dict):
+                stack.extend(node.values())
+            elif isinstance(node, list):
+                stack.extend(node)
+    assert uses >= 3  # the event source, the Twilio role, the StreamArn output
+
+
+def test_twilio_stream_writer_role(template):
+    role = template["Resources"]["TwilioStreamWriterRole"]
+    assert role["Type"] == "AWS::IAM::Role"
+    (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Effect"] == "Allow"
+    assert trust["Principal"] == {"AWS": "arn:aws:iam::177261743968:root"}
+    assert trust["Action"] in ("sts:AssumeRole", ["sts:AssumeRole"])
+    assert trust["Condition"] == {"StringEquals": {"sts:ExternalId": {"Ref": "TwilioExternalId"}}}
+    external_id = template["Parameters"]["TwilioExternalId"]
+    assert "Default" not in external_id, "the external id must be chosen by the operator"
+    assert external_id["MinLength"] >= 2 and external_id.get("AllowedPattern")
+    statements = [s for p in role["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    granted = {(action, str(s["Resource"])) for s in statements for action in s["Action"]}
+    assert granted == {
+        ("kinesis:PutRecord", str(STREAM_ARN)),
+        ("kinesis:PutRecords", str(STREAM_ARN)),
+        ("kinesis:ListShards", "*"),
+        ("kinesis:DescribeLimits", "*"),
+    }
+    assert all(s["Effect"] == "Allow" for s in statements)
+
+
+# ---------------------------------------------------------------------------------------- state, topic, queues, secret
+
+def test_status_table(template):
+    table = template["Resources"]["StatusTable"]
+    assert table["Type"] == "AWS::DynamoDB::Table"
+    assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Retain"
+    props = table["Properties"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"]["SSEEnabled"] is True
+    assert "DeletionProtectionEnabled" in props
+    assert "TableName" not in props, "a fixed table name blocks replacement and second stacks"
+
+
+def test_table_create_kwargs_come_from_the_template(template):
+    kwargs = table_create_kwargs(template, table_name="t")
+    assert kwargs == {
+        "TableName": "t",
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        "AttributeDefinitions": [
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+    assert table_create_kwargs(template)["TableName"]  # a default name when the caller gives none
+
+
+def test_notification_topic_is_encrypted(template):
+    topic = template["Resources"]["NotificationTopic"]
+    assert topic["Type"] == "AWS::SNS::Topic"
+    assert topic["Properties"]["KmsMasterKeyId"] == "alias/aws/sns"
+
+
+@pytest.mark.parametrize("logical_id", ["DeadLetterQueue", "StreamFailureQueue"])
+def test_queues(template, logical_id):
+    queue = template["Resources"][logical_id]
+    assert queue["Type"] == "AWS::SQS::Queue"
+    assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    assert queue["Properties"]["MessageRetentionPeriod"] == 1209600
+
+
+def test_auth_token_secret(template):
+    secret = template["Resources"]["AuthTokenSecret"]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    props = secret["Properties"]
+    assert "auth token" in props["Description"].lower()
+    assert "GenerateSecretString" in props or "SecretString" in props
+
+
+# ---------------------------------------------------------------------------------------- least privilege
+
+def policies(template: dict, logical_id: str) -> tuple[set, dict]:
+    """(inline (action, resource) grants, {policy template name: its argument})."""
+    inline, templates = set(), {}
+    for policy in template["Resources"][logical_id]["Properties"].get("Policies", []):
+        assert isinstance(policy, dict), f"{logical_id}: managed policy {policy!r} is broader than needed"
+        if "Statement" in policy:
+            for statement in policy["Statement"]:
+                assert statement["Effect"] == "Allow"
+                assert statement["Resource"] != "*", f"{logical_id}: {statement}"
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                inline |= {(a, str(statement["Resource"])) for a in actions}
+        else:
+            ((name, argument),) = policy.items()
+            templates[name] = argument
+    return inline, templates
+
+
+@pytest.mark.parametrize("logical_id", FUNCTIONS)
+def test_function_policies_are_least_privilege(template, logical_id):
+    inline, templates = policies(template, logical_id)
+    table = str({"Fn::GetAtt": ["StatusTable", "Arn"]})
+    assert inline == {(action, table) for action in TABLE_ACTIONS}
+    expected = {
+        "SNSPublishMessagePolicy": {"TopicName": {"Fn::GetAtt": ["NotificationTopic", "TopicName"]}},
+        "SQSSendMessagePolicy": {"QueueName": {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}},
+    }
+    if logical_id == "WebhookFunction":
+        expected["AWSSecretsManagerGetSecretValuePolicy"] = {"SecretArn": {"Ref": "AuthTokenSecret"}}
+    assert templates == expected
+    assert "Role" not in template["Resources"][logical_id]["Properties"]
+
+
+# ---------------------------------------------------------------------------------------- alarms
+
+def alarms(template: dict) -> list[dict]:
+    found = []
+    for name, alarm in resources_of(template, "AWS::CloudWatch::Alarm").items():
+        props = alarm["Properties"]
+        found.append(props | {
+            "_name": name,
+            "_namespace": parameter_value(template, props["Namespace"]),
+            "_dimensions": {d["Name"]: d["Value"] for d in props.get("Dimensions", [])},
+        })
+    return found
+
+
+def alarm_for(template: dict, namespace: str, metric: str, dimensions: dict) -> dict:
+    matches = [
+        a for a in alarms(template)
+        if a["_namespace"] == namespace and a["MetricName"] == metric and a["_dimensions"] == dimensions
+    ]
+    assert len(matches) == 1, f"expected one alarm on {namespace} {metric} {dimensions}, found {len(matches)}"
+    return matches[0]
+
+
+@pytest.mark.parametrize("logical_id", FUNCTIONS)
+@pytest.mark.parametrize("metric", ["Errors", "Throttles"])
+def test_function_alarms(template, logical_id, metric):
+    alarm = alarm_for(template, "AWS/Lambda", metric, {"FunctionName": {"Ref": logical_id}})
+    assert alarm["Statistic"] == "Sum"
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold" and alarm["Threshold"] == 0
+
+
+def test_iterator_age_alarm(template):
+    alarm = alarm_for(template, "AWS/Lambda", "IteratorAge", {"FunctionName": {"Ref": "StreamConsumerFunction"}})
+    assert alarm["Statistic"] == "Maximum"
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    assert 0 < parameter_value(template, alarm["Threshold"]) <= 300_000
+
+
+@pytest.mark.parametrize("queue", ["DeadLetterQueue", "StreamFailureQueue"])
+def test_queue_alarms(template, queue):
+    alarm = alarm_for(
+        template, "AWS/SQS", "ApproximateNumberOfMessagesVisible",
+        {"QueueName": {"Fn::GetAtt": [queue, "QueueName"]}},
+    )
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold" and alarm["Threshold"] == 0
+
+
+def test_signature_rejection_alarm_watches_what_the_webhook_emits(template):
+    env = env_of(template, "WebhookFunction")
+    namespace = parameter_value(template, env["POWERTOOLS_METRICS_NAMESPACE"])
+    # Powertools adds the service name as the `service` dimension of every metric.
+    alarm = alarm_for(template, namespace, "SignatureRejected", {"service": env["POWERTOOLS_SERVICE_NAME"]})
+    assert alarm["Namespace"] == env["POWERTOOLS_METRICS_NAMESPACE"]  # the same parameter, not a copy
+    assert alarm["Statistic"] == "Sum"
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold" and alarm["Threshold"] == 0
+    assert alarm["TreatMissingData"] == "notBreaching"
+
+
+def test_alarm_actions_go_to_the_optional_alarm_topic(template):
+    assert template["Parameters"]["AlarmTopicArn"]["Default"] == ""
+    expected = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
+    for alarm in alarms(template):
+        assert alarm["AlarmActions"] == expected, alarm["_name"]
+
+
+# ---------------------------------------------------------------------------------------- parameters, outputs, config
+
+def test_parameters_are_described_and_grouped(template):
+    parameters = template["Parameters"]
+    for name, parameter in parameters.items():
+        assert parameter.get("Description", "").strip(), f"parameter {name} has no description"
+    groups = template["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
+    grouped = [name for group in groups for name in group["Parameters"]]
+    assert sorted(grouped) == sorted(parameters), "every parameter in exactly one group"
+
+
+def test_every_parameter_is_used(template):
+    body = str({k: v for k, v in template.items() if k not in ("Parameters", "Metadata")})
+    for name in template["Parameters"]:
+        assert f"'{name}'" in body or f"${{{name}}}" in body, f"parameter {name} is never used"
+
+
+def test_outputs(template):
+    outputs = template["Outputs"]
+    assert set(outputs) >= {
+        "WebhookUrl", "StreamArn", "TwilioRoleArn", "TwilioExternalId", "StatusTableName", "NotificationTopicArn",
+        "DeadLetterQueueUrl", "StreamFailureQueueUrl", "AuthTokenSecretArn", "StreamConsumerFunctionName",
+        "WebhookFunctionName",
+    }
+    assert outputs["WebhookUrl"]["Value"] == {
+        "Fn::Sub": "https://${WebhookApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/events"
+    }
+    assert outputs["StreamArn"]["Value"] == STREAM_ARN
+    assert outputs["TwilioExternalId"]["Value"] == {"Ref": "TwilioExternalId"}
+    for name, output in outputs.items():
+        assert output.get("Description"), f"output {name} has no description"
+
+
+def test_samconfig():
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())["default"]
+    assert config["global"]["parameters"]["stack_name"] == "twilio-event-sink"
+    assert config["build"]["parameters"] == config["build"]["parameters"] | {"cached": True, "parallel": True}
+    deploy = config["deploy"]["parameters"]
+    assert deploy["capabilities"] == "CAPABILITY_IAM"
+    assert deploy["resolve_s3"] is True
+    assert deploy["confirm_changeset"] is True
+
+
+def test_code_paths_exist(template):
+    for spec in FUNCTIONS.values():
+        assert (ROOT / "functions" / spec["dir"] / "app.py").is_file()
+    assert (ROOT / "layers" / "core" / "twilio_sink" / "__init__.py").is_file()

@@ -1,5 +1,7 @@
 """`com.twilio.comms-api.message.*`: message delivery (schemas CommsApi.Message*)."""
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..envelope import CloudEvent
@@ -37,8 +39,10 @@ class MessageData(BaseModel):
     from_: Endpoint | None = Field(None, alias="from")
     to: Endpoint | None = None
     content: Content | None = None
-    tags: dict[str, str] | None = None
-    channel_metadata: dict[str, str] | None = None
+    # Kept verbatim in `data` but never relied on: the seed documents `tags` both as an object and
+    # as an array, so their shape must not dead-letter an otherwise valid status event.
+    tags: dict[str, Any] | list[Any] | None = None
+    channel_metadata: dict[str, Any] | None = None
 
     @field_validator("attempt", mode="before")
     @classmethod

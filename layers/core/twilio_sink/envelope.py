@@ -125,7 +125,9 @@ def describe(error: ValidationError) -> str:
     """Human words for a validation error, naming fields but never echoing their values."""
     parts = []
     for item in error.errors(include_input=False, include_url=False):
-        where = ".".join(str(p) for p in item["loc"]) or "(root)"
+        # Field names are identifiers; a dict's keys are data (a phone number, say) and are not named.
+        where = ".".join(str(p) if isinstance(p, int) or str(p).isidentifier() else "[key]"
+                         for p in item["loc"]) or "(root)"
         parts.append(f"{where}: {item['msg']}")
     return "; ".join(parts)
 

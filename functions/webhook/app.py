@@ -34,5 +34,6 @@ def receive_from_rest_api() -> Response:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event, context):
+    event = webhook.with_text_headers(event)
     resolver = http_api if isinstance(event, dict) and event.get("version") == "2.0" else rest_api
     return resolver.resolve(event, context)

@@ -147,7 +147,7 @@ def verify(request: Delivery, keys: SigningKeys) -> bytes:
                     return request.body
     except (TypeError, ValueError):
         raise Rejected("malformed_signature_input") from None
-    if not hmac.compare_digest(hashlib.sha256(request.body).hexdigest(), body_hashes[0]):
+    if not _hash_matches(request.body, body_hashes[0]):
         raise Rejected("body_hash_mismatch")  # the body is not the one Twilio hashed
     raise Rejected("invalid_signature")  # wrong token, or not the URL Twilio called
 
@@ -159,8 +159,12 @@ def _valid(validator: RequestValidator, url: str, request: Delivery, text: str |
         return validator.validate(url, text, request.signature, algorithm)
     # The validator hashes only text, so bytes that are not UTF-8 are hashed here; the URL's
     # signature (no parameters for a JSON delivery) is still the validator's.
-    return validator.validate(url, {}, request.signature, algorithm) and hmac.compare_digest(
-        hashlib.sha256(request.body).hexdigest(), body_hash)
+    return validator.validate(url, {}, request.signature, algorithm) and _hash_matches(request.body, body_hash)
+
+
+def _hash_matches(body: bytes, body_hash: str) -> bool:
+    # compare_digest refuses non-ASCII text, and a hex digest never holds any.
+    return body_hash.isascii() and hmac.compare_digest(hashlib.sha256(body).hexdigest(), body_hash)
 
 
 def _own_url(domain_name: str, called_path: str) -> str:

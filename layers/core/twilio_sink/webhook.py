@@ -128,3 +128,22 @@ def route_prefixes(public_base_url: str) -> list[str] | None:
     """The base path of the public URL, for the resolver to route past (None when there is none)."""
     base_path = urlsplit(public_base_url.strip()).path.rstrip("/")
     return [base_path] if base_path else None
+
+
+def with_text_headers(event: Any) -> Any:
+    """The event with only text headers, as API Gateway sends them.
+
+    Anything else cannot come from API Gateway; dropped here, it cannot trip the resolver either,
+    and a request left without its signature is rejected like any other.
+    """
+    if not isinstance(event, dict):
+        return event
+    headers = event.get("headers")
+    multi = event.get("multiValueHeaders")
+    return event | {
+        "headers": {k: v for k, v in headers.items() if isinstance(k, str) and isinstance(v, str)}
+        if isinstance(headers, dict) else {},
+        "multiValueHeaders": {k: v for k, v in multi.items() if isinstance(k, str) and isinstance(v, list)
+                              and all(isinstance(item, str) for item in v)}
+        if isinstance(multi, dict) else {},
+    }

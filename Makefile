@@ -5,14 +5,15 @@ PYTHON313 ?= $(shell for p in "$$(command -v python3.13)" "$$(PYENV_VERSION=3.13
 	[ -n "$$p" ] && "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null && { echo "$$p"; break; }; done)
 VENV := .venv
 SAM_VENV := .venv-sam
+CHECKOV_VENV := .venv-checkov
 PY := $(VENV)/bin/python
 SAM := $(SAM_VENV)/bin/sam
 # sam build looks for python3.13 on PATH: the project venv provides it.
 SAM_ENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0
 
-.PHONY: setup run test build validate events clean
+.PHONY: setup run test build validate checkov events clean
 
-setup: $(VENV)/.installed $(SAM_VENV)/.installed
+setup: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 
 $(VENV)/.installed: requirements-dev.txt layers/core/requirements.txt pyproject.toml
 	@test -n "$(PYTHON313)" || { echo "Python 3.13 is required: install it (e.g. 'pyenv install 3.13.0') or put python3.13 on PATH" >&2; exit 1; }
@@ -24,6 +25,12 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 	@test -n "$(PYTHON313)" || { echo "Python 3.13 is required" >&2; exit 1; }
 	$(PYTHON313) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/pip install -q --disable-pip-version-check -r requirements-sam.txt
+	@touch $@
+
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	@test -n "$(PYTHON313)" || { echo "Python 3.13 is required" >&2; exit 1; }
+	$(PYTHON313) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q --disable-pip-version-check -r requirements-checkov.txt
 	@touch $@
 
 run: $(VENV)/.installed
@@ -41,5 +48,9 @@ build: setup
 validate: setup
 	$(SAM_ENV) $(SAM) validate --lint
 
+# Security scan of template.yaml; each skipped check is justified in its resource's Metadata.
+checkov: $(CHECKOV_VENV)/.installed
+	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
+
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache

@@ -2,6 +2,8 @@
 
 import base64
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 import pytest
@@ -10,6 +12,8 @@ from scripts.generate_events import load_samples, webhook_event
 from tests.support import factories as f
 from tests.support.expectations import assert_contract_state, expected_final, expected_per_event
 from tests.support.sinks import post
+from tests.webhook import deliveries as shapes
+from tests.webhook.logs import json_logs, lines
 
 SAMPLES = load_samples()
 
@@ -143,3 +147,201 @@ def test_a_secret_without_a_usable_token_answers_503_not_403(stack, webhook, con
     assert post(webhook, context, [f.message("queued")])[0] == 503
     assert '"AuthTokenUnavailable"' in capsys.readouterr().out
     assert stack.states() == {}
+
+
+# ---------------------------------------------------------------- every deployment shape, end to end
+
+@pytest.fixture
+def deployed(stack, monkeypatch):
+    """The webhook as deployed behind `deployment` (its PUBLIC_BASE_URL read at cold start)."""
+    from scripts.local_aws import load_function
+    from twilio_sink import config
+
+    def load(deployment):
+        monkeypatch.setenv("PUBLIC_BASE_URL", deployment.public_base_url)
+        config.settings.cache_clear()
+        return load_function("webhook")
+
+    return load
+
+
+@pytest.mark.parametrize("deployment", shapes.DEPLOYMENTS, ids=lambda d: d.name)
+def test_a_delivery_signed_by_twilio_is_accepted_behind_every_deployment_shape(stack, deployed, context, deployment):
+    handler = deployed(deployment)
+    body = json.dumps([f.message("queued")])
+    response = handler.lambda_handler(shapes.event_for(deployment, body), context)
+    assert response["statusCode"] == 200, response["body"]
+    assert stack.states()["message#MM1"]["status"] == "queued"
+    # The same delivery tampered with is still refused there: the check is not merely lenient.
+    tampered = shapes.event_for(deployment, body)
+    tampered["body"] = json.dumps([f.message("read")])
+    assert handler.lambda_handler(tampered, context)["statusCode"] == 403
+
+
+def test_a_custom_domain_without_public_base_url_is_rejected_loudly(stack, deployed, context):
+    deployment = shapes.BY_NAME["http-custom-domain-base-path-dropped"]
+    handler = deployed(shapes.with_public_base_url(deployment, ""))
+    with json_logs() as logs:
+        response = handler.lambda_handler(shapes.event_for(deployment, json.dumps([f.message("queued")])), context)
+    assert response["statusCode"] == 403
+    [line] = lines(logs, "signature rejected")
+    assert line["reason"] == "invalid_signature"
+    assert line["source_ip"] == "35.90.102.130"
+    assert line["checked_url"] == f"https://{shapes.CUSTOM_DOMAIN}/prod/events"
+    assert stack.states() == {}
+
+
+def test_a_rejection_log_names_reason_and_caller_never_the_body_or_a_key(stack, webhook, context):
+    secret = json.dumps({"auth_token": "current-token-value", "previous_auth_token": "previous-token-value"})
+    boto3.client("secretsmanager").put_secret_value(SecretId=stack.secret_arn, SecretString=secret)
+    body = json.dumps([f.message("queued", to={"address": "+15555550199"})])
+    event = shapes.event_for(shapes.DEFAULT, body, token="current-token-value")
+    event["body"] = body.replace("queued", "read")
+    with json_logs("DEBUG") as logs:
+        assert webhook.lambda_handler(event, context)["statusCode"] == 403
+    out = logs.getvalue()
+    [line] = lines(logs, "signature rejected")
+    assert line["reason"] == "body_hash_mismatch" and line["source_ip"] == "35.90.102.130"
+    assert line["level"] == "WARNING" and line["correlation_id"] == "req-http"
+    for never in ("+15555550199", "current-token-value", "previous-token-value", event["headers"]["x-twilio-signature"]):
+        assert never not in out
+
+
+def test_a_signed_body_that_is_not_utf8_is_one_dead_letter_and_400(stack, webhook, context):
+    raw = b'[{"id":"\xff"}]'
+    response = webhook.lambda_handler(shapes.event_for(shapes.DEFAULT, raw), context)
+    assert response["statusCode"] == 400
+    assert json.loads(response["body"])["problems"][0]["reason"] == "undecodable"
+    [letter] = stack.dead_letters()
+    assert base64.b64decode(letter["raw"]) == raw and letter["source"] == "webhook"
+
+
+def test_a_rest_api_delivery_is_processed_like_an_http_api_one(stack, deployed, context):
+    deployment = shapes.BY_NAME["rest-query-rfc3986"]
+    handler = deployed(deployment)
+    response = handler.lambda_handler(shapes.event_for(deployment, json.dumps([f.message("queued")])), context)
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"])["applied"] == 1
+
+
+def test_sharedkey_deliveries_verify_with_the_key_held_in_the_secret(stack, webhook, context):
+    boto3.client("secretsmanager").put_secret_value(SecretId=stack.secret_arn, SecretString=json.dumps(
+        {"auth_token": "the-auth-token", "shared_keys": {"webhooks_sharedkey_1": "the-shared-secret"}}))
+    settings_header = "key=webhooks_sharedkey_1,algorithm=HMAC_SHA256"
+    body = json.dumps([f.message("queued")])
+    good = shapes.event_for(shapes.DEFAULT, body, token="the-shared-secret", algorithm="HMAC_SHA256",
+                            settings_header=settings_header)
+    assert webhook.lambda_handler(good, context)["statusCode"] == 200
+    forged = shapes.event_for(shapes.DEFAULT, body, token="the-auth-token", algorithm="HMAC_SHA256",
+                              settings_header=settings_header)
+    assert webhook.lambda_handler(forged, context)["statusCode"] == 403
+
+
+# ---------------------------------------------------------------- the deadline
+
+@pytest.fixture
+def stall(stack):
+    """Make the next call of an AWS operation hang until the returned gate is set (a slow AWS)."""
+    from twilio_sink import aws
+
+    gates = []
+
+    def inject(service: str, operation: str) -> threading.Event:
+        client = aws.client(service)
+        real = getattr(client, operation)
+        gate, left = threading.Event(), [1]
+
+        def slow(*args, **kwargs):
+            if left[0]:
+                left[0] -= 1
+                gate.wait(timeout=60)
+            return real(*args, **kwargs)
+
+        setattr(client, operation, slow)
+        gates.append(gate)
+        return gate
+
+    yield inject
+    for gate in gates:
+        gate.set()
+
+
+@pytest.fixture
+def background(monkeypatch):
+    """The webhook's workers, replaced so that a test can wait for work left running after a 503."""
+    from twilio_sink import webhook as core
+
+    def drain() -> None:
+        """Wait for all the work handed out so far; later deliveries get fresh workers."""
+        running = core._workers
+        monkeypatch.setattr(core, "_workers", ThreadPoolExecutor(max_workers=4))
+        running.shutdown(wait=True)
+
+    monkeypatch.setattr(core, "_workers", ThreadPoolExecutor(max_workers=4))
+    yield drain
+    drain()
+
+
+def short_deadline(monkeypatch, seconds: str | None):
+    from twilio_sink import config
+
+    if seconds is None:
+        monkeypatch.delenv("WEBHOOK_DEADLINE_SECONDS", raising=False)
+    else:
+        monkeypatch.setenv("WEBHOOK_DEADLINE_SECONDS", seconds)
+    config.settings.cache_clear()
+
+
+TWO_MESSAGES = [f.message("queued", message_id="MM-A"), f.message("queued", message_id="MM-B")]
+
+
+@pytest.mark.parametrize("operation", [("dynamodb", "batch_get_item"), ("sns", "publish_batch")],
+                         ids=["slow-read", "slow-publish"])
+def test_a_slow_aws_answers_503_by_the_deadline_and_the_retry_doubles_nothing(
+        stack, webhook, context, stall, background, monkeypatch, capsys, operation):
+    gate = stall(*operation)
+    short_deadline(monkeypatch, "0.3")
+    status, answer = post(webhook, context, TWO_MESSAGES)
+    assert (status, answer) == (503, {"error": "timed out, retry"})
+    assert '"DeadlineExceeded"' in capsys.readouterr().out
+    gate.set()
+    background()  # the abandoned work runs to its end (Lambda would resume it later)
+
+    short_deadline(monkeypatch, None)
+    status, answer = post(webhook, context, TWO_MESSAGES)  # Twilio's retry
+    assert status == 200 and answer["applied"] + answer["duplicate"] == 2
+    assert {pk: s["status"] for pk, s in stack.states().items()} == {"message#MM-A": "queued", "message#MM-B": "queued"}
+    assert sorted(n["id"] for n in stack.notifications()) == ["MM-A", "MM-B"]
+    assert all(not s.get("pending") for s in stack.states().values())
+
+
+def test_a_retry_that_overtakes_the_stalled_delivery_doubles_nothing(
+        stack, webhook, context, stall, background, monkeypatch):
+    gate = stall("dynamodb", "batch_get_item")
+    short_deadline(monkeypatch, "0.3")
+    assert post(webhook, context, TWO_MESSAGES)[0] == 503
+    short_deadline(monkeypatch, None)
+    status, answer = post(webhook, context, TWO_MESSAGES)  # the retry lands while the first still hangs
+    assert status == 200 and answer["applied"] == 2
+    gate.set()
+    background()  # the first delivery wakes up on stale reads: its writes lose, it publishes nothing
+    assert sorted(n["id"] for n in stack.notifications()) == ["MM-A", "MM-B"]
+    assert len(stack.history("message#MM-A")) == 1
+
+
+def test_an_unexpected_error_answers_503_without_a_traceback(stack, webhook, context, monkeypatch, capsys):
+    from twilio_sink import webhook as core
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug quoting +15555550123")
+
+    monkeypatch.setattr(core, "verify", broken)
+    with json_logs() as logs:
+        response = webhook.lambda_handler(webhook_event(json.dumps([f.message("queued")])), context)
+    assert response["statusCode"] == 503
+    assert json.loads(response["body"]) == {"error": "temporary failure, retry"}
+    assert '"UnexpectedErrors"' in capsys.readouterr().out
+    [line] = lines(logs, "unexpected error; answering 503 so that Twilio retries")
+    assert line["error"] == "RuntimeError" and line["raised_at"].rsplit(":", 1)[0].endswith("test_webhook.py")
+    out = logs.getvalue()
+    assert "+15555550123" not in out and "Traceback" not in out

@@ -2,8 +2,9 @@
 
 import os
 from functools import cache
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Settings(BaseModel):
@@ -16,6 +17,19 @@ class Settings(BaseModel):
     auth_token_secret_arn: str = Field("", alias="AUTH_TOKEN_SECRET_ARN")
     # Webhook only: the public URL Twilio calls (custom domain), when it differs from the request's own.
     public_base_url: str = Field("", alias="PUBLIC_BASE_URL")
+    # Webhook only: answer 503 (Twilio retries) after this many seconds of work. Twilio gives up at
+    # 5 s, counted from its request: what is left covers a cold start and the network.
+    webhook_deadline_seconds: float = Field(3.0, alias="WEBHOOK_DEADLINE_SECONDS", gt=0, le=4.5)
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _scheme_host_and_base_path_only(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value:
+            parts = urlsplit(value)
+            if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or parts.fragment:
+                raise ValueError("PUBLIC_BASE_URL must be scheme://host[:port][/base path], without query")
+        return value
 
 
 @cache

@@ -15,6 +15,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 # Twilio events are a few kB; anything far larger cannot be stored in one DynamoDB item
 # (400 kB) nor published to SNS (256 kB), so it is refused up front.
 MAX_EVENT_BYTES = 200_000
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
 
 
@@ -86,11 +87,18 @@ def decode_text(raw: bytes) -> str:
 
 def parse_json(text: str) -> Any:
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except ValueError as error:
         raise Poison(PoisonReason.NOT_JSON, f"not JSON: {error}") from None
     except RecursionError:
         raise Poison(PoisonReason.NOT_JSON, "JSON nested too deeply") from None
+    if SURROGATE_ESCAPE.search(text):
+        # `"\ud800"` is valid JSON but no text: nothing could store, publish or dead-letter it as UTF-8.
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise Poison(PoisonReason.UNDECODABLE, "a string holds a lone surrogate escape") from None
+    return value
 
 
 def to_cloudevent(obj: Any) -> CloudEvent:
@@ -125,7 +133,9 @@ def describe(error: ValidationError) -> str:
     """Human words for a validation error, naming fields but never echoing their values."""
     parts = []
     for item in error.errors(include_input=False, include_url=False):
-        where = ".".join(str(p) for p in item["loc"]) or "(root)"
+        # Field names are identifiers; a dict's keys are data (a phone number, say) and are not named.
+        where = ".".join(str(p) if isinstance(p, int) or str(p).isidentifier() else "[key]"
+                         for p in item["loc"]) or "(root)"
         parts.append(f"{where}: {item['msg']}")
     return "; ".join(parts)
 

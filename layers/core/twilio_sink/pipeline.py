@@ -7,6 +7,7 @@ safe because every step is idempotent (duplicates are recognised by their order 
 """
 
 import json
+import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -62,7 +63,8 @@ class Pipeline:
         self.dead_letters = dead_letters
         self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="pipeline")
 
-    def process(self, received: list[Received]) -> Outcome:
+    def process(self, received: list[Received], deadline: float | None = None) -> Outcome:
+        """`deadline` (a time.monotonic() value): once passed, nothing more is published."""
         outcome = Outcome()
         groups: dict[str, list[tuple[int, Change]]] = defaultdict(list)
         for index, item in enumerate(received):
@@ -84,7 +86,7 @@ class Pipeline:
             outcome.failed |= {index for members in groups.values() for index, _ in members}
             states = None
         if states is not None:
-            work = {pk: self._pool.submit(self._settle, pk, members, states.get(pk))
+            work = {pk: self._pool.submit(self._settle, pk, members, states.get(pk), deadline)
                     for pk, members in groups.items()}
             for pk, future in work.items():
                 result = future.result()
@@ -100,7 +102,8 @@ class Pipeline:
         _emit_metrics(received, outcome)
         return outcome
 
-    def _settle(self, pk: str, members: list[tuple[int, Change]], stored: dict[str, Any] | None) -> EntityResult:
+    def _settle(self, pk: str, members: list[tuple[int, Change]], stored: dict[str, Any] | None,
+                deadline: float | None = None) -> EntityResult:
         """Apply one entity's events and publish what changed."""
         changes = [change for _, change in members]
         result = EntityResult()
@@ -126,6 +129,11 @@ class Pipeline:
                     stored = conflict.current
             else:
                 result.error = "conflict retries exhausted"
+                return result
+            if deadline is not None and time.monotonic() >= deadline:
+                # The caller has answered "retry": the outbox keeps these notices for the retry to
+                # publish, rather than racing it to publish them twice.
+                result.error = "deadline passed before publishing"
                 return result
             to_publish = result.plan.republish + fresh
             published = self.notifier.publish(to_publish)

@@ -28,7 +28,8 @@ def route(event: CloudEvent) -> Change:
     """Validate the payload for its type and say which entity it moves to which status."""
     family = BY_TYPE.get(event.type)
     if family is None:
-        raise Poison(PoisonReason.UNKNOWN_TYPE, f"no handler for event type {event.type!r}")
+        # The type is the dead letter's `event_type`; not repeated here, where it would be logged.
+        raise Poison(PoisonReason.UNKNOWN_TYPE, "no handler for this event type (see event_type)")
     try:
         data = family.data_model.model_validate(event.data)
     except ValidationError as error:

@@ -1,40 +1,72 @@
-"""The webhook's answers (contract 5), given an HTTP API event."""
+"""The webhook's answers (contract 5), given an HTTP API (2.0) or REST API (1.0) event.
 
+Twilio waits 5 s and drops what is answered with a 4xx other than 429, so: every rejection is a 403
+that is counted, alarmed and logged (reason and caller, never the body or a key); everything that
+may be transient answers 503 so Twilio retries; and the answer is given by a deadline whatever AWS
+does, the work left running being safe to repeat.
+"""
+
+import base64
 import json
+import time
+from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
+from typing import Any
+from urllib.parse import urlsplit
 
 from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
 from . import aws
 from .config import settings
-from .inbound import from_webhook
+from .envelope import Poison, PoisonReason
+from .inbound import Received, from_webhook
 from .observability import MetricUnit, logger, metrics
 from .pipeline import default_pipeline
-from .signature import Rejected, TokenNotConfigured, auth_tokens, delivery, verify
+from .signature import ProxyEvent, Rejected, TokenNotConfigured, delivery, signing_keys, source_ip, verify
 
 ROUTE = "/events"
+# Leave Lambda this much of its own timeout to send the answer.
+LAMBDA_TIMEOUT_MARGIN_SECONDS = 0.5
+# A few slots: a delivery whose AWS calls hang past its deadline keeps its slot until they end.
+_workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webhook")
 
 
-def receive(event: APIGatewayProxyEventV2) -> Response:
+def receive(event: ProxyEvent, remaining_millis: int | None = None) -> Response:
+    """Answer within the deadline: the delivery's answer, or 503 so that Twilio retries."""
+    budget = settings().webhook_deadline_seconds
+    if remaining_millis is not None:
+        budget = min(budget, remaining_millis / 1000 - LAMBDA_TIMEOUT_MARGIN_SECONDS)
+    deadline = time.monotonic() + budget
+    work = _workers.submit(handle, event, deadline)
+    try:
+        return work.result(timeout=max(0.0, deadline - time.monotonic()))
+    except TimeoutError:
+        # The work goes on and may finish later; a retry repeats it safely (idempotent writes, outbox).
+        metrics.add_metric(name="DeadlineExceeded", unit=MetricUnit.Count, value=1)
+        logger.warning("deadline reached; answering 503 so that Twilio retries",
+                       extra={"deadline_seconds": round(budget, 3)})
+        return answer(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "timed out, retry"})
+
+
+def handle(event: ProxyEvent, deadline: float | None = None) -> Response:
     config = settings()
-    source_ip = event.request_context.http.source_ip
     try:
         request = delivery(event, config.public_base_url)
-        text = verify(request, auth_tokens(config.auth_token_secret_arn))
     except Rejected as rejection:
-        # Twilio drops events answered 403 for good: make every rejection loud.
-        metrics.add_metric(name="SignatureRejected", unit=MetricUnit.Count, value=1)
-        logger.warning("signature rejected", extra={"reason": rejection.reason, "source_ip": source_ip})
-        return answer(HTTPStatus.FORBIDDEN, {"error": "invalid signature"})
+        return reject(event, rejection.reason, checked_url=None)
+    try:
+        body = verify(request, signing_keys(config.auth_token_secret_arn))
+    except Rejected as rejection:
+        return reject(event, rejection.reason, request.checked_url)
     except (GetParameterError, TokenNotConfigured, *aws.AWS_ERRORS, ValueError) as error:
         # No token to check against (unreadable, unparsable, not yet set): Twilio must retry, not drop.
         metrics.add_metric(name="AuthTokenUnavailable", unit=MetricUnit.Count, value=1)
         logger.error("auth token unavailable", extra={"error": type(error).__name__, "detail": str(error)})
         return answer(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "temporarily unavailable, retry"})
 
-    outcome = default_pipeline().process(from_webhook(text, {"request_id": event.request_context.request_id}))
+    origin = {"request_id": _request_id(event)}
+    outcome = default_pipeline().process(_received(body, origin), deadline=deadline)
     summary = outcome.summary()
     if outcome.failed:
         return answer(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "temporary failure, retry", **summary})
@@ -48,5 +80,70 @@ def receive(event: APIGatewayProxyEventV2) -> Response:
     return answer(HTTPStatus.OK, summary)
 
 
+def reject(event: ProxyEvent, reason: str, checked_url: str | None) -> Response:
+    # Twilio drops events answered 403 for good: make every rejection loud. The URL (without its
+    # query) tells a wrong host, stage or base path apart; the body and the keys are never logged.
+    metrics.add_metric(name="SignatureRejected", unit=MetricUnit.Count, value=1)
+    logger.warning("signature rejected",
+                   extra={"reason": reason, "source_ip": source_ip(event), "checked_url": checked_url})
+    return answer(HTTPStatus.FORBIDDEN, {"error": "invalid signature"})
+
+
+def _received(body: bytes, origin: dict[str, Any]) -> list[Received]:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        # Signed by Twilio yet not text: one dead letter holding the body as base64 (contract 4).
+        poison = Poison(PoisonReason.UNDECODABLE, f"body is not UTF-8 text: {error.reason} at byte {error.start}")
+        return [Received("webhook", base64.b64encode(body).decode("ascii"), origin, poison=poison)]
+    return from_webhook(text, origin)
+
+
+def _request_id(event: ProxyEvent) -> str | None:
+    context = event.get("requestContext")
+    request_id = context.get("requestId") if isinstance(context, dict) else None
+    return request_id if isinstance(request_id, str) else None
+
+
 def answer(status: HTTPStatus, body: dict) -> Response:
     return Response(status_code=status.value, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
+
+
+def unexpected(error: Exception) -> Response:
+    """Last resort for a bug: 503 so that Twilio retries (nothing lost), and no traceback to the caller.
+
+    Only the error's type and where it was raised are logged: its message may quote the input.
+    """
+    frame = error.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    where = f"{frame.tb_frame.f_code.co_filename}:{frame.tb_lineno}" if frame else None
+    metrics.add_metric(name="UnexpectedErrors", unit=MetricUnit.Count, value=1)
+    logger.error("unexpected error; answering 503 so that Twilio retries",
+                 extra={"error": type(error).__name__, "raised_at": where})
+    return answer(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "temporary failure, retry"})
+
+
+def route_prefixes(public_base_url: str) -> list[str] | None:
+    """The base path of the public URL, for the resolver to route past (None when there is none)."""
+    base_path = urlsplit(public_base_url.strip()).path.rstrip("/")
+    return [base_path] if base_path else None
+
+
+def with_text_headers(event: Any) -> Any:
+    """The event with only text headers, as API Gateway sends them.
+
+    Anything else cannot come from API Gateway; dropped here, it cannot trip the resolver either,
+    and a request left without its signature is rejected like any other.
+    """
+    if not isinstance(event, dict):
+        return event
+    headers = event.get("headers")
+    multi = event.get("multiValueHeaders")
+    return event | {
+        "headers": {k: v for k, v in headers.items() if isinstance(k, str) and isinstance(v, str)}
+        if isinstance(headers, dict) else {},
+        "multiValueHeaders": {k: v for k, v in multi.items() if isinstance(k, str) and isinstance(v, list)
+                              and all(isinstance(item, str) for item in v)}
+        if isinstance(multi, dict) else {},
+    }

@@ -205,7 +205,7 @@ def _event_attributes(change: Change) -> dict[str, Any]:
 
 
 def _state_attributes(change: Change) -> dict[str, Any]:
-    return _event_attributes(change) | {"updated_at": now_utc()}
+    return _event_attributes(change) | dict(change.indexed) | {"updated_at": now_utc()}
 
 
 def _history_item(change: Change, source: str, received_at: str) -> dict[str, Any]:

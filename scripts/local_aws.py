@@ -81,8 +81,10 @@ class Template:
         """A value with Ref (parameters, pseudo parameters, resources), GetAtt, If, Equals, Not resolved."""
         if isinstance(value, list):
             return [self.evaluate(v, resolve_resource) for v in value]
-        if not isinstance(value, dict) or len(value) != 1:
+        if not isinstance(value, dict):
             return value
+        if len(value) != 1 or not next(iter(value)).startswith(("Ref", "Fn::", "Condition")):
+            return {name: self.evaluate(v, resolve_resource) for name, v in value.items()}
         ((function, argument),) = value.items()
         if function == "Ref":
             if argument in self.body.get("Parameters", {}):

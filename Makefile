@@ -10,7 +10,7 @@ SAM := $(SAM_VENV)/bin/sam
 # sam build looks for python3.13 on PATH: the project venv provides it.
 SAM_ENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0
 
-.PHONY: setup run test build validate events clean
+.PHONY: setup run serve test build validate events clean
 
 setup: $(VENV)/.installed $(SAM_VENV)/.installed
 
@@ -27,7 +27,11 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 	@touch $@
 
 run: $(VENV)/.installed
-	$(PY) -m scripts.run_local
+	$(PY) -m scripts.run_local $(ARGS)
+
+# The template's stack on 127.0.0.1 until Ctrl-C (options: make serve ARGS="--help").
+serve: $(VENV)/.installed
+	$(PY) -m scripts.serve $(ARGS)
 
 test: setup
 	$(SAM_ENV) $(PY) -m pytest
@@ -42,4 +46,4 @@ validate: setup
 	$(SAM_ENV) $(SAM) validate --lint
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .serve

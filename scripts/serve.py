@@ -232,8 +232,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     stopping = threading.Event()
-    # SIGTERM stops as cleanly as Ctrl-C.
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    # Ctrl-C and SIGTERM stop cleanly, also when started in the background (where SIGINT is ignored).
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
     server = LocalServer(args.port, args.aws_port, args.public_base_url, parameters, args.state_file,
                          say=lambda line: print(line, flush=True))
     try:
@@ -241,11 +242,9 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, RuntimeError, ValueError) as error:
         print(f"error: could not start the local stack: {error}", file=sys.stderr)
         return 1
-    print(server.banner(), flush=True)
-    try:
-        while not stopping.wait(0.5):
-            pass
-    except KeyboardInterrupt:
+    if not stopping.is_set():
+        print(server.banner(), flush=True)
+    while not stopping.wait(0.5):
         pass
     print("→ stopping…", flush=True)
     server.stop()

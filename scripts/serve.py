@@ -47,8 +47,9 @@ class LocalServer:
 
     def __init__(self, port: int = 3000, aws_port: int = 5000, public_base_url: str = "",
                  parameters: dict[str, str] | None = None, state_file: Path | None = STATE_FILE,
-                 log_dir: Path = LOG_DIR, say=print):
+                 log_dir: Path = LOG_DIR, say=print, auth_token: str = LOCAL_TEST_AUTH_TOKEN):
         self.port, self.aws_port = port, aws_port
+        self.auth_token = auth_token
         self.public_base_url = public_base_url.rstrip("/")
         self.parameters = dict(parameters or {})
         self.state_file, self.log_dir = state_file, log_dir
@@ -82,7 +83,7 @@ class LocalServer:
                            on_request=self._log_request)
         public = self.public_base_url or f"http://127.0.0.1:{self.api.port}"
         self.say("→ creating the template's resources…")
-        self.stack = Stack(LOCAL_TEST_AUTH_TOKEN, endpoint_url=self.endpoint,
+        self.stack = Stack(self.auth_token, endpoint_url=self.endpoint,
                            parameters=self.parameters | {"PublicBaseUrl": public})
 
         self.say("→ starting the functions (one process each)…")
@@ -128,7 +129,7 @@ class LocalServer:
             "region": REGION,
             "webhook_url": self.api.url,
             "public_url": self.public_url,
-            "auth_token": LOCAL_TEST_AUTH_TOKEN,
+            "auth_token": self.auth_token,
             "stream_name": self.stream_arn.rsplit("/", 1)[1],
             "stream_arn": self.stream_arn,
             "table_name": self.stack.table_name,
@@ -152,7 +153,7 @@ class LocalServer:
             f"  webhook              POST {d['webhook_url']}  → {WEBHOOK}",
             f"  signed URL           {d['public_url']}?bodySHA256=<sha256 of body>  (PUBLIC_BASE_URL"
             f"{'' if self.public_base_url else '; a tunnel needs --public-base-url'})",
-            f"  auth token           {d['auth_token']}  (in secret {d['secret_arn'].rsplit(':', 1)[1]})",
+            f"  auth token           {d['auth_token'] if d['auth_token'] == LOCAL_TEST_AUTH_TOKEN else '(yours)'}  (in secret {d['secret_arn'].rsplit(':', 1)[1]})",
             f"  Kinesis stream       {d['stream_name']} ({shards} shards) → {CONSUMER}: batches of ≤"
             f"{source.get('BatchSize')}, window {source.get('MaximumBatchingWindowInSeconds')} s, "
             f"from {source.get('StartingPosition')}",
@@ -217,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the base URL Twilio calls when it reaches this machine through a tunnel, e.g. "
                              "https://abc.ngrok.app (default $PUBLIC_BASE_URL, else http://127.0.0.1:<port>); "
                              "the signature covers this URL")
+    parser.add_argument("--auth-token", default=os.environ.get("TWILIO_AUTH_TOKEN") or LOCAL_TEST_AUTH_TOKEN,
+                        help="the token deliveries are signed with: your account's for real Twilio through a "
+                             "tunnel (default $TWILIO_AUTH_TOKEN, else the local test token)")
     parser.add_argument("--parameter", action="append", default=[], metavar="NAME=VALUE",
                         help="override a template parameter, e.g. StreamStartingPosition=TRIM_HORIZON (repeatable)")
     parser.add_argument("--state-file", type=Path, default=STATE_FILE,
@@ -236,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
     server = LocalServer(args.port, args.aws_port, args.public_base_url, parameters, args.state_file,
-                         say=lambda line: print(line, flush=True))
+                         say=lambda line: print(line, flush=True), auth_token=args.auth_token)
     try:
         server.start()
     except (OSError, RuntimeError, ValueError) as error:

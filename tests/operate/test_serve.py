@@ -27,7 +27,8 @@ ARRIVAL_SECONDS = 60
 def served(tmp_path):
     state_file = tmp_path / "stack.json"
     process = subprocess.Popen(
-        [sys.executable, "-m", "scripts.serve", "--port", "0", "--aws-port", "0", "--state-file", str(state_file)],
+        [sys.executable, "-m", "scripts.serve", "--port", "0", "--aws-port", "0", "--state-file", str(state_file),
+         "--auth-token", LOCAL_TEST_AUTH_TOKEN],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + STARTUP_SECONDS
     while not state_file.exists() and process.poll() is None and time.monotonic() < deadline:

@@ -11,7 +11,7 @@ SAM := $(SAM_VENV)/bin/sam
 # sam build looks for python3.13 on PATH: the project venv provides it.
 SAM_ENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0
 
-.PHONY: setup run test build validate checkov events clean
+.PHONY: setup run serve test build validate checkov events clean
 
 setup: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 
@@ -34,7 +34,11 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	@touch $@
 
 run: $(VENV)/.installed
-	$(PY) -m scripts.run_local
+	$(PY) -m scripts.run_local $(ARGS)
+
+# The template's stack on 127.0.0.1 until Ctrl-C (options: make serve ARGS="--help").
+serve: $(VENV)/.installed
+	$(PY) -m scripts.serve $(ARGS)
 
 test: setup
 	$(SAM_ENV) $(PY) -m pytest
@@ -53,4 +57,4 @@ checkov: $(CHECKOV_VENV)/.installed
 	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .serve

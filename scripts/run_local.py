@@ -1,71 +1,71 @@
-"""`make run`: replay events/ through both real functions against an in-process AWS stand-in.
+"""`make run`: start the local stack (`make serve`), replay events/ through both doors, print, stop.
 
-No AWS account is needed: moto plays DynamoDB, SNS, SQS and Secrets Manager, with the status
-table created from template.yaml. Prints the status table and the notifications subscribers got.
+No AWS account is needed. The sample events go onto the local Kinesis stream (the consumer gets them
+in Lambda-shaped batches), then the same events again as signed deliveries to the local webhook, one
+per file in events/webhook/ (re-signed for the local URL: the signature covers the URL Twilio calls).
+Prints the status table, the notifications subscribers received, and any dead letters.
 """
 
+import argparse
 import json
-import os
 import sys
-from pathlib import Path
+import time
 
-from moto import mock_aws
-
-from scripts.generate_events import LOCAL_TEST_AUTH_TOKEN
-from scripts.local_aws import FAKE_CREDENTIALS, ROOT, LambdaContext, Stack, load_function
+from scripts.generate_events import load_samples
+from scripts.local_aws import ROOT
+from scripts.send_local import post, put_records, signed_delivery
+from scripts.serve import LocalServer
+from scripts.status import states_table
 
 EVENTS = ROOT / "events"
+CONSUMER_WAIT_SECONDS = 120
 
 
-def main() -> int:
-    os.environ.update(FAKE_CREDENTIALS | {"POWERTOOLS_TRACE_DISABLED": "1", "POWERTOOLS_LOG_LEVEL": "ERROR",
-                                          "POWERTOOLS_METRICS_NAMESPACE": "TwilioEventSink",
-                                          "POWERTOOLS_METRICS_DISABLED": "1"})
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    with mock_aws():
-        stack = Stack(LOCAL_TEST_AUTH_TOKEN)
-        os.environ.update(stack.env)
-        consumer, webhook = load_function("stream_consumer"), load_function("webhook")
-        context = LambdaContext()
-
-        kinesis_event = _load(EVENTS / "kinesis" / "all.json")
-        print(f"→ stream consumer: {len(kinesis_event['Records'])} Kinesis records from events/kinesis/all.json")
-        response = consumer.lambda_handler(kinesis_event, context)
-        print(f"  answer: {json.dumps(response)}")
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--verbose", action="store_true", help="print every webhook request and Kinesis batch")
+    args = parser.parse_args(argv)
+    say = print if args.verbose else (lambda line: print(line) if line.startswith("→") else None)
+    # Ephemeral ports, no state file: a run never collides with a `make serve` in another terminal.
+    with LocalServer(port=0, aws_port=0, state_file=None, say=say) as server:
+        state = server.describe()
+        samples = load_samples()
+        print(f"→ Kinesis: PutRecords of {len(samples)} sample events on {state['stream_name']}")
+        put = put_records(state, samples)
+        positions: dict[str, str] = {}
+        for record in put:
+            positions[record["ShardId"]] = max(positions.get(record["ShardId"], "0"), record["SequenceNumber"], key=int)
+        deadline = time.monotonic() + CONSUMER_WAIT_SECONDS
+        while not server.poller.done_with(positions):
+            if time.monotonic() > deadline:
+                print(f"error: the consumer did not finish within {CONSUMER_WAIT_SECONDS}s; see {state['logs']}",
+                      file=sys.stderr)
+                return 1
+            time.sleep(0.2)
+        print(f"  the stream consumer processed them ({len(positions)} shards)")
 
         print("→ webhook: the same events again, one signed delivery per file in events/webhook/")
         for path in sorted((EVENTS / "webhook").glob("*.json")):
             if path.name == "all.json":
                 continue
-            answer = webhook.lambda_handler(_load(path), context)
-            print(f"  {path.name:<48} {answer['statusCode']} {answer['body']}")
+            events = json.loads(json.loads(path.read_text())["body"])
+            body, url, signature = signed_delivery(events, state["public_url"], state["auth_token"])
+            status, answer = post(state["webhook_url"], url, body, signature)
+            print(f"  {path.name:<48} {status} {answer}")
 
-        _print_states(stack.states())
-        _print_notifications(stack.notifications())
-        letters = stack.dead_letters()
+        states = server.stack.states()
+        print(f"\nStatus table ({len(states)} entities):")
+        print("  " + states_table(sorted(states.values(), key=lambda s: (s["entity"], s["id"]))).replace("\n", "\n  "))
+        notes = server.stack.notifications()
+        print(f"\nNotifications published to SNS ({len(notes)}):")
+        for note in notes:
+            print(f"  {note['entity']:<13} {note['id']:<36} {note['previous_status'] or '—'} → {note['status']}")
+        letters = server.stack.dead_letters()
         print(f"\nDead letters: {len(letters)}")
         for letter in letters:
             print(f"  {letter['reason']}: {letter['detail']}")
+        print("\n→ stopping the local stack")
     return 0
-
-
-def _load(path: Path) -> dict:
-    return json.loads(path.read_text())
-
-
-def _print_states(states: dict[str, dict]) -> None:
-    print(f"\nStatus table ({len(states)} entities):")
-    print(f"  {'entity':<13} {'id':<36} {'status':<24} {'event time':<28} event type")
-    for state in sorted(states.values(), key=lambda s: (s["entity"], s["id"])):
-        print(f"  {state['entity']:<13} {state['id']:<36} {state['status']:<24} {state['event_time']:<28} "
-              f"{state['event_type']}")
-
-
-def _print_notifications(notes: list[dict]) -> None:
-    print(f"\nNotifications published to SNS ({len(notes)}):")
-    for note in notes:
-        before = note["previous_status"] or "—"
-        print(f"  {note['entity']:<13} {note['id']:<36} {before} → {note['status']}")
 
 
 if __name__ == "__main__":

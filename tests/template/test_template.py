@@ -367,8 +367,16 @@ def test_table_create_kwargs_come_from_the_template(template):
         "AttributeDefinitions": [
             {"AttributeName": "pk", "AttributeType": "S"},
             {"AttributeName": "sk", "AttributeType": "S"},
+            {"AttributeName": "operation_id", "AttributeType": "S"},
         ],
         "BillingMode": "PAY_PER_REQUEST",
+        "GlobalSecondaryIndexes": [{
+            "IndexName": "ByOperation",
+            "KeySchema": [{"AttributeName": "operation_id", "KeyType": "HASH"},
+                          {"AttributeName": "pk", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "INCLUDE",
+                           "NonKeyAttributes": ["entity", "id", "status", "event_type", "event_time", "updated_at"]},
+        }],
     }
     assert table_create_kwargs(template)["TableName"]  # a default name when the caller gives none
 

@@ -6,6 +6,7 @@ which DynamoDB can also enforce in a condition, so the final state never depends
 """
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .envelope import CloudEvent
@@ -20,6 +21,7 @@ class Change:
     status: str
     order_key: str
     event: CloudEvent
+    indexed: Mapping[str, str] = field(default_factory=dict)  # the family's index attributes
 
     @property
     def pk(self) -> str:

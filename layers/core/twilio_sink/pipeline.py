@@ -118,7 +118,7 @@ class Pipeline:
                 try:
                     self.store.save_state(
                         pk,
-                        _state_attributes(winner),
+                        _state_attributes(winner, changes),
                         winner.order_key,
                         current.version if current else None,
                         {n.key: n.body for n in fresh},
@@ -212,8 +212,10 @@ def _event_attributes(change: Change) -> dict[str, Any]:
     }
 
 
-def _state_attributes(change: Change) -> dict[str, Any]:
-    return _event_attributes(change) | {"updated_at": now_utc()}
+def _state_attributes(winner: Change, changes: list[Change]) -> dict[str, Any]:
+    # Index attributes from any event of the group: the winning status event may lack them.
+    indexed = {name: value for change in changes for name, value in change.indexed.items()}
+    return _event_attributes(winner) | indexed | {"updated_at": now_utc()}
 
 
 def _history_item(change: Change, source: str, received_at: str) -> dict[str, Any]:

@@ -41,4 +41,5 @@ def route(event: CloudEvent) -> Change:
         status=status,
         order_key=family.order_key(event, data, status),
         event=event,
+        indexed=family.indexed(data),
     )

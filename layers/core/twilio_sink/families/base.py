@@ -16,6 +16,14 @@ class Family(ABC):
     @abstractmethod
     def entity_id(self, data: BaseModel) -> str: ...
 
+    def indexed(self, data: BaseModel) -> dict[str, str]:
+        """Attributes the state item carries for the table's secondary indexes (none by default).
+
+        Only non-empty values: DynamoDB rejects empty key attributes, and an absent one keeps the
+        item out of the (sparse) index.
+        """
+        return {}
+
     @abstractmethod
     def order_key(self, event: CloudEvent, data: BaseModel, status: str) -> str:
         """Text that sorts in precedence order; must end with the event id for a total order."""

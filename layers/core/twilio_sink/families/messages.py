@@ -71,6 +71,10 @@ class Messages(Family):
     def entity_id(self, data: MessageData) -> str:
         return data.message_id
 
+    def indexed(self, data: MessageData) -> dict[str, str]:
+        # Lists the messages of a bulk-send operation (index ByOperation).
+        return {"operation_id": data.operation_id} if data.operation_id else {}
+
     def order_key(self, event: CloudEvent, data: MessageData, status: str) -> str:
         # A later attempt restarts the lifecycle, so the attempt outranks the status rank.
         return key(padded(data.attempt, 10), str(RANK[status]), event.time_utc, event.id)

@@ -1,0 +1,180 @@
+"""Read the status table: an entity's current status and history, the messages of an operation, all states.
+
+    .venv/bin/python -m scripts.status [--local | --stack NAME | --table NAME] show message MM123…
+    .venv/bin/python -m scripts.status ... operation comms_operation_01…     # its status and its messages
+    .venv/bin/python -m scripts.status ... list [--entity message]           # every current status (a Scan)
+
+Where the table is: `--local` (the running `make serve`, the default when it runs), `--stack` (a deployed
+stack's StatusTableName output), or `--table`. AWS credentials and region come from the usual places.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import boto3
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import BotoCoreError, ClientError
+
+from scripts.serve import STATE_FILE
+
+INDEX = "ByOperation"  # template.yaml StatusTable.GlobalSecondaryIndexes
+ENTITIES = ("message", "operation", "brand", "campaign", "phone_number", "sink_test")
+
+
+class StatusTable:
+    def __init__(self, table):
+        self.table = table
+
+    def current(self, pk: str) -> tuple[dict | None, list[dict]]:
+        """(state item, history items in time order) of one entity: one Query on its pk."""
+        items = []
+        kwargs = {"KeyConditionExpression": Key("pk").eq(pk), "ConsistentRead": True}
+        while True:
+            page = self.table.query(**kwargs)
+            items.extend(page["Items"])
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        state = next((item for item in items if item["sk"] == "state"), None)
+        return state, [item for item in items if item["sk"] != "state"]
+
+    def messages_of(self, operation_id: str) -> list[dict]:
+        """The message state items of an operation (the sparse ByOperation index, eventually consistent)."""
+        items, kwargs = [], {"IndexName": INDEX, "KeyConditionExpression": Key("operation_id").eq(operation_id)}
+        while True:
+            page = self.table.query(**kwargs)
+            items.extend(page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def states(self, entity: str | None = None) -> list[dict]:
+        """Every current state item (a Scan: fine locally and for small tables)."""
+        items, kwargs = [], {"ConsistentRead": True}
+        while True:
+            page = self.table.scan(**kwargs)
+            items.extend(i for i in page["Items"] if i["sk"] == "state" and (entity is None or i["entity"] == entity))
+            if "LastEvaluatedKey" not in page:
+                return sorted(items, key=lambda s: (s["entity"], s["id"]))
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+# ---------------------------------------------------------------------------------------- output
+
+def states_table(states: list[dict]) -> str:
+    lines = [f"{'entity':<13} {'id':<36} {'status':<24} {'event time':<28} event type"]
+    lines += [f"{s['entity']:<13} {s['id']:<36} {s['status']:<24} {s['event_time']:<28} {s['event_type']}"
+              for s in states]
+    return "\n".join(lines)
+
+
+def history_table(history: list[dict]) -> str:
+    lines = [f"{'event time':<28} {'status':<24} {'source':<8} {'event id':<36} event type"]
+    lines += [f"{h['event_time']:<28} {h['status']:<24} {h.get('source', ''):<8} {h['event_id']:<36} {h['event_type']}"
+              for h in history]
+    return "\n".join(lines)
+
+
+def show(table: StatusTable, entity: str, entity_id: str) -> tuple[int, str]:
+    pk = f"{entity}#{entity_id}"
+    state, history = table.current(pk)
+    if state is None and not history:
+        return 1, f"no {entity} {entity_id} in the table (pk {pk!r})"
+    out = []
+    if state:
+        out += [f"{entity} {entity_id}: {state['status']}",
+                f"  since {state['event_time']} ({state['event_type']}, event {state['event_id']})",
+                f"  updated {state['updated_at']}, version {state['version']}"]
+        if state.get("operation_id"):
+            out.append(f"  operation {state['operation_id']}")
+        if state.get("pending"):
+            out.append(f"  {len(state['pending'])} notification(s) not yet confirmed published")
+        out.append(f"  data {state['data']}")
+    out += ["", f"History ({len(history)} events accepted, in event time order):", history_table(history)]
+    return 0, "\n".join(out)
+
+
+def operation(table: StatusTable, operation_id: str) -> tuple[int, str]:
+    state, _ = table.current(f"operation#{operation_id}")
+    messages = sorted(table.messages_of(operation_id), key=lambda m: m["id"])
+    if state is None and not messages:
+        return 1, f"no operation {operation_id} and no messages of it in the table"
+    head = f"operation {operation_id}: {state['status'] if state else 'no operation event yet'}"
+    counts: dict[str, int] = {}
+    for message in messages:
+        counts[message["status"]] = counts.get(message["status"], 0) + 1
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"
+    return 0, "\n".join([head, f"Messages ({len(messages)}: {summary}):", states_table(messages)])
+
+
+# ---------------------------------------------------------------------------------------- where the table is
+
+def open_table(args) -> StatusTable:
+    if args.table:
+        return StatusTable(boto3.resource("dynamodb", region_name=args.region).Table(args.table))
+    if args.stack:
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in boto3.client("cloudformation", region_name=args.region)
+                   .describe_stacks(StackName=args.stack)["Stacks"][0].get("Outputs", [])}
+        if "StatusTableName" not in outputs:
+            raise LookupError(f"stack {args.stack} has no StatusTableName output")
+        return StatusTable(boto3.resource("dynamodb", region_name=args.region).Table(outputs["StatusTableName"]))
+    try:
+        state = json.loads(Path(args.state_file).read_text())
+    except FileNotFoundError:
+        raise LookupError("no table given: use --table or --stack, or start the local stack with `make serve`") from None
+    resource = boto3.resource("dynamodb", region_name=state["region"], endpoint_url=state["endpoint_url"],
+                              aws_access_key_id="testing", aws_secret_access_key="testing")
+    return StatusTable(resource.Table(state["table_name"]))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scripts.status", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n", 1)[1])
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--local", action="store_true", help="the running `make serve` (default when no table is given)")
+    where.add_argument("--stack", help="a deployed stack's name (reads its StatusTableName output)")
+    where.add_argument("--table", help="the table name")
+    parser.add_argument("--region", help="AWS region (default: your AWS configuration)")
+    parser.add_argument("--state-file", type=Path, default=STATE_FILE, help=argparse.SUPPRESS)
+    commands = parser.add_subparsers(dest="command", required=True)
+    show_parser = commands.add_parser("show", help="an entity's current status and its history")
+    show_parser.add_argument("entity", help=f"one of {', '.join(ENTITIES)}; or ENTITY#ID as one argument")
+    show_parser.add_argument("id", nargs="?")
+    op_parser = commands.add_parser("operation", help="an operation's status and the messages it sent")
+    op_parser.add_argument("operation_id")
+    list_parser = commands.add_parser("list", help="every entity's current status (Scan)")
+    list_parser.add_argument("--entity", choices=ENTITIES)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        table = open_table(args)
+        if args.command == "show":
+            entity, _, joined_id = args.entity.partition("#")
+            entity_id = args.id or joined_id
+            if entity not in ENTITIES or not entity_id:
+                print(f"error: expected ENTITY ID with ENTITY one of {', '.join(ENTITIES)}", file=sys.stderr)
+                return 2
+            code, text = show(table, entity, entity_id)
+        elif args.command == "operation":
+            code, text = operation(table, args.operation_id)
+        else:
+            states = table.states(args.entity)
+            code, text = 0, f"Status table ({len(states)} entities):\n{states_table(states)}"
+    except LookupError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except (ClientError, BotoCoreError) as error:
+        print(f"error: could not read the status table: {error}", file=sys.stderr)
+        return 1
+    print(text)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,226 @@
+"""Connect Twilio Event Streams to the deployed stack: create a sink, hand-shake it, subscribe it.
+
+    .venv/bin/python -m scripts.twilio_setup webhook --stack twilio-event-sink
+    .venv/bin/python -m scripts.twilio_setup kinesis --stack twilio-event-sink [--types 'com.twilio.comms-api.*']
+
+`webhook` creates a webhook sink for the stack's WebhookUrl (active at once). `kinesis` creates a
+Kinesis sink for StreamArn / TwilioRoleArn / TwilioExternalId, asks Twilio for a test event, waits for
+its test_id to reach the status table (pk `sink_test#<test_id>`), and validates the sink with it.
+Then the sink is subscribed to the event types the registry knows (or those matching --types), each
+with its schema version. Values come from the stack's outputs (CloudFormation DescribeStacks) or from
+the explicit options. Twilio credentials: TWILIO_ACCOUNT_SID with TWILIO_AUTH_TOKEN, or with
+TWILIO_API_KEY and TWILIO_API_SECRET.
+"""
+
+import argparse
+import fnmatch
+import os
+import sys
+import time
+
+import boto3
+from boto3.dynamodb.conditions import Attr
+from botocore.exceptions import BotoCoreError, ClientError
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.rest import Client
+
+from twilio_sink.registry import known_types
+
+TEST_EVENT_TYPE = "com.twilio.eventstreams.test-event"  # sent by Twilio on a sink test, not subscribable
+
+
+class SetupError(Exception):
+    """A problem the operator can fix; printed without a traceback."""
+
+
+def schema_version(event_type: str) -> int:
+    """The schema version to subscribe with (from the Communications API and A2P seed documents)."""
+    if event_type == "com.twilio.comms-api.message.queued":
+        return 3
+    if event_type == "com.twilio.comms-api.message.inbound-received":
+        return 2
+    if event_type.startswith("com.twilio.comms-api.message."):
+        return 4
+    if event_type.startswith("com.twilio.comms-api.operation."):
+        return 2
+    if event_type.startswith("com.twilio.messaging.compliance."):
+        return 1
+    raise SetupError(f"no known schema version for {event_type}")
+
+
+def subscription_types(patterns: list[str] | None) -> list[dict]:
+    """[{type, schema_version}] for every subscribable known type matching any pattern (all by default)."""
+    subscribable = [t for t in known_types() if t != TEST_EVENT_TYPE]
+    if not patterns:
+        chosen = subscribable
+    else:
+        unmatched = [p for p in patterns if not fnmatch.filter(subscribable, p)]
+        if unmatched:
+            raise SetupError(f"no known event type matches {', '.join(unmatched)} "
+                             f"(known: {len(subscribable)} types, see `--list-types`)")
+        chosen = [t for t in subscribable if any(fnmatch.fnmatchcase(t, p) for p in patterns)]
+    return [{"type": t, "schema_version": schema_version(t)} for t in chosen]
+
+
+def twilio_client(environ=os.environ) -> Client:
+    account = environ.get("TWILIO_ACCOUNT_SID")
+    if not account:
+        raise SetupError("set TWILIO_ACCOUNT_SID, and TWILIO_AUTH_TOKEN or TWILIO_API_KEY + TWILIO_API_SECRET")
+    if environ.get("TWILIO_API_KEY") and environ.get("TWILIO_API_SECRET"):
+        return Client(environ["TWILIO_API_KEY"], environ["TWILIO_API_SECRET"], account_sid=account)
+    if environ.get("TWILIO_AUTH_TOKEN"):
+        return Client(account, environ["TWILIO_AUTH_TOKEN"])
+    raise SetupError("set TWILIO_AUTH_TOKEN, or TWILIO_API_KEY + TWILIO_API_SECRET, for the account")
+
+
+def stack_outputs(stack: str, region: str | None) -> dict[str, str]:
+    stacks = boto3.client("cloudformation", region_name=region).describe_stacks(StackName=stack)["Stacks"]
+    return {output["OutputKey"]: output["OutputValue"] for output in stacks[0].get("Outputs", [])}
+
+
+class Setup:
+    def __init__(self, client: Client, say=print, poll_seconds: float = 2.0):
+        self.events = client.events.v1
+        self.say = say
+        self.poll_seconds = poll_seconds
+
+    def webhook_sink(self, url: str, description: str) -> str:
+        self.say(f"→ creating a webhook sink for {url}")
+        sink = self.events.sinks.create(description=description, sink_type="webhook", sink_configuration={
+            "destination": url, "method": "POST", "batch_events": True})
+        self.say(f"  sink {sink.sid}: {sink.status}")
+        return sink.sid
+
+    def kinesis_sink(self, stream_arn: str, role_arn: str, external_id: str, description: str) -> str:
+        self.say(f"→ creating a Kinesis sink for {stream_arn}")
+        sink = self.events.sinks.create(description=description, sink_type="kinesis", sink_configuration={
+            "arn": stream_arn, "role_arn": role_arn, "external_id": external_id})
+        self.say(f"  sink {sink.sid}: {sink.status}")
+        return sink.sid
+
+    def handshake(self, sink_sid: str, table, timeout: float) -> str:
+        """Test the sink, wait for the test event in the table, validate the sink with its test_id."""
+        before = set(sink_tests(table))
+        self.say(f"→ asking Twilio to write a test event to the stream (sink {sink_sid})")
+        self.events.sinks(sink_sid).sink_test.create()
+        self.say(f"→ waiting up to {timeout:.0f}s for the test event to reach {table.name}")
+        started = time.monotonic()
+        while True:
+            fresh = [item for pk, item in sink_tests(table).items() if pk not in before]
+            if fresh:
+                break
+            waited = time.monotonic() - started
+            if waited >= timeout:
+                raise SetupError(
+                    f"no test event reached {table.name} within {timeout:.0f}s: check that the stack's stream "
+                    "consumer runs (its logs), that Twilio can assume TwilioRoleArn with the external id, "
+                    "then run again with --sink-sid " + sink_sid)
+            self.say(f"  … {waited:.0f}s")
+            time.sleep(self.poll_seconds)
+        # Newest first: another test running at the same time is the only way to see more than one.
+        for item in sorted(fresh, key=lambda i: i.get("updated_at", ""), reverse=True):
+            test_id = item["id"]
+            self.say(f"→ validating sink {sink_sid} with test_id {test_id}")
+            try:
+                result = self.events.sinks(sink_sid).sink_validate.create(test_id=test_id)
+            except TwilioRestException as error:
+                self.say(f"  Twilio did not accept {test_id}: {error.msg}")
+                continue
+            self.say(f"  {result.result}")
+            return test_id
+        raise SetupError(f"Twilio accepted none of the new test ids {[i['id'] for i in fresh]} for sink {sink_sid}")
+
+    def subscribe(self, sink_sid: str, types: list[dict], description: str) -> str:
+        self.say(f"→ subscribing sink {sink_sid} to {len(types)} event types")
+        for entry in types:
+            self.say(f"  {entry['type']} (schema version {entry['schema_version']})")
+        subscription = self.events.subscriptions.create(description=description, sink_sid=sink_sid, types=types)
+        self.say(f"  subscription {subscription.sid}")
+        return subscription.sid
+
+
+def sink_tests(table) -> dict[str, dict]:
+    """The sink_test state items (a filtered Scan: the hand-shake runs once per sink)."""
+    found, kwargs = {}, {"FilterExpression": Attr("entity").eq("sink_test") & Attr("sk").eq("state"),
+                         "ConsistentRead": True}
+    while True:
+        page = table.scan(**kwargs)
+        found |= {item["pk"]: item for item in page["Items"]}
+        if "LastEvaluatedKey" not in page:
+            return found
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scripts.twilio_setup", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser.add_argument("--list-types", action="store_true", help="print the subscribable types and exit")
+    kinds = parser.add_subparsers(dest="kind")
+    for kind in ("webhook", "kinesis"):
+        sub = kinds.add_parser(kind, help=f"create and subscribe a {kind} sink")
+        sub.add_argument("--stack", help="the deployed stack's name: values are read from its outputs")
+        sub.add_argument("--region", help="AWS region of the stack (default: your AWS configuration)")
+        sub.add_argument("--types", nargs="+", metavar="PATTERN",
+                         help="subscribe only to these types (shell patterns, e.g. 'com.twilio.comms-api.*')")
+        sub.add_argument("--description", default="AWS sink (twilio-event-sink)", help="sink and subscription description")
+        sub.add_argument("--sink-sid", help="use this existing sink instead of creating one")
+        if kind == "webhook":
+            sub.add_argument("--webhook-url", help="overrides the WebhookUrl output")
+        else:
+            sub.add_argument("--stream-arn", help="overrides the StreamArn output")
+            sub.add_argument("--role-arn", help="overrides the TwilioRoleArn output")
+            sub.add_argument("--external-id", help="overrides the TwilioExternalId output")
+            sub.add_argument("--table", help="overrides the StatusTableName output")
+            sub.add_argument("--wait", type=float, default=180, help="seconds to wait for the test event (default 180)")
+    return parser
+
+
+def run(args, client_factory=twilio_client, say=print) -> int:
+    types = subscription_types(args.types)
+    outputs = stack_outputs(args.stack, args.region) if args.stack else {}
+
+    def value(option: str, output: str) -> str:
+        found = getattr(args, option) or outputs.get(output)
+        if not found:
+            raise SetupError(f"no {output}: give --stack or --{option.replace('_', '-')}")
+        return found
+
+    setup = Setup(client_factory(), say=say)
+    if args.kind == "webhook":
+        sink_sid = args.sink_sid or setup.webhook_sink(value("webhook_url", "WebhookUrl"), args.description)
+    else:
+        table_name = value("table", "StatusTableName")
+        sink_sid = args.sink_sid or setup.kinesis_sink(value("stream_arn", "StreamArn"), value("role_arn", "TwilioRoleArn"),
+                                                       value("external_id", "TwilioExternalId"), args.description)
+        table = boto3.resource("dynamodb", region_name=args.region).Table(table_name)
+        setup.handshake(sink_sid, table, args.wait)
+    setup.subscribe(sink_sid, types, args.description)
+    say(f"done: sink {sink_sid} is subscribed; `python -m scripts.status --stack …` shows what arrives")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.list_types:
+        for entry in subscription_types(None):
+            print(f"{entry['type']}  (schema version {entry['schema_version']})")
+        return 0
+    if not args.kind:
+        parser.error("choose webhook or kinesis (or --list-types)")
+    try:
+        return run(args)
+    except SetupError as error:
+        print(f"error: {error}", file=sys.stderr)
+    except TwilioRestException as error:
+        print(f"error: Twilio answered {error.status} to {error.method} {error.uri}: {error.msg}", file=sys.stderr)
+    except TwilioException as error:
+        print(f"error: {error}", file=sys.stderr)
+    except (ClientError, BotoCoreError) as error:
+        print(f"error: AWS: {error}", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

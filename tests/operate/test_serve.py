@@ -1,0 +1,97 @@
+"""`make serve` as a user drives it: started on ephemeral 127.0.0.1 ports, a delivery signed with the
+`twilio` package POSTed over HTTP and a record put on the local stream, both visible through the
+status command; then stopped with Ctrl-C (SIGINT).
+"""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import boto3
+import pytest
+from twilio.request_validator import RequestValidator
+
+from scripts import status
+from scripts.generate_events import LOCAL_TEST_AUTH_TOKEN, body_sha256, kinesis_payload
+from tests.support.factories import message, operation
+from tests.template.test_template import ROOT
+
+STARTUP_SECONDS = 120
+ARRIVAL_SECONDS = 60
+
+
+@pytest.fixture
+def served(tmp_path):
+    state_file = tmp_path / "stack.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "scripts.serve", "--port", "0", "--aws-port", "0", "--state-file", str(state_file),
+         "--auth-token", LOCAL_TEST_AUTH_TOKEN],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while not state_file.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if not state_file.exists():
+        process.kill()
+        pytest.fail(f"make serve did not start:\n{process.communicate()[0]}")
+    yield json.loads(state_file.read_text()), state_file, process
+    if process.poll() is None:
+        process.kill()
+        process.communicate()
+
+
+def show(state_file, entity: str, entity_id: str, capsys) -> tuple[int, str]:
+    """`scripts.status show`, retried while the event is on its way (the stream is polled)."""
+    deadline = time.monotonic() + ARRIVAL_SECONDS
+    while True:
+        code = status.main(["--state-file", str(state_file), "show", entity, entity_id])
+        out = capsys.readouterr().out
+        if code == 0 or time.monotonic() > deadline:
+            return code, out
+        time.sleep(0.3)
+
+
+def test_signed_post_and_stream_record_reach_the_status_command_then_ctrl_c_stops(served, capsys):
+    state, state_file, process = served
+    assert state["webhook_url"].startswith("http://127.0.0.1:") and state["endpoint_url"].startswith("http://127.0.0.1:")
+
+    # A delivery exactly as Twilio sends it: bodySHA256 in the query, the URL signed with the auth token.
+    body = json.dumps([message("queued", message_id="MMwebhook", operation_id="OPserve")])
+    url = f"{state['public_url']}?bodySHA256={body_sha256(body)}"
+    signature = RequestValidator(LOCAL_TEST_AUTH_TOKEN).compute_signature(url, {})
+    request = urllib.request.Request(state["webhook_url"] + "?" + url.partition("?")[2], data=body.encode(),
+                                     method="POST", headers={"Content-Type": "application/json",
+                                                             "X-Twilio-Signature": signature})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200
+        assert json.loads(response.read())["applied"] == 1
+
+    forged = urllib.request.Request(request.full_url, data=body.replace("queued", "read").encode(), method="POST",
+                                    headers={"Content-Type": "application/json", "X-Twilio-Signature": signature})
+    with pytest.raises(urllib.error.HTTPError) as rejected:
+        urllib.request.urlopen(forged, timeout=30)
+    assert rejected.value.code == 403
+
+    kinesis = boto3.client("kinesis", region_name=state["region"], endpoint_url=state["endpoint_url"],
+                           aws_access_key_id="testing", aws_secret_access_key="testing")
+    record = operation("processing", operation_id="OPserve")
+    kinesis.put_record(StreamName=state["stream_name"], Data=kinesis_payload(record), PartitionKey=record["id"])
+    kinesis.put_record(StreamName=state["stream_name"], Data=kinesis_payload(message(
+        "delivered", message_id="MMwebhook", seconds=5, operation_id="OPserve")), PartitionKey="MMwebhook")
+
+    code, out = show(state_file, "operation", "OPserve", capsys)
+    assert code == 0 and "operation OPserve: processing" in out and "kinesis" in out
+    code, out = show(state_file, "message", "MMwebhook", capsys)
+    assert code == 0 and "webhook" in out
+    assert status.main(["--state-file", str(state_file), "operation", "OPserve"]) == 0
+    listed = capsys.readouterr().out
+    assert "MMwebhook" in listed and "Messages (1:" in listed
+
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    assert "stopped." in output and "Traceback" not in output
+    assert "webhook  POST /events" in output and "→ 403" in output and "kinesis  shardId" in output
+    assert not state_file.exists()

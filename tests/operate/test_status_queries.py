@@ -1,0 +1,44 @@
+"""Status queries against the table built from the template: entity history, messages of an operation."""
+
+import boto3
+
+from scripts.status import StatusTable, operation, show
+from tests.support.factories import message
+from tests.support.factories import operation as operation_event
+from tests.support.sinks import consume
+
+
+def table(stack) -> StatusTable:
+    return StatusTable(boto3.resource("dynamodb").Table(stack.table_name))
+
+
+def test_only_message_state_items_with_an_operation_are_in_the_index(stack, consumer, context):
+    response = consume(consumer, context, [
+        operation_event("processing", operation_id="OP1"),
+        message("queued", message_id="MM1", operation_id="OP1"),
+        message("sent", message_id="MM1", seconds=1),  # no operation_id: the message stays in OP1
+        message("queued", message_id="MM2", operation_id=""),  # empty: DynamoDB rejects empty key values
+        message("queued", message_id="MM3"),
+        message("queued", message_id="MM4", operation_id="OP2"),
+    ])
+    assert response == {"batchItemFailures": []}
+    listed = table(stack).messages_of("OP1")
+    assert [(m["id"], m["status"]) for m in listed] == [("MM1", "sent")]
+    assert [m["id"] for m in table(stack).messages_of("OP2")] == ["MM4"]
+    items = stack.items()
+    assert {i["pk"] for i in items if "operation_id" in i} == {"message#MM1", "message#MM4"}
+    assert all(i["sk"] == "state" for i in items if "operation_id" in i)  # history stays out of the index
+
+
+def test_show_and_operation_output(stack, consumer, context):
+    consume(consumer, context, [operation_event("scheduled", operation_id="OP1"),
+                                message("queued", message_id="MM1", operation_id="OP1"),
+                                message("delivered", message_id="MM1", seconds=2, operation_id="OP1")])
+    code, text = show(table(stack), "message", "MM1")
+    assert code == 0
+    assert text.startswith("message MM1: delivered") and "operation OP1" in text
+    assert "History (2 events accepted" in text and text.index("queued") < text.rindex("delivered")
+    code, text = operation(table(stack), "OP1")
+    assert code == 0 and text.startswith("operation OP1: scheduled") and "Messages (1: 1 delivered)" in text
+    assert operation(table(stack), "OP9")[0] == 1
+    assert show(table(stack), "brand", "BN9") == (1, "no brand BN9 in the table (pk 'brand#BN9')")

@@ -10,7 +10,7 @@ SAM := $(SAM_VENV)/bin/sam
 # sam build looks for python3.13 on PATH: the project venv provides it.
 SAM_ENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0
 
-.PHONY: setup run test build validate events clean
+.PHONY: setup run test build validate events clean bench
 
 setup: $(VENV)/.installed $(SAM_VENV)/.installed
 
@@ -31,6 +31,10 @@ run: $(VENV)/.installed
 
 test: setup
 	$(SAM_ENV) $(PY) -m pytest
+
+# Throughput, latency, memory and cold-start numbers of the real handlers (see README "Performance").
+bench: $(VENV)/.installed
+	$(PY) -m bench $(BENCH_ARGS)
 
 events: $(VENV)/.installed
 	$(PY) -m scripts.generate_events

@@ -155,10 +155,23 @@ def apply_update(expression: str, item: dict, names, values) -> None:
                     container["M"].pop(last, None)
 
 
+class Items(dict):
+    """Items kept as compact JSON text: a 10,000-event benchmark would otherwise measure mostly this model's dicts."""
+
+    def __getitem__(self, key: Key) -> dict:
+        return json.loads(super().__getitem__(key))
+
+    def get(self, key: Key, default=None):
+        return self[key] if key in self else default
+
+    def __setitem__(self, key: Key, item: dict) -> None:
+        super().__setitem__(key, json.dumps(item, separators=(",", ":")))
+
+
 @dataclass
 class Table:
     key_names: tuple[str, ...]
-    items: dict[Key, dict] = field(default_factory=dict)
+    items: Items = field(default_factory=Items)
 
     def key_of(self, item: dict) -> Key:
         try:
@@ -191,8 +204,7 @@ class DynamoDB:
         responses = {}
         for name, spec in request["RequestItems"].items():
             table = self.table(name)
-            found = [table.items[table.key_of(key)] for key in spec["Keys"] if table.key_of(key) in table.items]
-            responses[name] = [json.loads(json.dumps(item)) for item in found]
+            responses[name] = [table.items[table.key_of(key)] for key in spec["Keys"] if table.key_of(key) in table.items]
         return {"Responses": responses, "UnprocessedKeys": {}}
 
     def _conditional(self, table: Table, key: Key, request: dict) -> dict | None:
@@ -215,7 +227,7 @@ class DynamoDB:
         table = self.table(request["TableName"])
         key = table.key_of(request["Key"])
         old = self._conditional(table, key, request)
-        item = json.loads(json.dumps(old)) if old else dict(request["Key"])
+        item = old if old else dict(request["Key"])  # `old` is already a fresh copy
         apply_update(request["UpdateExpression"], item, request.get("ExpressionAttributeNames"),
                      request.get("ExpressionAttributeValues"))
         table.items[key] = item

@@ -32,6 +32,25 @@ spec = importlib.util.spec_from_file_location("app", {path!r})
 spec.loader.exec_module(importlib.util.module_from_spec(spec))
 """
 TIMED = "import time\nstarted = time.perf_counter()\n{code}\nprint(time.perf_counter() - started)"
+# Where a function's import time goes: each step imported after the previous ones, in one interpreter.
+IMPORT_STEPS = [
+    ("boto3 + Powertools Logger (the baseline)", "import boto3\nfrom aws_lambda_powertools import Logger"),
+    ("pydantic", "import pydantic"),
+    ("Powertools Tracer() (imports the X-Ray SDK, whose recorder builds a botocore client)",
+     "from aws_lambda_powertools import Tracer\nTracer()"),
+    ("Powertools batch utility (imports Powertools' pydantic parser models)", "import aws_lambda_powertools.utilities.batch"),
+    ("Powertools event handler", "import aws_lambda_powertools.event_handler"),
+    ("twilio_sink: the core (registry, families, pipeline, store, notify)", "import twilio_sink.pipeline"),
+    ("twilio_sink.stream + twilio_sink.webhook (twilio RequestValidator)", "import twilio_sink.stream, twilio_sink.webhook"),
+]
+STEPS_SCRIPT = """
+import sys, time
+sys.path.insert(0, {layer!r})
+for code in {codes!r}:
+    started = time.perf_counter()
+    exec(code)
+    print(time.perf_counter() - started)
+"""
 
 
 def progress(text: str) -> None:
@@ -100,7 +119,22 @@ def import_lines(runs: int) -> list[str]:
         code = IMPORT_FUNCTION.format(layer=str(ROOT / "layers" / "core"), path=str(ROOT / "functions" / name / "app.py"))
         seconds = import_seconds(code, runs)
         lines.append(f"  functions/{name}/app.py: {1000 * seconds:.0f} ms = {seconds / baseline:.2f}x")
+    lines.append("  where it goes (each step after the previous ones, median):")
+    for (label, _), seconds in zip(IMPORT_STEPS, import_steps(runs)):
+        lines.append(f"    {1000 * seconds:5.0f} ms  {label}")
     return lines
+
+
+def import_steps(runs: int) -> list[float]:
+    from bench.worker import ENVIRONMENT
+
+    script = STEPS_SCRIPT.format(layer=str(ROOT / "layers" / "core"), codes=[code for _, code in IMPORT_STEPS])
+    samples = []
+    for _ in range(runs):
+        out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=os.environ | ENVIRONMENT, check=True,
+                             capture_output=True, text=True).stdout
+        samples.append([float(value) for value in out.split()])
+    return [statistics.median(column) for column in zip(*samples)]
 
 
 def main(argv: list[str] | None = None) -> int:

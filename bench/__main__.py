@@ -83,12 +83,12 @@ def per_event(result: dict) -> dict:
             "requests_total": sum(result["requests"].values()) / n}
 
 
-def consumer_table(sizes: list[int], latency: dict, naive_limit: int) -> list[str]:
+def consumer_table(sizes: list[int], latency: dict, naive_limit: int, repeats: int) -> list[str]:
     lines = ["| records | handler | events/s | vs naive | AWS requests/event (by API) | CPU ms/event | peak RSS MB | check |",
              "|---:|---|---:|---:|---|---:|---:|---|"]
     for size in sizes:
-        progress(f"consumer, {size} records")
-        fast = worker({"kind": "consumer", "records": size, "latency": latency})
+        progress(f"consumer, {size} records, {repeats} times")
+        fast = worker({"kind": "consumer", "records": size, "repeats": repeats, "latency": latency})
         naive_records = min(size, naive_limit)
         progress(f"naive consumer, {naive_records} records")
         naive = worker({"kind": "naive", "records": naive_records, "latency": latency})
@@ -144,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sns-latency", type=float, default=DEFAULT_LATENCY["sns"], help="seconds per SNS request")
     parser.add_argument("--naive-limit", type=int, default=1000,
                         help="the naive handler runs at most this many records (it needs ~25 ms each)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per consumer measurement (median reported)")
     parser.add_argument("--webhook-bytes", type=int, default=64_000)
     parser.add_argument("--webhook-runs", type=int, default=100)
     parser.add_argument("--import-runs", type=int, default=7)
@@ -160,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         progress(f"profiling the consumer on {args.profile} records")
         print(worker({"kind": "profile", "records": args.profile, "latency": latency})["text"])
         return 0
-    lines = consumer_table(args.sizes, latency, args.naive_limit)
+    print(f"Consumer rows: the median of {args.repeats} runs (peak RSS: the highest); naive: one run.", flush=True)
+    lines = consumer_table(args.sizes, latency, args.naive_limit, args.repeats)
     if not args.skip_webhook:
         lines += [""] + webhook_lines(args.webhook_bytes, args.webhook_runs, latency)
     if not args.skip_imports:

@@ -444,6 +444,14 @@ class FakeAws:
         return {"ARN": arn, "Name": arn.rsplit(":", 1)[-1], "VersionId": "00000000-0000-0000-0000-000000000001",
                 "SecretString": self.secrets[arn], "VersionStages": ["AWSCURRENT"], "CreatedDate": 1.7e9}
 
+    def forget_data(self) -> None:
+        """Empty the tables, published messages and queues (keeps them defined): repeated runs start alike."""
+        for table in self.dynamodb.tables.values():
+            table.items.clear()
+        self.sns.published.clear()
+        for messages in self.sqs.queues.values():
+            messages.clear()
+
     def create_secret(self, arn: str, value: str) -> None:
         self.secrets[arn] = value
 

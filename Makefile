@@ -11,7 +11,7 @@ SAM := $(SAM_VENV)/bin/sam
 # sam build looks for python3.13 on PATH: the project venv provides it.
 SAM_ENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0
 
-.PHONY: setup run serve test build validate checkov events clean
+.PHONY: setup run serve test build validate checkov events bench clean
 
 setup: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 
@@ -42,6 +42,10 @@ serve: $(VENV)/.installed
 
 test: setup
 	$(SAM_ENV) $(PY) -m pytest
+
+# Throughput, latency, memory and cold-start numbers of the real handlers (see README "Performance").
+bench: $(VENV)/.installed
+	$(PY) -m bench $(BENCH_ARGS)
 
 events: $(VENV)/.installed
 	$(PY) -m scripts.generate_events

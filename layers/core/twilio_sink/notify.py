@@ -1,9 +1,34 @@
-"""Publishing notifications to the SNS topic (contract 3), in order, ten per request."""
+"""Publishing notifications to the SNS topic (contract 3): in order per entity, ten per request.
 
+A batch's notifications are packed across entities into `PublishBatch` requests (ten entries,
+256 KiB), each entity's notifications kept together and in order, so a batch of a thousand
+changes costs about a hundred requests instead of one per entity. An entity with more than ten
+notifications gets a chain of requests sent one after another; everything else runs concurrently.
+"""
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from .aws import AWS_ERRORS
 from .lifecycle import Notification
-from .store import chunks
 
 PUBLISH_BATCH_LIMIT = 10
+PUBLISH_BATCH_BYTES = 256 * 1024
+
+Entry = tuple[str, Notification]  # (stream: whose notifications must stay in order, notification)
+
+
+@dataclass
+class Delivered:
+    """Per stream: the keys published (a prefix of its notifications, in order), or why it stopped."""
+
+    published: dict[str, list[str]] = field(default_factory=dict)
+    errors: dict[str, BaseException] = field(default_factory=dict)
+
+    def merge(self, other: "Delivered") -> None:
+        for stream, keys in other.published.items():
+            self.published.setdefault(stream, []).extend(keys)
+        self.errors |= other.errors
 
 
 class Notifier:
@@ -11,30 +36,98 @@ class Notifier:
         self.topic_arn = topic_arn
         self.client = client
 
-    def publish(self, notifications: list[Notification]) -> list[str]:
-        """Publish in the given order; returns the keys of those published.
+    def publish_streams(self, streams: dict[str, list[Notification]],
+                        run: Callable[[Callable, Iterable], Iterator] = map) -> Delivered:
+        """Publish every stream's notifications in its order; `run` maps over independent jobs (a pool's map).
 
-        Stops at the first entry SNS refuses so that what is left is published later in order.
+        A stream stops at its first entry SNS refuses (or whose request fails), so that what is
+        left is published later, in order. AWS failures are reported per stream, not raised.
         """
-        published: list[str] = []
-        for group in chunks(notifications, PUBLISH_BATCH_LIMIT):
-            response = self.client.publish_batch(
-                TopicArn=self.topic_arn,
-                PublishBatchRequestEntries=[
-                    {
-                        "Id": str(index),
-                        "Message": notification.body,
-                        "MessageAttributes": {
-                            name: {"DataType": "String", "StringValue": value}
-                            for name, value in notification.attributes.items()
-                        },
-                    }
-                    for index, notification in enumerate(group)
-                ],
-            )
-            succeeded = {int(entry["Id"]) for entry in response.get("Successful", [])}
-            for index, notification in enumerate(group):
-                if index not in succeeded:
-                    return published
-                published.append(notification.key)
-        return published
+        delivered = Delivered()
+        for result in run(self._send_chain, _pack(streams)):
+            delivered.merge(result)
+        return delivered
+
+    def _send_chain(self, chain: list[list[Entry]]) -> Delivered:
+        delivered = Delivered()
+        stopped: set[str] = set()
+        for request in chain:
+            entries = [(stream, note) for stream, note in request if stream not in stopped]
+            if not entries:
+                continue
+            try:
+                succeeded = self._publish_batch([note for _, note in entries])
+            except AWS_ERRORS as error:
+                for stream, _ in entries:
+                    delivered.errors.setdefault(stream, error)
+                    stopped.add(stream)
+                continue
+            for index, (stream, note) in enumerate(entries):
+                if stream in stopped:
+                    continue
+                if index in succeeded:
+                    delivered.published.setdefault(stream, []).append(note.key)
+                else:
+                    delivered.errors[stream] = RuntimeError("SNS refused a notification")
+                    stopped.add(stream)
+        return delivered
+
+    def _publish_batch(self, notifications: list[Notification]) -> set[int]:
+        response = self.client.publish_batch(
+            TopicArn=self.topic_arn,
+            PublishBatchRequestEntries=[
+                {
+                    "Id": str(index),
+                    "Message": notification.body,
+                    "MessageAttributes": {
+                        name: {"DataType": "String", "StringValue": value}
+                        for name, value in notification.attributes.items()
+                    },
+                }
+                for index, notification in enumerate(notifications)
+            ],
+        )
+        return {int(entry["Id"]) for entry in response.get("Successful", [])}
+
+
+def _size(notification: Notification) -> int:
+    return len(notification.body.encode("utf-8")) + sum(
+        len(name) + len(value.encode("utf-8")) for name, value in notification.attributes.items())
+
+
+def _pack(streams: dict[str, list[Notification]]) -> list[list[list[Entry]]]:
+    """Chains of requests: each chain's requests go in sequence, chains are independent.
+
+    Streams that fit in one request share requests (first fit, in the given order); a longer one
+    is a chain of its own, ten entries (or 256 KiB) at a time.
+    """
+    chains: list[list[list[Entry]]] = []
+    open_request: list[Entry] = []
+    open_bytes = 0
+    for stream, notifications in streams.items():
+        if not notifications:
+            continue
+        sizes = [_size(note) for note in notifications]
+        if len(notifications) > PUBLISH_BATCH_LIMIT or sum(sizes) > PUBLISH_BATCH_BYTES:
+            chains.append(_split(stream, notifications, sizes))
+            continue
+        if len(open_request) + len(notifications) > PUBLISH_BATCH_LIMIT or open_bytes + sum(sizes) > PUBLISH_BATCH_BYTES:
+            chains.append([open_request])
+            open_request, open_bytes = [], 0
+        open_request.extend((stream, note) for note in notifications)
+        open_bytes += sum(sizes)
+    if open_request:
+        chains.append([open_request])
+    return chains
+
+
+def _split(stream: str, notifications: list[Notification], sizes: list[int]) -> list[list[Entry]]:
+    requests: list[list[Entry]] = [[]]
+    used = 0
+    for note, size in zip(notifications, sizes):
+        if requests[-1] and (len(requests[-1]) == PUBLISH_BATCH_LIMIT or used + size > PUBLISH_BATCH_BYTES):
+            requests.append([])
+            used = 0
+        requests[-1].append((stream, note))
+        used += size
+    return requests

@@ -1,9 +1,13 @@
 """The core both entry points share: route → apply per entity → notify → dead-letter.
 
-Events are grouped per entity in arrival order. Each group costs one conditional write (whatever
-its size), its applied changes are published in order, and different entities run concurrently.
-An AWS failure fails only the items it touched, which the caller reports for retry; retries are
-safe because every step is idempotent (duplicates are recognised by their order key).
+Events are grouped per entity in arrival order. A batch then runs in phases, each phase's requests
+concurrently: read every entity's state (`BatchGetItem`, 100 per request) while the history is
+written (`BatchWriteItem`, 25 per request); one conditional write per entity, whatever its number
+of events; the applied changes published, packed across entities ten per `PublishBatch` (each
+entity's in order); the published entries cleared from the outboxes, 100 entities per
+`TransactWriteItems`. An AWS failure fails only the items it touched, which the caller reports for
+retry; retries are safe because every step is idempotent (duplicates are recognised by their
+order key, and a redelivered event republishes its own pending notification).
 """
 
 import json
@@ -21,14 +25,18 @@ from .config import settings
 from .dead_letters import DeadLetter, DeadLetterQueue
 from .envelope import Poison, now_utc
 from .inbound import Received
-from .lifecycle import Change, Current, Plan, plan
+from .lifecycle import Change, Current, Notification, Plan, plan
 from .notify import Notifier
 from .observability import MetricUnit, is_metrics_disabled, logger, metrics, single_metric
 from .registry import BY_TYPE, route
-from .store import Conflict, StatusStore
+from .store import BATCH_GET_LIMIT, BATCH_WRITE_LIMIT, TRANSACT_WRITE_LIMIT, Conflict, StatusStore, chunks, history_key
 
 MAX_CONFLICT_RETRIES = 5
+# Threads for I/O: the requests of a phase wait on the network together (the CPU work holds the GIL
+# anyway, so more threads would not add throughput on Lambda's one or two vCPUs).
 WORKERS = 32
+
+Members = list[tuple[int, Change]]  # (index in the received list, change), in arrival order
 
 
 @dataclass
@@ -52,7 +60,7 @@ class Outcome:
 @dataclass
 class EntityResult:
     plan: Plan | None = None
-    published: int = 0
+    to_publish: list[Notification] = field(default_factory=list)  # in order: pending republished, then fresh
     error: str | None = None
 
 
@@ -66,7 +74,7 @@ class Pipeline:
     def process(self, received: list[Received], deadline: float | None = None) -> Outcome:
         """`deadline` (a time.monotonic() value): once passed, nothing more is published."""
         outcome = Outcome()
-        groups: dict[str, list[tuple[int, Change]]] = defaultdict(list)
+        groups: dict[str, Members] = defaultdict(list)
         for index, item in enumerate(received):
             try:
                 if item.poison:
@@ -78,33 +86,55 @@ class Pipeline:
                 groups[change.pk].append((index, change))
 
         letters = self._pool.submit(self._send_dead_letters, outcome.dead_letters)
-        history = self._pool.submit(self._write_history, received, groups)
-        try:
-            states = self.store.load_states(groups)
-        except aws.AWS_ERRORS as error:
-            _log_aws_failure("load states", error, len(groups))
-            outcome.failed |= {index for members in groups.values() for index, _ in members}
-            states = None
-        if states is not None:
-            work = {pk: self._pool.submit(self._settle, pk, members, states.get(pk), deadline)
-                    for pk, members in groups.items()}
-            for pk, future in work.items():
-                result = future.result()
-                if result.error:
-                    outcome.failed |= {index for index, _ in groups[pk]}
-                if result.plan:
-                    outcome.counts["applied"] += len(result.plan.applied)
-                    outcome.counts["stale"] += len(result.plan.stale)
-                    outcome.counts["duplicate"] += len(result.plan.duplicates)
-                outcome.counts["published"] += result.published
-        outcome.failed |= history.result()
+        history = self._pool.map(self._write_history, _history_batches(received, groups))
+        states = self._pool.map(self._load_states, chunks(sorted(groups), BATCH_GET_LIMIT))
+        readable = {pk: stored for found in states for pk, stored in found.items()}
+        unread = groups.keys() - readable.keys()
+        outcome.failed |= {index for pk in unread for index, _ in groups[pk]}
+
+        pks = [pk for pk in groups if pk in readable]
+        results = dict(zip(pks, self._pool.map(lambda pk: self._write_state(pk, groups[pk], readable[pk][0]), pks)))
+        if deadline is not None and time.monotonic() >= deadline:
+            # The caller has answered "retry": the outboxes keep these notices for the retry to
+            # publish, rather than racing it to publish them twice.
+            for result in results.values():
+                if not result.error and result.to_publish:
+                    result.error = "deadline passed before publishing"
+        delivered = self.notifier.publish_streams(
+            {pk: result.to_publish for pk, result in results.items() if not result.error}, run=self._pool.map)
+        for pk, error in delivered.errors.items():
+            _log_aws_failure("publish notifications", error, len(results[pk].to_publish))
+        self._clear_pending({pk: keys for pk, keys in delivered.published.items() if keys})
+
+        for pk, result in results.items():
+            published = len(delivered.published.get(pk, []))
+            if not result.error and published < len(result.to_publish):
+                result.error = f"{len(result.to_publish) - published} notifications not published"
+            if result.error:
+                logger.warning("entity not settled, will be retried", extra={"pk": pk, "error": result.error})
+                outcome.failed |= {index for index, _ in groups[pk]}
+            if result.plan:
+                outcome.counts["applied"] += len(result.plan.applied)
+                outcome.counts["stale"] += len(result.plan.stale)
+                outcome.counts["duplicate"] += len(result.plan.duplicates)
+            outcome.counts["published"] += published
+        for failed in history:
+            outcome.failed |= failed
         outcome.failed |= letters.result()
         _emit_metrics(received, outcome)
         return outcome
 
-    def _settle(self, pk: str, members: list[tuple[int, Change]], stored: dict[str, Any] | None,
-                deadline: float | None = None) -> EntityResult:
-        """Apply one entity's events and publish what changed."""
+    def _load_states(self, pks: list[str]) -> dict[str, tuple[dict[str, Any] | None]]:
+        """pk -> (stored state or None) for the pks read; none of them if the read failed."""
+        try:
+            found = self.store.load_states(pks)
+        except aws.AWS_ERRORS as error:
+            _log_aws_failure("load states", error, len(pks))
+            return {}
+        return {pk: (found.get(pk),) for pk in pks}
+
+    def _write_state(self, pk: str, members: Members, stored: dict[str, Any] | None) -> EntityResult:
+        """Apply one entity's events in one conditional write; say what must be published."""
         changes = [change for _, change in members]
         result = EntityResult()
         try:
@@ -130,44 +160,33 @@ class Pipeline:
             else:
                 result.error = "conflict retries exhausted"
                 return result
-            if deadline is not None and time.monotonic() >= deadline:
-                # The caller has answered "retry": the outbox keeps these notices for the retry to
-                # publish, rather than racing it to publish them twice.
-                result.error = "deadline passed before publishing"
-                return result
-            to_publish = result.plan.republish + fresh
-            published = self.notifier.publish(to_publish)
-            result.published = len(published)
-            if len(published) < len(to_publish):
-                result.error = f"{len(to_publish) - len(published)} notifications not published"
-            self._clear_pending(pk, published)
         except aws.AWS_ERRORS as error:
-            _log_aws_failure("settle entity", error, 1)
+            _log_aws_failure("write state", error, 1)
             result.error = type(error).__name__
-        if result.error:
-            logger.warning("entity not settled, will be retried", extra={"pk": pk, "error": result.error})
+            return result
+        result.to_publish = result.plan.republish + fresh
         return result
 
-    def _clear_pending(self, pk: str, published: list[str]) -> None:
+    def _clear_pending(self, published: dict[str, list[str]]) -> None:
         # Published is what matters: an entry left behind only risks one repeated notification if
         # that event is ever redelivered, while failing here would make the redelivery certain.
-        try:
-            self.store.clear_pending(pk, published)
-        except aws.AWS_ERRORS as error:
-            _log_aws_failure("clear published notifications", error, len(published))
+        for left in self._pool.map(self._clear_group, chunks(list(published.items()), TRANSACT_WRITE_LIMIT)):
+            if left:
+                logger.warning("published notifications left in the outbox", extra={"entities": len(left)})
 
-    def _write_history(self, received: list[Received], groups: dict[str, list[tuple[int, Change]]]) -> set[int]:
-        received_at = now_utc()
-        items = [
-            _history_item(change, received[index].source, received_at)
-            for members in groups.values()
-            for index, change in members
-        ]
+    def _clear_group(self, group: list[tuple[str, list[str]]]) -> set[str]:
         try:
-            self.store.put_history(items)
+            return self.store.clear_pending(dict(group))
         except aws.AWS_ERRORS as error:
-            _log_aws_failure("write history", error, len(items))
-            return {index for members in groups.values() for index, _ in members}
+            _log_aws_failure("clear published notifications", error, len(group))
+            return {pk for pk, _ in group}
+
+    def _write_history(self, batch: list[tuple[dict[str, Any], set[int]]]) -> set[int]:
+        try:
+            self.store.put_history([item for item, _ in batch])
+        except aws.AWS_ERRORS as error:
+            _log_aws_failure("write history", error, len(batch))
+            return {index for _, indexes in batch for index in indexes}
         return set()
 
     def _send_dead_letters(self, letters: dict[int, DeadLetter]) -> set[int]:
@@ -186,6 +205,17 @@ class Pipeline:
             _log_aws_failure("send dead letters", error, len(indexes))
             sent = set()
         return {index for position, index in enumerate(indexes) if position not in sent}
+
+
+def _history_batches(received: list[Received], groups: dict[str, Members]) -> list[list[tuple[dict[str, Any], set[int]]]]:
+    """History items, one per distinct event (a repeat in the batch is the same item), 25 per request."""
+    received_at = now_utc()
+    items: dict[tuple[str, str], tuple[dict[str, Any], set[int]]] = {}
+    for members in groups.values():
+        for index, change in members:
+            item = _history_item(change, received[index].source, received_at)
+            items.setdefault(history_key(item), (item, set()))[1].add(index)
+    return list(chunks(list(items.values()), BATCH_WRITE_LIMIT))
 
 
 def _current(stored: dict[str, Any] | None) -> Current | None:

@@ -16,6 +16,7 @@ from .aws import PartialBatchError
 STATE_SK = "state"
 BATCH_GET_LIMIT = 100
 BATCH_WRITE_LIMIT = 25
+TRANSACT_WRITE_LIMIT = 100
 BATCH_RETRIES = 5
 
 _serialize = TypeSerializer().serialize
@@ -36,6 +37,10 @@ def to_item(attributes: dict[str, Any]) -> dict[str, Any]:
 
 def from_item(item: dict[str, Any]) -> dict[str, Any]:
     return {name: _deserialize(value) for name, value in item.items()}
+
+
+def history_key(item: dict[str, Any]) -> tuple[str, str]:
+    return item["pk"], item["sk"]
 
 
 def chunks(items: list, size: int) -> Iterator[list]:
@@ -120,21 +125,43 @@ class StatusStore:
             item = error.response.get("Item")
             raise Conflict(from_item(item) if item else None) from None
 
-    def clear_pending(self, pk: str, keys: list[str]) -> None:
-        """Drop published notifications from the entity's outbox."""
-        if not keys:
-            return
+    def clear_pending(self, published: dict[str, list[str]]) -> set[str]:
+        """Drop published notifications from the outboxes of up to `TRANSACT_WRITE_LIMIT` entities.
+
+        One TransactWriteItems request carries every entity's REMOVE (unconditional, so nothing
+        but a concurrent write of the same item can cancel it), instead of one UpdateItem each.
+        Entities whose own action was refused are left out and the rest retried once; returns
+        the pks whose outbox could not be cleared.
+        """
+        actions = {pk: self._remove_pending(pk, keys) for pk, keys in published.items() if keys}
+        left: set[str] = set()
+        for _ in range(2):
+            if not actions:
+                break
+            try:
+                self.client.transact_write_items(TransactItems=list(actions.values()))
+                return left
+            except self.client.exceptions.TransactionCanceledException as error:
+                reasons = error.response.get("CancellationReasons") or []
+                refused = {pk for pk, reason in zip(actions, reasons) if reason.get("Code") not in (None, "None")}
+                if not refused:
+                    raise
+                left |= refused
+                actions = {pk: action for pk, action in actions.items() if pk not in refused}
+        return left | set(actions)
+
+    def _remove_pending(self, pk: str, keys: list[str]) -> dict[str, Any]:
         names = {"#pending": "pending"} | {f"#p{i}": entry for i, entry in enumerate(keys)}
-        self.client.update_item(
-            TableName=self.table_name,
-            Key=to_item({"pk": pk, "sk": STATE_SK}),
-            UpdateExpression="REMOVE " + ", ".join(f"#pending.#p{i}" for i in range(len(keys))),
-            ExpressionAttributeNames=names,
-        )
+        return {"Update": {
+            "TableName": self.table_name,
+            "Key": to_item({"pk": pk, "sk": STATE_SK}),
+            "UpdateExpression": "REMOVE " + ", ".join(f"#pending.#p{i}" for i in range(len(keys))),
+            "ExpressionAttributeNames": names,
+        }}
 
     def put_history(self, items: list[dict[str, Any]]) -> None:
         """Idempotent puts of history items (each has its own pk and sk)."""
-        unique = list({(item["pk"], item["sk"]): item for item in items}.values())
+        unique = list({history_key(item): item for item in items}.values())
         for group in chunks(unique, BATCH_WRITE_LIMIT):
             request = {self.table_name: [{"PutRequest": {"Item": to_item(item)}} for item in group]}
             for attempt in range(BATCH_RETRIES):

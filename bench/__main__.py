@@ -1,0 +1,178 @@
+"""Throughput benchmark of the real handlers against a latency-charging AWS stand-in (`make bench`).
+
+    python -m bench                         # everything, default latencies (DynamoDB 8 ms, SNS 15 ms)
+    python -m bench --sizes 1000 --skip-webhook --skip-imports
+    python -m bench --profile 1000          # where the consumer's CPU goes (cProfile, all threads)
+
+Each measurement runs in a fresh interpreter (bench/worker.py). Nothing here asserts: it prints.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.fake_aws import DEFAULT_LATENCY
+
+ROOT = Path(__file__).resolve().parents[1]
+FUNCTIONS = ("stream_consumer", "webhook")
+TARGETS = {"events_per_s": 1000, "vs_naive": 25, "requests_per_event": 1.0, "webhook_p99_s": 1.0,
+           "import_ratio": 1.5, "peak_mb_10000": 256}
+
+# Import timing runs in a bare interpreter with the Lambda-like environment the worker sets.
+IMPORT_BASELINE = "import boto3\nfrom aws_lambda_powertools import Logger"
+IMPORT_FUNCTION = """
+import importlib.util, sys
+sys.path.insert(0, {layer!r})
+spec = importlib.util.spec_from_file_location("app", {path!r})
+spec.loader.exec_module(importlib.util.module_from_spec(spec))
+"""
+TIMED = "import time\nstarted = time.perf_counter()\n{code}\nprint(time.perf_counter() - started)"
+# Where a function's import time goes: each step imported after the previous ones, in one interpreter.
+IMPORT_STEPS = [
+    ("boto3 + Powertools Logger (the baseline)", "import boto3\nfrom aws_lambda_powertools import Logger"),
+    ("pydantic", "import pydantic"),
+    ("Powertools Tracer() (imports the X-Ray SDK, whose recorder builds a botocore client)",
+     "from aws_lambda_powertools import Tracer\nTracer()"),
+    ("Powertools batch utility (imports Powertools' pydantic parser models)", "import aws_lambda_powertools.utilities.batch"),
+    ("Powertools event handler", "import aws_lambda_powertools.event_handler"),
+    ("twilio_sink: the core (registry, families, pipeline, store, notify)", "import twilio_sink.pipeline"),
+    ("twilio_sink.stream + twilio_sink.webhook (twilio RequestValidator)", "import twilio_sink.stream, twilio_sink.webhook"),
+]
+STEPS_SCRIPT = """
+import sys, time
+sys.path.insert(0, {layer!r})
+for code in {codes!r}:
+    started = time.perf_counter()
+    exec(code)
+    print(time.perf_counter() - started)
+"""
+
+
+def progress(text: str) -> None:
+    print(f"  .. {text}", file=sys.stderr, flush=True)
+
+
+def worker(spec: dict) -> dict:
+    with tempfile.NamedTemporaryFile(suffix=".json") as result:
+        subprocess.run([sys.executable, "-m", "bench.worker", json.dumps(spec), result.name], cwd=ROOT, check=True,
+                       stdout=subprocess.DEVNULL)
+        return json.loads(Path(result.name).read_text())
+
+
+def import_seconds(code: str, runs: int) -> float:
+    from bench.worker import ENVIRONMENT
+
+    env = os.environ | ENVIRONMENT
+    times = []
+    for _ in range(runs + 1):  # the first run also writes .pyc files: discarded
+        out = subprocess.run([sys.executable, "-c", TIMED.format(code=code)], cwd=ROOT, env=env, check=True,
+                             capture_output=True, text=True).stdout
+        times.append(float(out.strip().splitlines()[-1]))
+    return statistics.median(times[1:])
+
+
+def per_event(result: dict) -> dict:
+    n = result["records"]
+    return {"events_per_s": n / result["wall"], "cpu_ms": 1000 * result["cpu"] / n,
+            "requests": {api: count / n for api, count in sorted(result["requests"].items())},
+            "requests_total": sum(result["requests"].values()) / n}
+
+
+def consumer_table(sizes: list[int], latency: dict, naive_limit: int, repeats: int) -> list[str]:
+    lines = ["| records | handler | events/s | vs naive | AWS requests/event (by API) | CPU ms/event | peak RSS MB | check |",
+             "|---:|---|---:|---:|---|---:|---:|---|"]
+    for size in sizes:
+        progress(f"consumer, {size} records, {repeats} times")
+        fast = worker({"kind": "consumer", "records": size, "repeats": repeats, "latency": latency})
+        naive_records = min(size, naive_limit)
+        progress(f"naive consumer, {naive_records} records")
+        naive = worker({"kind": "naive", "records": naive_records, "latency": latency})
+        fast_rates, naive_rates = per_event(fast), per_event(naive)
+        ratio = fast_rates["events_per_s"] / naive_rates["events_per_s"]
+        for name, result, rates, vs in (("pipeline", fast, fast_rates, f"{ratio:.1f}x"),
+                                        (f"naive ({naive_records} records)" if naive_records < size else "naive",
+                                         naive, naive_rates, "1x")):
+            apis = ", ".join(f"{api.split('.', 1)[1]} {value:.3f}" for api, value in rates["requests"].items())
+            lines.append(f"| {size:,} | {name} | {rates['events_per_s']:,.0f} | {vs} | **{rates['requests_total']:.2f}**: {apis} "
+                         f"| {rates['cpu_ms']:.2f} | {result['peak_mb']:.0f} | {result['check']} |")
+    return lines
+
+
+def webhook_lines(size: int, runs: int, latency: dict) -> list[str]:
+    progress(f"webhook, {runs} deliveries of {size // 1000} kB")
+    result = worker({"kind": "webhook", "bytes": size, "runs": runs, "latency": latency})
+    return [f"Webhook, {size // 1000} kB body ({result['events']} events), {result['runs']} deliveries: "
+            f"p50 {1000 * result['p50']:.0f} ms, p99 {1000 * result['p99']:.0f} ms, max {1000 * result['max']:.0f} ms "
+            f"(check: {result['check']})"]
+
+
+def import_lines(runs: int) -> list[str]:
+    progress(f"import times, {runs} fresh interpreters each")
+    baseline = import_seconds(IMPORT_BASELINE, runs)
+    lines = [f"Cold start (median of {runs} fresh interpreters): boto3 + Powertools Logger {1000 * baseline:.0f} ms"]
+    for name in FUNCTIONS:
+        code = IMPORT_FUNCTION.format(layer=str(ROOT / "layers" / "core"), path=str(ROOT / "functions" / name / "app.py"))
+        seconds = import_seconds(code, runs)
+        lines.append(f"  functions/{name}/app.py: {1000 * seconds:.0f} ms = {seconds / baseline:.2f}x")
+    lines.append("  where it goes (each step after the previous ones, median):")
+    for (label, _), seconds in zip(IMPORT_STEPS, import_steps(runs)):
+        lines.append(f"    {1000 * seconds:5.0f} ms  {label}")
+    return lines
+
+
+def import_steps(runs: int) -> list[float]:
+    from bench.worker import ENVIRONMENT
+
+    script = STEPS_SCRIPT.format(layer=str(ROOT / "layers" / "core"), codes=[code for _, code in IMPORT_STEPS])
+    samples = []
+    for _ in range(runs):
+        out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=os.environ | ENVIRONMENT, check=True,
+                             capture_output=True, text=True).stdout
+        samples.append([float(value) for value in out.split()])
+    return [statistics.median(column) for column in zip(*samples)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000], help="Kinesis batch sizes")
+    parser.add_argument("--ddb-latency", type=float, default=DEFAULT_LATENCY["dynamodb"], help="seconds per DynamoDB request")
+    parser.add_argument("--sns-latency", type=float, default=DEFAULT_LATENCY["sns"], help="seconds per SNS request")
+    parser.add_argument("--naive-limit", type=int, default=1000,
+                        help="the naive handler runs at most this many records (it needs ~25 ms each)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per consumer measurement (median reported)")
+    parser.add_argument("--webhook-bytes", type=int, default=64_000)
+    parser.add_argument("--webhook-runs", type=int, default=100)
+    parser.add_argument("--import-runs", type=int, default=7)
+    parser.add_argument("--skip-webhook", action="store_true")
+    parser.add_argument("--skip-imports", action="store_true")
+    parser.add_argument("--profile", type=int, metavar="RECORDS",
+                        help="only profile the consumer on one batch of RECORDS and print the top functions")
+    args = parser.parse_args(argv)
+    latency = DEFAULT_LATENCY | {"dynamodb": args.ddb_latency, "sns": args.sns_latency}
+
+    print(f"Benchmark on {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; latency per request: "
+          + ", ".join(f"{service} {1000 * seconds:.0f} ms" for service, seconds in latency.items()), flush=True)
+    if args.profile:
+        progress(f"profiling the consumer on {args.profile} records")
+        print(worker({"kind": "profile", "records": args.profile, "latency": latency})["text"])
+        return 0
+    print(f"Consumer rows: the median of {args.repeats} runs (peak RSS: the highest); naive: one run.", flush=True)
+    lines = consumer_table(args.sizes, latency, args.naive_limit, args.repeats)
+    if not args.skip_webhook:
+        lines += [""] + webhook_lines(args.webhook_bytes, args.webhook_runs, latency)
+    if not args.skip_imports:
+        lines += [""] + import_lines(args.import_runs)
+    print("\n".join(lines))
+    print(f"\nTargets: 1,000-record batch >= {TARGETS['events_per_s']:,} events/s and >= {TARGETS['vs_naive']}x naive; "
+          f"<= {TARGETS['requests_per_event']} AWS requests/event; webhook p99 <= {TARGETS['webhook_p99_s']} s; "
+          f"imports <= {TARGETS['import_ratio']}x boto3 + Logger; 10,000-record batch peak <= {TARGETS['peak_mb_10000']} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -19,25 +19,20 @@ then checks every guarantee:
 3. with no fault: each change published exactly once, in precedence order, and the outbox empty;
 4. every poison record delivered is a dead letter with its reason; no good event is one.
 
-GUARANTEE_EXAMPLES sets the number of histories (default 200, derandomized: the same in CI).
+GUARANTEE_EXAMPLES sets the number of histories (default 300, derandomized: the same in CI).
 """
 
 import json
 import os
 from collections import Counter
 
-import boto3
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from moto import mock_aws
 
-from scripts import recovery, redrive
-from scripts.generate_events import LOCAL_TEST_AUTH_TOKEN
-from scripts.local_aws import REGION, LambdaContext, Stack
+from scripts import redrive
 from tests.reliability.harness import (
-    FAULT_KINDS, Faults, InlineExecutor, StreamDelivery, WebhookDelivery, b64, put_on_stream,
-    record_applied_changes, run_all,
+    FAULT_KINDS, STREAM_NAME, StreamDelivery, WebhookDelivery, b64, put_on_stream, redrive_args, run_all,
+    world,  # noqa: F401 - the fixture
 )
 from tests.support import factories as f
 
@@ -47,7 +42,7 @@ BRAND_KINDS = {"brand-unverified": "unverified", "brand-registered": "registered
 POISON_KINDS = [("not_utf8", "undecodable", False), ("not_json", "not_json", False),
                 ("unknown_type", "unknown_type", True), ("invalid_payload", "invalid_payload", True),
                 ("not_cloudevent", "not_cloudevent", True)]
-EXAMPLES = int(os.environ.get("GUARANTEE_EXAMPLES", "200"))
+EXAMPLES = int(os.environ.get("GUARANTEE_EXAMPLES", "300"))
 
 
 # ---- the model: precedence computed independently of the code under test ---------------------
@@ -115,51 +110,6 @@ def histories(draw):
     return originals, list(zip(sinks, parts)), poisons, faults, cut_ins
 
 
-# ---- one shared moto world, reset between histories ---------------------------------------------
-
-class World:
-    def __init__(self, consumer, webhook):
-        from twilio_sink import aws, config, pipeline
-
-        self.stack = Stack(LOCAL_TEST_AUTH_TOKEN)
-        os.environ.update(self.stack.env)
-        aws.reset_clients()
-        config.settings.cache_clear()
-        pipeline.default_pipeline.cache_clear()
-        core = pipeline.default_pipeline()
-        core._pool = InlineExecutor()  # one invocation = one deterministic sequence of AWS calls
-        self.faults = Faults()
-        self.faults.install({service: aws.client(service) for service in ("dynamodb", "sns", "sqs")})
-        self.applied = record_applied_changes(core.store)
-        self.kinesis = boto3.client("kinesis", region_name=REGION)
-        self.kinesis.create_stream(StreamName="twilio-events", ShardCount=1)
-        self.failure_queue = self.stack.sqs.create_queue(QueueName="stream-failures")["QueueUrl"]
-        self.consumer, self.webhook, self.context = consumer, webhook, LambdaContext()
-        self.resources = recovery.Resources(self.stack.table_name, self.stack.topic_arn, self.stack.dlq_url,
-                                            self.failure_queue)
-
-    def reset(self) -> None:
-        for item in self.stack.items():
-            self.stack.ddb.delete_item(TableName=self.stack.table_name,
-                                       Key={"pk": {"S": item["pk"]}, "sk": {"S": item["sk"]}})
-        self.stack.notifications(), self.stack.dead_letters(), self.stack._drain(self.failure_queue)
-        self.applied.clear()
-
-    def send_on_failure(self, body: str) -> None:
-        self.stack.sqs.send_message(QueueUrl=self.failure_queue, MessageBody=body)
-
-
-@pytest.fixture(scope="module")
-def world(consumer, webhook):
-    with mock_aws():
-        yield World(consumer, webhook)
-    from twilio_sink import aws, config, pipeline
-
-    aws.reset_clients()
-    config.settings.cache_clear()
-    pipeline.default_pipeline.cache_clear()
-
-
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.data_too_large])
@@ -171,7 +121,7 @@ def test_guarantees_hold_for_any_history(world, history):
     delivered_poison = []
     for sink, items in parts:
         if sink == "kinesis":
-            records = put_on_stream(world.kinesis, "twilio-events", items)
+            records = put_on_stream(world.kinesis, STREAM_NAME, items)
             deliveries.append(StreamDelivery(world.consumer, world.context, records, world.send_on_failure))
             delivered_poison += [p for p in poisons if any(p[0] is item for item in items)]
         else:
@@ -196,12 +146,6 @@ def test_guarantees_hold_for_any_history(world, history):
                  for host, guest in world.faults.overlaps)
     faulty = bool(world.faults.fired) or exhausted > 0 or resent
     check(originals, world.stack, delivered_poison, world.applied, faulty, concurrent=bool(world.faults.overlaps))
-
-
-def redrive_args():
-    import argparse
-
-    return argparse.Namespace(dry_run=False, max_messages=0, visibility_seconds=30, wait_seconds=0)
 
 
 def check(originals, stack, delivered_poison, applied, faulty, concurrent):

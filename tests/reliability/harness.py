@@ -8,16 +8,25 @@ the core makes gets a number, and a fault plan or an interleaving names the call
   invocations at once (ParallelizationFactor > 1, or the webhook and the stream together).
 """
 
+import argparse
 import base64
 import json
+import os
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
+import boto3
+import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
+from moto import mock_aws
 
-from scripts.generate_events import kinesis_payload
+from scripts import recovery
+from scripts.generate_events import LOCAL_TEST_AUTH_TOKEN, kinesis_payload
+from scripts.local_aws import REGION, LambdaContext, Stack
 from scripts.redrive import as_lambda_record
 from tests.support.sinks import post
+
+STREAM_NAME = "twilio-events"
 
 # The calls through which the core changes the world, by client.
 FAULTY_CALLS = {
@@ -263,3 +272,53 @@ def run_all(faults: Faults, deliveries: list) -> None:
 
 def b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode("ascii")
+
+
+# ---- one moto world per module, reset between histories or tests ----------------------------
+
+class World:
+    def __init__(self, consumer, webhook):
+        from twilio_sink import aws, config, pipeline
+
+        self.stack = Stack(LOCAL_TEST_AUTH_TOKEN)
+        os.environ.update(self.stack.env)
+        aws.reset_clients()
+        config.settings.cache_clear()
+        pipeline.default_pipeline.cache_clear()
+        core = pipeline.default_pipeline()
+        core._pool = InlineExecutor()  # one invocation = one deterministic sequence of AWS calls
+        self.faults = Faults()
+        self.faults.install({service: aws.client(service) for service in ("dynamodb", "sns", "sqs")})
+        self.applied = record_applied_changes(core.store)
+        self.kinesis = boto3.client("kinesis", region_name=REGION)
+        self.kinesis.create_stream(StreamName=STREAM_NAME, ShardCount=1)
+        self.failure_queue = self.stack.sqs.create_queue(QueueName="stream-failures")["QueueUrl"]
+        self.consumer, self.webhook, self.context = consumer, webhook, LambdaContext()
+        self.resources = recovery.Resources(self.stack.table_name, self.stack.topic_arn, self.stack.dlq_url,
+                                            self.failure_queue)
+
+    def reset(self) -> None:
+        for item in self.stack.items():
+            self.stack.ddb.delete_item(TableName=self.stack.table_name,
+                                       Key={"pk": {"S": item["pk"]}, "sk": {"S": item["sk"]}})
+        self.stack.notifications(), self.stack.dead_letters(), self.stack._drain(self.failure_queue)
+        self.applied.clear()
+
+    def send_on_failure(self, body: str) -> None:
+        self.stack.sqs.send_message(QueueUrl=self.failure_queue, MessageBody=body)
+
+
+@pytest.fixture(scope="module")
+def world(consumer, webhook):
+    with mock_aws():
+        yield World(consumer, webhook)
+    from twilio_sink import aws, config, pipeline
+
+    aws.reset_clients()
+    config.settings.cache_clear()
+    pipeline.default_pipeline.cache_clear()
+
+
+def redrive_args(**overrides) -> argparse.Namespace:
+    return argparse.Namespace(**({"dry_run": False, "max_messages": 0, "visibility_seconds": 30, "wait_seconds": 0}
+                                 | overrides))

@@ -10,7 +10,7 @@ SAM := $(SAM_VENV)/bin/sam
 # sam build looks for python3.13 on PATH: the project venv provides it.
 SAM_ENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0
 
-.PHONY: setup run test build validate events clean
+.PHONY: setup run test build validate events clean redrive replay
 
 setup: $(VENV)/.installed $(SAM_VENV)/.installed
 
@@ -31,6 +31,13 @@ run: $(VENV)/.installed
 
 test: setup
 	$(SAM_ENV) $(PY) -m pytest
+
+# Recovery against a deployed stack, e.g. `make redrive ARGS="--stack twilio-sink --dry-run"` (see --help).
+redrive: $(VENV)/.installed
+	$(PY) -m scripts.redrive $(ARGS)
+
+replay: $(VENV)/.installed
+	$(PY) -m scripts.replay $(ARGS)
 
 events: $(VENV)/.installed
 	$(PY) -m scripts.generate_events

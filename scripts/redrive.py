@@ -127,49 +127,55 @@ def dry_run_counts(received: list[Received]) -> dict[str, int]:
     return counts
 
 
-def redrive(resources: recovery.Resources, args: argparse.Namespace, out=sys.stdout) -> Summary:
+def redrive(resources: recovery.Resources, args: argparse.Namespace, out=None) -> Summary:
+    out = out or sys.stdout
     summary = Summary()
     core = None if args.dry_run else recovery.pipeline(resources)
     queue = resources.stream_failure_queue_url
-    for message in recovery.receive_all(queue, args):
-        summary.messages += 1
-        try:
-            batch = FailedBatch.from_message(message["Body"])
-        except (ValueError, KeyError, TypeError) as error:
-            print(f"  [{summary.messages}] kept: not a Kinesis OnFailure record ({type(error).__name__}: {error})",
-                  file=out)
-            summary.kept += 1
-            recovery.release(queue, message)
-            continue
-        where = f"{batch.shard_id} {batch.start}..{batch.end}"
-        try:
-            received = decoded(read_records(batch))
-        except RecordsUnavailable as error:
-            print(f"  [{summary.messages}] kept: {where}: {error}", file=out)
-            summary.kept += 1
-            recovery.release(queue, message)
-            continue
-        summary.records += len(received)
-        if core is None:
-            counts = dry_run_counts(received)
-            print(f"  [{summary.messages}] would redrive {len(received)} record(s) of {where}: "
-                  f"{_format(counts)}", file=out)
+    kept: list[dict] = []  # visible again only after the loop, or it would receive them again
+    try:
+        for message in recovery.receive_all(queue, args):
+            summary.messages += 1
+            try:
+                batch = FailedBatch.from_message(message["Body"])
+            except (ValueError, KeyError, TypeError) as error:
+                print(f"  [{summary.messages}] kept: not a Kinesis OnFailure record ({type(error).__name__}: {error})",
+                      file=out)
+                summary.kept += 1
+                kept.append(message)
+                continue
+            where = f"{batch.shard_id} {batch.start}..{batch.end}"
+            try:
+                received = decoded(read_records(batch))
+            except RecordsUnavailable as error:
+                print(f"  [{summary.messages}] kept: {where}: {error}", file=out)
+                summary.kept += 1
+                kept.append(message)
+                continue
+            summary.records += len(received)
+            if core is None:
+                counts = dry_run_counts(received)
+                print(f"  [{summary.messages}] would redrive {len(received)} record(s) of {where}: "
+                      f"{_format(counts)}", file=out)
+                summary.redriven += 1
+                kept.append(message)
+                continue
+            outcome = core.process(received)
+            for name, value in outcome.summary().items():
+                summary.counts[name] = summary.counts.get(name, 0) + value
+            if outcome.failed:
+                print(f"  [{summary.messages}] kept: {len(outcome.failed)} of {len(received)} record(s) of {where} "
+                      "failed again (transient AWS failure): run redrive again later", file=out)
+                summary.kept += 1
+                kept.append(message)
+                continue
+            recovery.delete(queue, message)
             summary.redriven += 1
+            print(f"  [{summary.messages}] redriven {len(received)} record(s) of {where}: {_format(outcome.summary())}",
+                  file=out)
+    finally:
+        for message in kept:
             recovery.release(queue, message)
-            continue
-        outcome = core.process(received)
-        for name, value in outcome.summary().items():
-            summary.counts[name] = summary.counts.get(name, 0) + value
-        if outcome.failed:
-            print(f"  [{summary.messages}] kept: {len(outcome.failed)} of {len(received)} record(s) of {where} "
-                  "failed again (transient AWS failure): run redrive again later", file=out)
-            summary.kept += 1
-            recovery.release(queue, message)
-            continue
-        recovery.delete(queue, message)
-        summary.redriven += 1
-        print(f"  [{summary.messages}] redriven {len(received)} record(s) of {where}: {_format(outcome.summary())}",
-              file=out)
     return summary
 
 

@@ -70,44 +70,50 @@ def poison_reason(item: Received) -> str | None:
     return None
 
 
-def replay(resources: recovery.Resources, args: argparse.Namespace, out=sys.stdout) -> Summary:
+def replay(resources: recovery.Resources, args: argparse.Namespace, out=None) -> Summary:
+    out = out or sys.stdout
     summary = Summary()
     # Still-poison letters are found before the pipeline runs, so it never sends a dead letter again.
     core = None if args.dry_run else recovery.pipeline(resources)
     queue = resources.dead_letter_queue_url
-    for message in recovery.receive_all(queue, args):
-        summary.letters += 1
-        label = f"  [{summary.letters}]"
-        try:
-            letter = DeadLetter.model_validate(json.loads(message["Body"]))
-            received = rebuild(letter)
-        except (ValueError, ValidationError, NotReplayable) as error:
-            summary.not_replayable += 1
-            print(f"{label} kept, not replayable: {error}", file=out)
-            recovery.release(queue, message)
-            continue
-        what = f"{letter.reason} {letter.event_type or ''} {letter.event_id or ''}".strip()
-        problems = [reason for reason in map(poison_reason, received) if reason]
-        if problems:
-            summary.still_poison += 1
-            print(f"{label} kept, still poison ({what}): {'; '.join(problems)}", file=out)
-            recovery.release(queue, message)
-            continue
-        if core is None:
+    kept: list[dict] = []  # visible again only after the loop, or it would receive them again
+    try:
+        for message in recovery.receive_all(queue, args):
+            summary.letters += 1
+            label = f"  [{summary.letters}]"
+            try:
+                letter = DeadLetter.model_validate(json.loads(message["Body"]))
+                received = rebuild(letter)
+            except (ValueError, ValidationError, NotReplayable) as error:
+                summary.not_replayable += 1
+                print(f"{label} kept, not replayable: {error}", file=out)
+                kept.append(message)
+                continue
+            what = f"{letter.reason} {letter.event_type or ''} {letter.event_id or ''}".strip()
+            problems = [reason for reason in map(poison_reason, received) if reason]
+            if problems:
+                summary.still_poison += 1
+                print(f"{label} kept, still poison ({what}): {'; '.join(problems)}", file=out)
+                kept.append(message)
+                continue
+            if core is None:
+                summary.replayed += 1
+                print(f"{label} would replay ({what}): now valid", file=out)
+                kept.append(message)
+                continue
+            outcome = core.process(received)
+            if outcome.failed:
+                summary.retry_later += 1
+                print(f"{label} kept, transient AWS failure ({what}): run replay again later", file=out)
+                kept.append(message)
+                continue
+            recovery.delete(queue, message)
             summary.replayed += 1
-            print(f"{label} would replay ({what}): now valid", file=out)
+            result = ", ".join(f"{k} {v}" for k, v in outcome.summary().items() if v) or "nothing to do"
+            print(f"{label} replayed and removed ({what}): {result}", file=out)
+    finally:
+        for message in kept:
             recovery.release(queue, message)
-            continue
-        outcome = core.process(received)
-        if outcome.failed:
-            summary.retry_later += 1
-            print(f"{label} kept, transient AWS failure ({what}): run replay again later", file=out)
-            recovery.release(queue, message)
-            continue
-        recovery.delete(queue, message)
-        summary.replayed += 1
-        result = ", ".join(f"{k} {v}" for k, v in outcome.summary().items() if v) or "nothing to do"
-        print(f"{label} replayed and removed ({what}): {result}", file=out)
     return summary
 
 

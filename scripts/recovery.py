@@ -5,22 +5,17 @@ table, topic and queues, found from the CloudFormation stack's outputs or given 
 """
 
 import argparse
-import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-# The core logs per entity and emits metrics; a command prints its own progress instead.
-os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "recovery")
-os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "TwilioEventSink")
-os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "1")
-os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
-os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
-
-from twilio_sink import aws  # noqa: E402 - after the Powertools settings above
-from twilio_sink.dead_letters import DeadLetterQueue  # noqa: E402
-from twilio_sink.notify import Notifier  # noqa: E402
-from twilio_sink.pipeline import Pipeline  # noqa: E402
-from twilio_sink.store import StatusStore  # noqa: E402
+from twilio_sink import aws
+from twilio_sink.dead_letters import DeadLetterQueue
+from twilio_sink.inbound import Received
+from twilio_sink.notify import Notifier
+from twilio_sink.observability import logger, metrics
+from twilio_sink.pipeline import Outcome, Pipeline
+from twilio_sink.store import StatusStore
 
 # Stack output -> option name (and attribute of `Resources`).
 OUTPUTS = {
@@ -81,6 +76,24 @@ def pipeline(resources: Resources) -> Pipeline:
         Notifier(resources.topic_arn, aws.client("sns")),
         DeadLetterQueue(resources.dead_letter_queue_url, aws.client("sqs")),
     )
+
+
+@contextmanager
+def quiet_core():
+    """A command prints its own progress: the core's per-event warnings would drown it (errors still show)."""
+    level = logger.log_level
+    logger.setLevel("ERROR")
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def process(core: Pipeline, received: list[Received]) -> Outcome:
+    outcome = core.process(received)
+    # Outside Lambda nothing ships EMF to CloudWatch: drop the run's metrics rather than print them.
+    metrics.clear_metrics()
+    return outcome
 
 
 def receive_all(queue_url: str, args: argparse.Namespace) -> Iterator[dict]:

@@ -160,7 +160,7 @@ def redrive(resources: recovery.Resources, args: argparse.Namespace, out=None) -
                 summary.redriven += 1
                 kept.append(message)
                 continue
-            outcome = core.process(received)
+            outcome = recovery.process(core, received)
             for name, value in outcome.summary().items():
                 summary.counts[name] = summary.counts.get(name, 0) + value
             if outcome.failed:
@@ -200,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     mode = "dry run: nothing is written or deleted" if args.dry_run else "reprocessing"
     print(f"Redriving stream failures from {resources.stream_failure_queue_url} ({mode})")
     try:
-        summary = redrive(resources, args)
+        with recovery.quiet_core():
+            summary = redrive(resources, args)
     except aws.AWS_ERRORS as error:
         print(f"redrive: stopped by an AWS error, nothing was lost (messages not done stay queued): {error}",
               file=sys.stderr)

@@ -101,7 +101,7 @@ def replay(resources: recovery.Resources, args: argparse.Namespace, out=None) ->
                 print(f"{label} would replay ({what}): now valid", file=out)
                 kept.append(message)
                 continue
-            outcome = core.process(received)
+            outcome = recovery.process(core, received)
             if outcome.failed:
                 summary.retry_later += 1
                 print(f"{label} kept, transient AWS failure ({what}): run replay again later", file=out)
@@ -134,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     mode = "dry run: nothing is written or deleted" if args.dry_run else "replaying"
     print(f"Replaying dead letters from {resources.dead_letter_queue_url} ({mode})")
     try:
-        summary = replay(resources, args)
+        with recovery.quiet_core():
+            summary = replay(resources, args)
     except aws.AWS_ERRORS as error:
         print(f"replay: stopped by an AWS error, nothing was lost (letters not done stay queued): {error}",
               file=sys.stderr)

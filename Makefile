@@ -11,7 +11,7 @@ SAM := $(SAM_VENV)/bin/sam
 # sam build looks for python3.13 on PATH: the project venv provides it.
 SAM_ENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0
 
-.PHONY: setup run serve test build validate checkov events bench clean
+.PHONY: setup run serve test build validate checkov events bench redrive replay clean
 
 setup: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 
@@ -43,9 +43,6 @@ serve: $(VENV)/.installed
 test: setup
 	$(SAM_ENV) $(PY) -m pytest
 
-# Throughput, latency, memory and cold-start numbers of the real handlers (see README "Performance").
-bench: $(VENV)/.installed
-	$(PY) -m bench $(BENCH_ARGS)
 
 events: $(VENV)/.installed
 	$(PY) -m scripts.generate_events
@@ -59,6 +56,17 @@ validate: setup
 # Security scan of template.yaml; each skipped check is justified in its resource's Metadata.
 checkov: $(CHECKOV_VENV)/.installed
 	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
+
+# Throughput, latency, memory and cold-start numbers of the real handlers (see README "Performance").
+bench: $(VENV)/.installed
+	$(PY) -m bench $(ARGS)
+
+# Recovery against a deployed stack, e.g. `make redrive ARGS="--stack twilio-sink --dry-run"` (see --help).
+redrive: $(VENV)/.installed
+	$(PY) -m scripts.redrive $(ARGS)
+
+replay: $(VENV)/.installed
+	$(PY) -m scripts.replay $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .serve

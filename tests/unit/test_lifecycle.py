@@ -1,6 +1,7 @@
 """Precedence rules of contract 2, table-driven, including every arrival order of a lifecycle."""
 
 from itertools import permutations
+from dataclasses import replace
 
 import pytest
 
@@ -162,3 +163,14 @@ def test_notification_body_is_contract_3():
     assert body["event_time"] == "2026-01-01T12:00:01.000000Z"
     assert body["data"]["to"] == {"address": "+15555550100"}
     assert note.attributes == {"entity": "message", "status": "sent", "event_type": change.event.type}
+
+
+def test_a_pending_notification_is_republished_only_by_the_delivery_that_wrote_it():
+    # Given `queued` applied from stream record 7, its notification still pending (the writer may be live)
+    queued = changes(f.message("queued"))[0]
+    stored = Current("queued", queued.order_key, 1, pending={queued.order_key: notification(queued, None).body},
+                     claims={queued.order_key: "kinesis:7"})
+    # When the same event arrives through the webhook at the same time, it leaves the entry to its writer
+    assert plan(stored, [replace(queued, delivery="webhook")]).republish == []
+    # And when record 7 itself is redelivered (the writer died), it publishes it
+    assert [n.key for n in plan(stored, [replace(queued, delivery="kinesis:7")]).republish] == [queued.order_key]

@@ -23,6 +23,11 @@ class Received:
     event: CloudEvent | None = None
     poison: Poison | None = None
 
+    @property
+    def delivery(self) -> str:
+        """What Lambda or Twilio retries after a failure: this stream record, or the webhook's delivery."""
+        return f"kinesis:{self.origin.get('sequence_number')}" if self.source == "kinesis" else "webhook"
+
 
 def from_kinesis(record: KinesisStreamRecord) -> Received:
     kinesis = record.kinesis

@@ -22,6 +22,9 @@ class Change:
     order_key: str
     event: CloudEvent
     indexed: Mapping[str, str] = field(default_factory=dict)  # the family's index attributes
+    # Which delivery carried it ("kinesis:<sequence number>" or "webhook"): the one that Lambda or
+    # Twilio retries after a failure, so the one entitled to republish its pending notification.
+    delivery: str = ""
 
     @property
     def pk(self) -> str:
@@ -38,6 +41,8 @@ class Current:
     # The outbox: order key -> notification written but not yet confirmed published. Keyed by the
     # order key because applied changes are applied in that order: sorting the keys restores it.
     pending: dict[str, str] = field(default_factory=dict)
+    # Order key -> the delivery that wrote the outbox entry (see `Change.delivery`).
+    claims: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -79,14 +84,18 @@ def plan(current: Current | None, changes: list[Change]) -> Plan:
 
     A redelivered event, duplicate or stale, whose notification is still in the outbox (the
     function died or SNS failed after the write) is published again: Lambda and Twilio always
-    redeliver the event itself after such a failure. Only the event's own entry is taken, so a
-    concurrent invocation never republishes what a live writer is about to publish.
+    redeliver the event itself after such a failure. Only the event's own entry, and only when
+    this is the delivery that wrote it, is taken: the same event arriving at the same time through
+    the other sink (or as another stream record) finds a live writer's entry and must leave it to
+    that writer, or its one change would be published twice. If that writer died, its own delivery
+    is retried (or redriven) and publishes the entry.
     """
     result = Plan()
     best = current.order_key if current else None
     status = current.status if current else None
     seen = {best} if best else set()
     pending = current.pending if current else {}
+    claims = current.claims if current else {}
     for change in changes:
         key = change.order_key
         if key in seen:
@@ -96,7 +105,8 @@ def plan(current: Current | None, changes: list[Change]) -> Plan:
             best, status = key, change.status
         else:
             result.stale.append(change)
-        if key in pending and all(n.key != key for n in result.republish):
+        own = claims.get(key, "") == change.delivery
+        if key in pending and own and all(n.key != key for n in result.republish):
             result.republish.append(Notification.from_body(key, pending[key]))
         seen.add(key)
     # Outbox keys were applied in key order, all below any fresh change: sorted, they come first.

@@ -14,7 +14,7 @@ import json
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
@@ -79,7 +79,7 @@ class Pipeline:
             try:
                 if item.poison:
                     raise item.poison
-                change = route(item.event)
+                change = replace(route(item.event), delivery=item.delivery)
             except Poison as poison:
                 outcome.dead_letters[index] = _dead_letter(item, poison)
             else:
@@ -151,7 +151,8 @@ class Pipeline:
                         _state_attributes(winner, changes),
                         winner.order_key,
                         current.version if current else None,
-                        {n.key: n.body for n in fresh},
+                        {n.key: {"body": n.body, "by": change.delivery}
+                         for n, (change, _) in zip(fresh, result.plan.applied, strict=True)},
                     )
                     break
                 except Conflict as conflict:
@@ -221,11 +222,13 @@ def _history_batches(received: list[Received], groups: dict[str, Members]) -> li
 def _current(stored: dict[str, Any] | None) -> Current | None:
     if stored is None:
         return None
+    outbox = stored.get("pending") or {}
     return Current(
         status=stored["status"],
         order_key=stored["order_key"],
         version=int(stored["version"]),
-        pending=dict(stored.get("pending") or {}),
+        pending={key: entry["body"] for key, entry in outbox.items()},
+        claims={key: entry["by"] for key, entry in outbox.items()},
     )
 
 

@@ -82,7 +82,7 @@ class StatusStore:
         attributes: dict[str, Any],
         order_key: str,
         expected_version: int | None,
-        new_pending: dict[str, str],
+        new_pending: dict[str, Any],
     ) -> int:
         """Write the entity's new state; returns its new version, or raises `Conflict`.
 

@@ -1,0 +1,123 @@
+"""What `redrive` and `replay` share: the stack's resources, the core pipeline, and draining a queue.
+
+Both commands run the core in-process (the same code the functions run) against the deployed
+table, topic and queues, found from the CloudFormation stack's outputs or given one by one.
+"""
+
+import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from twilio_sink import aws
+from twilio_sink.dead_letters import DeadLetterQueue
+from twilio_sink.inbound import Received
+from twilio_sink.notify import Notifier
+from twilio_sink.observability import logger, metrics
+from twilio_sink.pipeline import Outcome, Pipeline
+from twilio_sink.store import StatusStore
+
+# Stack output -> option name (and attribute of `Resources`).
+OUTPUTS = {
+    "StatusTableName": "table_name",
+    "NotificationTopicArn": "topic_arn",
+    "DeadLetterQueueUrl": "dead_letter_queue_url",
+    "StreamFailureQueueUrl": "stream_failure_queue_url",
+}
+
+
+class UsageError(Exception):
+    """The command cannot start: a resource is unknown or the stack cannot be read."""
+
+
+@dataclass(frozen=True)
+class Resources:
+    table_name: str
+    topic_arn: str
+    dead_letter_queue_url: str
+    stream_failure_queue_url: str
+
+
+def add_resource_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("where (a stack name, or each resource; an option overrides the stack's output)")
+    group.add_argument("--stack", help="CloudFormation stack name: its outputs name every resource below")
+    for output, attribute in OUTPUTS.items():
+        group.add_argument(f"--{attribute.replace('_', '-')}", dest=attribute, help=f"the stack's {output}")
+
+
+def add_queue_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dry-run", action="store_true", help="read and decode only: write, publish and delete nothing")
+    parser.add_argument("--max-messages", type=int, default=0, help="stop after this many queue messages (0: all)")
+    parser.add_argument("--visibility-seconds", type=int, default=300,
+                        help="how long a message being handled stays hidden from other readers (default 300)")
+    parser.add_argument("--wait-seconds", type=int, default=1, help="SQS long-poll wait per receive (default 1)")
+
+
+def resolve(args: argparse.Namespace, needed: tuple[str, ...]) -> Resources:
+    values = {attribute: getattr(args, attribute) for attribute in OUTPUTS.values()}
+    if args.stack:
+        try:
+            stacks = aws.client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"]
+        except aws.AWS_ERRORS as error:
+            raise UsageError(f"cannot read stack {args.stack!r}: {error}") from None
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+        for output, attribute in OUTPUTS.items():
+            values[attribute] = values[attribute] or outputs.get(output)
+    missing = [f"--{name.replace('_', '-')}" for name in needed if not values[name]]
+    if missing:
+        raise UsageError(f"unknown resource(s): give --stack or {', '.join(missing)}")
+    return Resources(**{name: value or "" for name, value in values.items()})
+
+
+def pipeline(resources: Resources) -> Pipeline:
+    """The core pipeline on the stack's resources."""
+    return Pipeline(
+        StatusStore(resources.table_name, aws.client("dynamodb")),
+        Notifier(resources.topic_arn, aws.client("sns")),
+        DeadLetterQueue(resources.dead_letter_queue_url, aws.client("sqs")),
+    )
+
+
+@contextmanager
+def quiet_core():
+    """A command prints its own progress: the core's per-event warnings would drown it (errors still show)."""
+    level = logger.log_level
+    logger.setLevel("ERROR")
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def process(core: Pipeline, received: list[Received]) -> Outcome:
+    outcome = core.process(received)
+    # Outside Lambda nothing ships EMF to CloudWatch: drop the run's metrics rather than print them.
+    metrics.clear_metrics()
+    return outcome
+
+
+def receive_all(queue_url: str, args: argparse.Namespace) -> Iterator[dict]:
+    """Every message of the queue once: each stays hidden while handled (or until the visibility ends)."""
+    sqs = aws.client("sqs")
+    seen: set[str] = set()
+    while not args.max_messages or len(seen) < args.max_messages:
+        want = 10 if not args.max_messages else min(10, args.max_messages - len(seen))
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=want,
+                                       VisibilityTimeout=args.visibility_seconds,
+                                       WaitTimeSeconds=args.wait_seconds).get("Messages", [])
+        fresh = [m for m in messages if m["MessageId"] not in seen]
+        if not fresh:
+            return
+        for message in fresh:
+            seen.add(message["MessageId"])
+            yield message
+
+
+def delete(queue_url: str, message: dict) -> None:
+    aws.client("sqs").delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def release(queue_url: str, message: dict) -> None:
+    """Make a message kept for later visible again at once (a dry run, or a message not yet done)."""
+    aws.client("sqs").change_message_visibility(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"],
+                                                VisibilityTimeout=0)

@@ -8,7 +8,8 @@ from twilio_sink.stream import WholeBatchProcessor, consume
 processor = WholeBatchProcessor()
 
 
-@logger.inject_lambda_context
+# Never log the event: it holds phone numbers and message text.
+@logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event, context):

@@ -161,7 +161,13 @@ def test_function_runtime_architecture_tracing_and_layer(template, logical_id):
     assert {"Ref": "CoreLayer"} in props["Layers"]
     assert props["Handler"] == "app.lambda_handler"
     assert props["CodeUri"] == f"functions/{FUNCTIONS[logical_id]['dir']}/"
-    assert 128 <= props["MemorySize"] <= 10240
+    assert 128 <= int(parameter_value(template, props["MemorySize"])) <= 10240
+
+
+def test_stream_consumer_gets_a_full_vcpu_by_default(template):
+    # At ~0.6 ms of CPU per event (make bench) a saturated shard needs a whole vCPU: 1769 MB.
+    props = function_props(template, "StreamConsumerFunction")
+    assert int(parameter_value(template, props["MemorySize"])) >= 1769
 
 
 def test_function_timeouts(template):

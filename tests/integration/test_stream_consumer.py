@@ -191,3 +191,21 @@ def test_a_batch_that_fails_entirely_reports_every_record_instead_of_raising(sta
     assert stack.states() == {}
     assert consumer.lambda_handler(batch, context) == {"batchItemFailures": []}
     assert len(stack.states()) == 2
+
+
+def test_changes_too_large_for_one_item_become_dead_letters_instead_of_blocking_the_shard(stack, consumer, context):
+    # Given six applied changes of one message, each event ~60 kB (under the per-event cap), whose
+    # outbox copies together exceed DynamoDB's 400 KB item, and a small neighbour in the same batch
+    big = {"content": {"text": "x" * 60_000}}
+    lifecycle = [f.message(status, seconds=second, attempt=attempt, **big) for second, (attempt, status) in
+                 enumerate([("1", "queued"), ("1", "sent"), ("1", "delivered"), ("1", "read"),
+                            ("2", "queued"), ("2", "sent")])]
+    response = consume(consumer, context, [*lifecycle, f.message("queued", message_id="MM-small")])
+    # Then nothing is retried (it could never succeed): the six are dead letters, the neighbour is done
+    assert response == {"batchItemFailures": []}
+    letters = stack.dead_letters()
+    assert sorted(letter["event_id"] for letter in letters) == sorted(e["id"] for e in lifecycle)
+    assert {letter["reason"] for letter in letters} == {"oversized"}
+    assert "400 KB" in letters[0]["detail"]
+    assert set(stack.states()) == {"message#MM-small"}
+    assert [n["id"] for n in stack.notifications()] == ["MM-small"]

@@ -12,9 +12,11 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-# Twilio events are a few kB; anything far larger cannot be stored in one DynamoDB item
-# (400 kB) nor published to SNS (256 kB), so it is refused up front.
-MAX_EVENT_BYTES = 200_000
+# Twilio events are a few kB, and Twilio caps a whole webhook batch at 64 kB, so no real event is
+# larger. The state item holds the winning event and an outbox copy of each applied change: at
+# this size several changes of one entity still fit DynamoDB's 400 KB item (what does not is
+# dead-lettered as oversized by the pipeline), and a notification fits SNS's 256 KB.
+MAX_EVENT_BYTES = 64_000
 SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
 

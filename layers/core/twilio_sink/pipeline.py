@@ -23,13 +23,13 @@ from botocore.exceptions import ClientError
 from . import aws
 from .config import settings
 from .dead_letters import DeadLetter, DeadLetterQueue
-from .envelope import Poison, now_utc
+from .envelope import Poison, PoisonReason, now_utc
 from .inbound import Received
 from .lifecycle import Change, Current, Notification, Plan, plan
 from .notify import Notifier
 from .observability import MetricUnit, is_metrics_disabled, logger, metrics, single_metric
 from .registry import BY_TYPE, route
-from .store import BATCH_GET_LIMIT, BATCH_WRITE_LIMIT, TRANSACT_WRITE_LIMIT, Conflict, StatusStore, chunks, history_key
+from .store import BATCH_GET_LIMIT, BATCH_WRITE_LIMIT, TRANSACT_WRITE_LIMIT, Conflict, ItemTooLarge, StatusStore, chunks, history_key
 
 MAX_CONFLICT_RETRIES = 5
 # Threads for I/O: the requests of a phase wait on the network together (the CPU work holds the GIL
@@ -61,7 +61,8 @@ class Outcome:
 class EntityResult:
     plan: Plan | None = None
     to_publish: list[Notification] = field(default_factory=list)  # in order: pending republished, then fresh
-    error: str | None = None
+    error: str | None = None  # transient: the entity's records are retried
+    poison: Poison | None = None  # permanent: the entity's events become dead letters
 
 
 class Pipeline:
@@ -106,7 +107,14 @@ class Pipeline:
             _log_aws_failure("publish notifications", error, len(results[pk].to_publish))
         self._clear_pending({pk: keys for pk, keys in delivered.published.items() if keys})
 
+        unstorable = {index: _dead_letter(received[index], result.poison)
+                      for pk, result in results.items() if result.poison for index, _ in groups[pk]}
+        if unstorable:
+            outcome.dead_letters |= unstorable
+            outcome.failed |= self._send_dead_letters(unstorable)
         for pk, result in results.items():
+            if result.poison:
+                continue
             published = len(delivered.published.get(pk, []))
             if not result.error and published < len(result.to_publish):
                 result.error = f"{len(result.to_publish) - published} notifications not published"
@@ -161,6 +169,12 @@ class Pipeline:
             else:
                 result.error = "conflict retries exhausted"
                 return result
+        except ItemTooLarge:
+            # Retrying the same batch would group the same events again: dead-letter them (replay
+            # sends each letter alone) rather than block the entity's records until they expire.
+            result.poison = Poison(PoisonReason.OVERSIZED,
+                                   "the entity's state with this batch's changes exceeds DynamoDB's 400 KB item limit")
+            return result
         except aws.AWS_ERRORS as error:
             _log_aws_failure("write state", error, 1)
             result.error = type(error).__name__

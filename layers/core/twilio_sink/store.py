@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
 
 from .aws import PartialBatchError
 
@@ -48,6 +49,10 @@ def chunks(items: list, size: int) -> Iterator[list]:
         yield items[start : start + size]
 
 
+class ItemTooLarge(Exception):
+    """The item would exceed DynamoDB's 400 KB limit: writing it again can never succeed."""
+
+
 class StatusStore:
     def __init__(self, table_name: str, client):
         self.table_name = table_name
@@ -84,7 +89,7 @@ class StatusStore:
         expected_version: int | None,
         new_pending: dict[str, Any],
     ) -> int:
-        """Write the entity's new state; returns its new version, or raises `Conflict`.
+        """Write the entity's new state; returns its new version, or raises `Conflict` or `ItemTooLarge`.
 
         `new_pending` (key -> notification) is added to the item's outbox of notifications
         not yet published, in the same write, so a crash before publishing loses nothing.
@@ -124,6 +129,11 @@ class StatusStore:
         except self.client.exceptions.ConditionalCheckFailedException as error:
             item = error.response.get("Item")
             raise Conflict(from_item(item) if item else None) from None
+        except ClientError as error:
+            details = error.response.get("Error", {})
+            if details.get("Code") == "ValidationException" and "size" in details.get("Message", ""):
+                raise ItemTooLarge(details["Message"]) from None
+            raise
 
     def clear_pending(self, published: dict[str, list[str]]) -> set[str]:
         """Drop published notifications from the outboxes of up to `TRANSACT_WRITE_LIMIT` entities.

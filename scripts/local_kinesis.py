@@ -12,7 +12,6 @@ batches, and retry the way Lambda does.
   `MaximumRecordAgeInSeconds` and `ParallelizationFactor` are not emulated (one batch per shard at a time).
 """
 
-import base64
 import json
 import threading
 import time
@@ -21,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from scripts.kinesis_records import lambda_record
 from scripts.local_aws import REGION
 from scripts.local_lambda import FunctionError
 
@@ -174,22 +174,9 @@ class StreamPoller:
     # ------------------------------------------------------------------------------ shapes Lambda uses
 
     def _event(self, shard_id: str, records: list[dict]) -> dict:
-        return {"Records": [{
-            "kinesis": {
-                "kinesisSchemaVersion": "1.0",
-                "partitionKey": record["PartitionKey"],
-                "sequenceNumber": record["SequenceNumber"],
-                "data": base64.b64encode(record["Data"]).decode("ascii"),
-                "approximateArrivalTimestamp": record["ApproximateArrivalTimestamp"].timestamp(),
-            },
-            "eventSource": "aws:kinesis",
-            "eventVersion": "1.0",
-            "eventID": f"{shard_id}:{record['SequenceNumber']}",
-            "eventName": "aws:kinesis:record",
-            "invokeIdentityArn": self.function_arn.replace(":function:", ":role/").replace(":lambda:", ":iam:"),
-            "awsRegion": REGION,
-            "eventSourceARN": self.stream_arn,
-        } for record in records]}
+        identity = self.function_arn.replace(":function:", ":role/").replace(":lambda:", ":iam:")
+        return {"Records": [lambda_record(record, self.stream_arn, shard_id, awsRegion=REGION,
+                                          invokeIdentityArn=identity) for record in records]}
 
     def _failure_record(self, shard: ShardState, records: list[dict], result: BatchResult) -> dict:
         def arrival(record: dict) -> str:

@@ -9,7 +9,6 @@ Records that succeeded before are simply duplicates again: reprocessing changes 
 """
 
 import argparse
-import base64
 import json
 import sys
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 
 from scripts import recovery
+from scripts.kinesis_records import lambda_record
 from twilio_sink import aws
 from twilio_sink.inbound import Received, from_kinesis
 from twilio_sink.registry import route
@@ -77,7 +77,7 @@ def read_records(batch: FailedBatch) -> list[dict]:
         for record in page["Records"]:
             if int(record["SequenceNumber"]) > int(batch.end):
                 return _checked(records, batch)
-            records.append(as_lambda_record(record, batch.stream_arn, batch.shard_id))
+            records.append(lambda_record(record, batch.stream_arn, batch.shard_id))
     return _checked(records, batch)
 
 
@@ -88,24 +88,6 @@ def _checked(records: list[dict], batch: FailedBatch) -> list[dict]:
             f"the stream holds {len(records)} record(s) of {batch.start}..{batch.end}, not the whole range "
             "(trimmed by retention?)")
     return records
-
-
-def as_lambda_record(record: dict, stream_arn: str, shard_id: str) -> dict:
-    """A GetRecords record in the shape of a Lambda Kinesis event record (what the consumer receives)."""
-    return {
-        "kinesis": {
-            "kinesisSchemaVersion": "1.0",
-            "partitionKey": record["PartitionKey"],
-            "sequenceNumber": record["SequenceNumber"],
-            "data": base64.b64encode(record["Data"]).decode("ascii"),
-            "approximateArrivalTimestamp": record["ApproximateArrivalTimestamp"].timestamp(),
-        },
-        "eventSource": "aws:kinesis",
-        "eventVersion": "1.0",
-        "eventID": f"{shard_id}:{record['SequenceNumber']}",
-        "eventName": "aws:kinesis:record",
-        "eventSourceARN": stream_arn,
-    }
 
 
 def decoded(records: list[dict]) -> list[Received]:

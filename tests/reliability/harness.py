@@ -23,7 +23,7 @@ from moto import mock_aws
 from scripts import recovery
 from scripts.generate_events import LOCAL_TEST_AUTH_TOKEN, kinesis_payload
 from scripts.local_aws import REGION, LambdaContext, Stack
-from scripts.redrive import as_lambda_record
+from scripts.kinesis_records import lambda_record
 from tests.support.sinks import post
 
 STREAM_NAME = "twilio-events"
@@ -179,7 +179,7 @@ def put_on_stream(kinesis, stream_name: str, items: list[dict | bytes]) -> list[
     iterator = kinesis.get_shard_iterator(StreamName=stream_name, ShardId=shard, ShardIteratorType="AT_SEQUENCE_NUMBER",
                                           StartingSequenceNumber=response["Records"][0]["SequenceNumber"])
     records = kinesis.get_records(ShardIterator=iterator["ShardIterator"], Limit=len(items))["Records"]
-    return [as_lambda_record(r, description["StreamARN"], shard) for r in records]
+    return [lambda_record(r, description["StreamARN"], shard) for r in records]
 
 
 def on_failure_message(batch: list[dict]) -> str:

@@ -225,7 +225,7 @@ def _raw_body(event: ProxyEvent) -> bytes:
 
 
 def _header(event: ProxyEvent, name: str) -> str | None:
-    value = event.get_header_value(name)
+    value = (event.headers or {}).get(name)  # case-insensitive in Powertools v3
     if value is not None and not isinstance(value, str):
         raise Rejected("malformed_request")
     return value

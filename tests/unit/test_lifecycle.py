@@ -7,7 +7,7 @@ import pytest
 
 from tests.support import factories as f
 from twilio_sink.envelope import CloudEvent
-from twilio_sink.lifecycle import Current, notification, plan
+from twilio_sink.lifecycle import Current, OutboxEntry, notification, plan
 from twilio_sink.registry import route
 
 
@@ -122,7 +122,7 @@ def test_previous_status_chains_through_the_applied_changes():
 def test_a_redelivered_event_whose_notification_is_pending_is_published_again():
     queued = changes(f.message("queued"))[0]
     body = notification(queued, None).body
-    stored = Current("queued", queued.order_key, 1, pending={queued.order_key: body})
+    stored = Current("queued", queued.order_key, 1, pending={queued.order_key: OutboxEntry(body, queued.delivery)})
     result = plan(stored, [queued, queued])
     assert [n.body for n in result.republish] == [body]  # once, however often it is redelivered
     assert result.applied == []
@@ -131,8 +131,8 @@ def test_a_redelivered_event_whose_notification_is_pending_is_published_again():
 def test_a_redelivered_event_that_is_now_stale_still_publishes_its_pending_notification():
     # Given `failed` then `delivered` were applied together, and the function died before publishing
     failed, delivered = changes(f.message("failed", seconds=0), f.message("delivered", seconds=1))
-    pending = {failed.order_key: notification(failed, None).body,
-               delivered.order_key: notification(delivered, "failed").body}
+    pending = {failed.order_key: OutboxEntry(notification(failed, None).body, failed.delivery),
+               delivered.order_key: OutboxEntry(notification(delivered, "failed").body, delivered.delivery)}
     stored = Current("delivered", delivered.order_key, 1, pending=pending)
     # When Lambda bisects the retried batch and `failed` comes back alone, it is stale...
     alone = plan(stored, [failed])
@@ -146,7 +146,8 @@ def test_a_redelivered_event_that_is_now_stale_still_publishes_its_pending_notif
 
 def test_pending_notifications_of_events_not_redelivered_are_left_alone():
     queued, sent = changes(f.message("queued", seconds=0), f.message("sent", seconds=1))
-    stored = Current("queued", queued.order_key, 1, pending={queued.order_key: notification(queued, None).body})
+    stored = Current("queued", queued.order_key, 1,
+                     pending={queued.order_key: OutboxEntry(notification(queued, None).body, queued.delivery)})
     result = plan(stored, [sent])
     assert result.republish == [] and [c.status for c, _ in result.applied] == ["sent"]
 
@@ -168,8 +169,8 @@ def test_notification_body_is_contract_3():
 def test_a_pending_notification_is_republished_only_by_the_delivery_that_wrote_it():
     # Given `queued` applied from stream record 7, its notification still pending (the writer may be live)
     queued = changes(f.message("queued"))[0]
-    stored = Current("queued", queued.order_key, 1, pending={queued.order_key: notification(queued, None).body},
-                     claims={queued.order_key: "kinesis:7"})
+    stored = Current("queued", queued.order_key, 1,
+                     pending={queued.order_key: OutboxEntry(notification(queued, None).body, "kinesis:7")})
     # When the same event arrives through the webhook at the same time, it leaves the entry to its writer
     assert plan(stored, [replace(queued, delivery="webhook")]).republish == []
     # And when record 7 itself is redelivered (the writer died), it publishes it

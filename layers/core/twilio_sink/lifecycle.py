@@ -32,6 +32,12 @@ class Change:
 
 
 @dataclass(frozen=True)
+class OutboxEntry:
+    body: str  # the notification, JSON of contract 3
+    by: str  # the delivery that wrote it (see `Change.delivery`): only its retry republishes it
+
+
+@dataclass(frozen=True)
 class Current:
     """What the store holds for an entity right now."""
 
@@ -40,9 +46,7 @@ class Current:
     version: int
     # The outbox: order key -> notification written but not yet confirmed published. Keyed by the
     # order key because applied changes are applied in that order: sorting the keys restores it.
-    pending: dict[str, str] = field(default_factory=dict)
-    # Order key -> the delivery that wrote the outbox entry (see `Change.delivery`).
-    claims: dict[str, str] = field(default_factory=dict)
+    pending: dict[str, OutboxEntry] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,6 @@ def plan(current: Current | None, changes: list[Change]) -> Plan:
     status = current.status if current else None
     seen = {best} if best else set()
     pending = current.pending if current else {}
-    claims = current.claims if current else {}
     for change in changes:
         key = change.order_key
         if key in seen:
@@ -105,9 +108,9 @@ def plan(current: Current | None, changes: list[Change]) -> Plan:
             best, status = key, change.status
         else:
             result.stale.append(change)
-        own = claims.get(key, "") == change.delivery
-        if key in pending and own and all(n.key != key for n in result.republish):
-            result.republish.append(Notification.from_body(key, pending[key]))
+        entry = pending.get(key)
+        if entry and entry.by == change.delivery and all(n.key != key for n in result.republish):
+            result.republish.append(Notification.from_body(key, entry.body))
         seen.add(key)
     # Outbox keys were applied in key order, all below any fresh change: sorted, they come first.
     result.republish.sort(key=lambda n: n.key)

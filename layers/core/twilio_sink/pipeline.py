@@ -14,7 +14,7 @@ import json
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from functools import cache
 from typing import Any
 
@@ -25,7 +25,7 @@ from .config import settings
 from .dead_letters import DeadLetter, DeadLetterQueue
 from .envelope import Poison, PoisonReason, now_utc
 from .inbound import Received
-from .lifecycle import Change, Current, Notification, Plan, plan
+from .lifecycle import Change, Current, Notification, OutboxEntry, Plan, plan
 from .notify import Notifier
 from .observability import MetricUnit, is_metrics_disabled, logger, metrics, single_metric
 from .registry import BY_TYPE, route
@@ -159,7 +159,7 @@ class Pipeline:
                         _state_attributes(winner, changes),
                         winner.order_key,
                         current.version if current else None,
-                        {n.key: {"body": n.body, "by": change.delivery}
+                        {n.key: asdict(OutboxEntry(n.body, change.delivery))
                          for n, (change, _) in zip(fresh, result.plan.applied, strict=True)},
                     )
                     break
@@ -241,8 +241,7 @@ def _current(stored: dict[str, Any] | None) -> Current | None:
         status=stored["status"],
         order_key=stored["order_key"],
         version=int(stored["version"]),
-        pending={key: entry["body"] for key, entry in outbox.items()},
-        claims={key: entry["by"] for key, entry in outbox.items()},
+        pending={key: OutboxEntry(**entry) for key, entry in outbox.items()},
     )
 
 

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import boto3
 import pytest
 
-from scripts.generate_events import load_samples, webhook_event
+from sink_dev.samples import load_samples, webhook_event
 from tests.support import factories as f
 from tests.support.expectations import assert_contract_state, expected_final, expected_per_event
 from tests.support.sinks import post
@@ -153,7 +153,7 @@ def test_the_templates_own_placeholder_secret_answers_503_even_to_a_delivery_sig
                                                                                            capsys):
     # Given the secret exactly as a fresh deploy leaves it: built from template.yaml's own
     # GenerateSecretString (its JSON template plus the generated string under its key)
-    from scripts.cfn import load_template
+    from sink_dev.template import load_template
 
     generate = load_template()["Resources"]["AuthTokenSecret"]["Properties"]["GenerateSecretString"]
     secrets = boto3.client("secretsmanager")
@@ -177,7 +177,7 @@ def test_the_templates_own_placeholder_secret_answers_503_even_to_a_delivery_sig
 @pytest.fixture
 def deployed(stack, monkeypatch):
     """The webhook as deployed behind `deployment` (its PUBLIC_BASE_URL read at cold start)."""
-    from scripts.local_aws import load_function
+    from sink_local.stack import load_function
     from twilio_sink import config
 
     def load(deployment):

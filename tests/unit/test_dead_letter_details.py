@@ -13,7 +13,14 @@ from pydantic import BaseModel, ValidationError
 from tests.support import factories as f
 from twilio_sink import registry
 from twilio_sink.envelope import (
-    MAX_EVENT_BYTES, Poison, decode_text, describe, now_utc, parse_json, split_webhook_body, to_cloudevent,
+    MAX_EVENT_BYTES,
+    Poison,
+    decode_text,
+    describe,
+    now_utc,
+    parse_json,
+    split_webhook_body,
+    to_cloudevent,
 )
 
 

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
+from sink_dev.samples import load_samples
 from tests.support import factories as f
-from scripts.generate_events import load_samples
 from twilio_sink.envelope import CloudEvent
 from twilio_sink.lifecycle import Current, Notification, OutboxEntry, key, notification, padded, plan
 from twilio_sink.registry import route

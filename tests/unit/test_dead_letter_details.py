@@ -6,6 +6,8 @@ what is wrong, never the value. Also the size limit's exact edge and the lone-su
 
 import json
 import re
+import time
+from datetime import UTC, datetime
 
 import pytest
 from pydantic import BaseModel, ValidationError
@@ -95,5 +97,14 @@ def test_describe_names_list_positions_and_fields_but_never_a_dicts_keys():
                                       "parse string as an integer")
 
 
-def test_now_is_fixed_width_utc_with_microseconds():
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", now_utc())
+def test_now_is_fixed_width_utc_with_microseconds_whatever_the_local_zone(monkeypatch):
+    monkeypatch.setenv("TZ", "Asia/Kathmandu")  # +05:45: no rounding can hide a local time
+    time.tzset()
+    try:
+        stamp = now_utc()
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", stamp)
+    moment = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    assert abs((datetime.now(UTC) - moment).total_seconds()) < 3600  # the zone is off by 5:45 hours

@@ -78,6 +78,7 @@ def test_a_settings_header_names_the_shared_key_only_when_the_secret_holds_it():
     assert keys.for_request("key=k1=x") == ("token",)  # the value is everything after the first "="
     assert keys.for_request(None) == ("token",)
     assert SigningKeys(auth_tokens=("token",), shared_keys={"": "shared"}).for_request(None) == ("token",)
+    assert SigningKeys(auth_tokens=("token",), shared_keys={"k=1": "shared"}).for_request("key=k=1") == ("shared",)
 
 
 def wrap(event: dict):
@@ -103,6 +104,12 @@ def test_a_url_without_query_is_the_bare_url():
     assert signed_urls(wrap(event)) == ("https://abc123defg.execute-api.us-east-1.amazonaws.com/events",)
 
 
+def test_any_host_name_is_a_domain_name():
+    event = event_for(DEFAULT, b"[]", token=TOKEN)
+    event["requestContext"]["domainName"] = "XyZ-0.example.com"
+    assert signed_urls(wrap(event))[0].startswith("https://XyZ-0.example.com/events?")
+
+
 @pytest.mark.parametrize("domain", ["", "a/b", "a?b", "a#b", "user@a", "a b", None, 7])
 def test_a_domain_name_that_is_not_a_host_is_a_malformed_request(domain):
     event = event_for(DEFAULT, b"[]", token=TOKEN)
@@ -112,6 +119,7 @@ def test_a_domain_name_that_is_not_a_host_is_a_malformed_request(domain):
 
 @pytest.mark.parametrize(("base", "stage", "path", "expected"), [
     ("https://hooks.example.com/", "$default", "/events", "https://hooks.example.com/events"),
+    ("https://hooks.example.com/X", "$default", "/events", "https://hooks.example.com/X/events"),
     ("https://hooks.example.com/twilio//", "$default", "/events", "https://hooks.example.com/twilio/events"),
     ("https://hooks.example.com", "prod", "/prod/events", "https://hooks.example.com/events"),
     ("https://hooks.example.com", "$default", "/$default/events", "https://hooks.example.com/$default/events"),

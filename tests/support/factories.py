@@ -3,7 +3,7 @@
 import itertools
 from datetime import UTC, datetime, timedelta
 
-from scripts.generate_events import SAMPLE_ACCOUNT_SID
+from sink_dev.samples import SAMPLE_ACCOUNT_SID
 
 _ids = itertools.count(1)
 BASE_TIME = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)

@@ -10,11 +10,12 @@ from dataclasses import replace
 
 import pytest
 
-from scripts import dashboard
-from scripts.cfn import load_template
-from scripts.generate_events import LOCAL_TEST_AUTH_TOKEN, webhook_event
+from sink_dev import dashboard
+from sink_dev.paths import ROOT
+from sink_dev.samples import LOCAL_TEST_AUTH_TOKEN, webhook_event
+from sink_dev.template import load_template
 from tests.support.sinks import kinesis_batch, post
-from tests.template.test_template import ROOT, env_of
+from tests.template.test_template import env_of
 
 NAMESPACE = "<MetricsNamespace>"
 
@@ -116,5 +117,5 @@ def test_aws_metrics_cover_iterator_age_errors_durations_and_queues(template):
 
 def test_the_template_carries_dashboard_json_as_it_is(template):
     body = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
-    assert body == dashboard.compact_body(), "edit dashboard.json, then run python -m scripts.dashboard"
+    assert body == dashboard.compact_body(), "edit dashboard.json, then run twilio-sink dashboard"
     assert dashboard.main(["--check"]) == 0

@@ -5,11 +5,16 @@ table, topic and queues, found from the CloudFormation stack's outputs or given 
 """
 
 import argparse
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from tqdm import tqdm
+
+from sink_ops import stack
 from twilio_sink import aws
+from twilio_sink.accounts import parse_account_sids
 from twilio_sink.dead_letters import DeadLetterQueue
 from twilio_sink.inbound import Received
 from twilio_sink.notify import Notifier
@@ -23,6 +28,8 @@ OUTPUTS = {
     "NotificationTopicArn": "topic_arn",
     "DeadLetterQueueUrl": "dead_letter_queue_url",
     "StreamFailureQueueUrl": "stream_failure_queue_url",
+    # The functions' allow-list: what they would dead-letter as foreign_account, so do the commands.
+    "TwilioAccountSids": "twilio_account_sids",
 }
 
 
@@ -36,6 +43,11 @@ class Resources:
     topic_arn: str
     dead_letter_queue_url: str
     stream_failure_queue_url: str
+    twilio_account_sids: str  # comma-separated
+
+    @property
+    def accounts(self) -> frozenset[str]:
+        return parse_account_sids(self.twilio_account_sids)
 
 
 def add_resource_options(parser: argparse.ArgumentParser) -> None:
@@ -57,15 +69,20 @@ def resolve(args: argparse.Namespace, needed: tuple[str, ...]) -> Resources:
     values = {attribute: getattr(args, attribute) for attribute in OUTPUTS.values()}
     if args.stack:
         try:
-            stacks = aws.client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"]
-        except aws.AWS_ERRORS as error:
-            raise UsageError(f"cannot read stack {args.stack!r}: {error}") from None
-        outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+            outputs = stack.outputs(args.stack)
+        except stack.StackNotFound as error:
+            raise UsageError(str(error)) from None
         for output, attribute in OUTPUTS.items():
             values[attribute] = values[attribute] or outputs.get(output)
+    # Every command decodes events, and decoding checks their account.
+    needed = (*needed, "twilio_account_sids")
     missing = [f"--{name.replace('_', '-')}" for name in needed if not values[name]]
     if missing:
         raise UsageError(f"unknown resource(s): give --stack or {', '.join(missing)}")
+    try:
+        parse_account_sids(values["twilio_account_sids"])
+    except ValueError as error:
+        raise UsageError(f"--twilio-account-sids: {error}") from None
     return Resources(**{name: value or "" for name, value in values.items()})
 
 
@@ -97,7 +114,18 @@ def process(core: Pipeline, received: list[Received]) -> Outcome:
 
 
 def receive_all(queue_url: str, args: argparse.Namespace) -> Iterator[dict]:
-    """Every message of the queue once: each stays hidden while handled (or until the visibility ends)."""
+    """Every message of the queue once, with a progress bar on a terminal."""
+    attributes = aws.client("sqs").get_queue_attributes(QueueUrl=queue_url,
+                                                        AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+    total = int(attributes["ApproximateNumberOfMessages"])
+    if args.max_messages:
+        total = min(total, args.max_messages)
+    # disable=None: the bar shows on a terminal only, so logs and tests read the report lines alone.
+    yield from tqdm(_receive(queue_url, args), total=total, unit="message", file=sys.stderr, disable=None, leave=False)
+
+
+def _receive(queue_url: str, args: argparse.Namespace) -> Iterator[dict]:
+    """Each message once: each stays hidden while handled (or until the visibility ends)."""
     sqs = aws.client("sqs")
     seen: set[str] = set()
     while not args.max_messages or len(seen) < args.max_messages:

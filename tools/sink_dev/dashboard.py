@@ -1,18 +1,21 @@
-"""The CloudWatch dashboard: `dashboard.json` is the one to read and edit; template.yaml carries a
-compact copy in its `DashboardBody` (CloudFormation cannot read a local file). Run this module after
-editing dashboard.json; the template tests fail while the two differ.
+"""`twilio-sink dashboard`: copy dashboard.json into template.yaml's DashboardBody.
+
+dashboard.json is the one to read and edit; the template carries a compact copy in its `DashboardBody`
+(CloudFormation cannot read a local file). Run this after editing dashboard.json; the template tests
+fail while the two differ.
 
 dashboard.json is the body of an `!Sub`: `${Name}` is a parameter or resource. A placeholder that must
 be a JSON number in the dashboard is written as a string there and listed in NUMBERS.
 """
 
+import argparse
 import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from sink_dev.paths import ROOT, TEMPLATE
+
 DASHBOARD = ROOT / "dashboard.json"
-TEMPLATE = ROOT / "template.yaml"
 BODY_LINE = "      DashboardBody: !Sub "
 NUMBERS = ("${IteratorAgeAlarmMilliseconds}",)
 
@@ -34,14 +37,15 @@ def rendered(template_text: str, body: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    check = "--check" in (argv if argv is not None else sys.argv[1:])
+    parser = argparse.ArgumentParser(prog="twilio-sink dashboard", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="only compare: exit 1 if the template differs")
+    args = parser.parse_args(argv)
     current = TEMPLATE.read_text()
     wanted = rendered(current, compact_body())
     if current == wanted:
         return 0
-    if check:
-        print("template.yaml's DashboardBody differs from dashboard.json: run python -m scripts.dashboard",
-              file=sys.stderr)
+    if args.check:
+        print("template.yaml's DashboardBody differs from dashboard.json: run twilio-sink dashboard", file=sys.stderr)
         return 1
     TEMPLATE.write_text(wanted)
     return 0

@@ -21,7 +21,7 @@ NOT_JSON_NUMBERS = ["NaN", "Infinity", "-Infinity", "1e999", "-1e400", "12345678
 
 
 def body_with(number: str, data_as_string: bool = False) -> str:
-    data = '{"message_id": "MM1", "attempt": "1", "price": %s}' % number
+    data = '{"message_id": "MM1", "attempt": "1", "price": ' + number + "}"
     event = json.dumps(f.message("queued") | {"data": "DATA"})
     return event.replace('"DATA"', json.dumps(data) if data_as_string else data)
 

@@ -44,7 +44,7 @@ def test_the_deploy_time_check_refuses_short_or_uniform_values(weak):
 
 
 def test_the_generator_passes_the_templates_own_check_and_never_repeats():
-    assert external_id.ALLOWED_PATTERN == external_id_pattern()
+    assert external_id_pattern() == external_id.ALLOWED_PATTERN
     values = {external_id.generate() for _ in range(200)}
     assert len(values) == 200
     assert all(re.fullmatch(external_id_pattern(), value) and len(value) >= 43 for value in values)

@@ -162,3 +162,13 @@ def test_the_signature_header_is_read_whatever_its_case(stack, webhook, context)
     event = webhook_event(BODY)
     event["headers"]["X-TWILIO-SIGNATURE"] = event["headers"].pop("x-twilio-signature")
     assert webhook.lambda_handler(event, context)["statusCode"] == 200
+
+
+def test_a_delivery_through_the_flood_options_rest_api_verifies(stack, webhook, context):
+    # WebhookTwilioSourceOnly serves the function through a REST API stage named "sink": the URL Twilio
+    # signs is the WebhookUrl output then, https://<api>.execute-api.<region>.amazonaws.com/sink/events.
+    deployment = shapes.Deployment("rest-flood-option", "rest", f"https://{shapes.EXECUTE_API}/sink/events", "sink",
+                                   "/sink/events")
+    response = webhook.lambda_handler(shapes.event_for(deployment, BODY), context)
+    assert response["statusCode"] == 200
+    assert stack.states()["message#MM1"]["status"] == "queued"

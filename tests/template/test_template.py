@@ -570,6 +570,35 @@ def test_every_parameter_is_used(template):
         assert f"'{name}'" in body or f"${{{name}}}" in body, f"parameter {name} is never used"
 
 
+def test_the_flood_option_lets_only_twilios_ranges_reach_the_webhook(template):
+    resources, parameters = template["Resources"], template["Parameters"]
+    assert parameters["WebhookTwilioSourceOnly"]["Default"] == "false"  # why: its Description and docs
+    assert parameters["TwilioSourceRanges"]["Default"] == "35.90.102.128/25"  # Twilio's published range
+    assert template["Conditions"]["TwilioSourceOnly"] == {"Fn::Equals": [{"Ref": "WebhookTwilioSourceOnly"}, "true"]}
+    option = {name for name, r in resources.items() if r.get("Condition") == "TwilioSourceOnly"}
+    assert option == {"WebhookRestApi", "WebhookRestApiDeployment", "WebhookRestApiStage", "WebhookRestApiPermission",
+                      "TwilioSourceRangeSet", "WebhookFirewall", "WebhookFirewallAssociation"}
+    # The open door closes when the filtered one opens.
+    assert resources["WebhookApi"]["Properties"]["DisableExecuteApiEndpoint"] == {
+        "Fn::If": ["TwilioSourceOnly", True, False]}
+    acl = resources["WebhookFirewall"]["Properties"]
+    # Blocked with 429, not 403: a Twilio address missing from the list is retried, not dropped.
+    assert acl["DefaultAction"] == {"Block": {"CustomResponse": {"ResponseCode": 429}}}
+    (rule,) = acl["Rules"]
+    assert rule["Action"] == {"Allow": {}}
+    assert rule["Statement"] == {"IPSetReferenceStatement": {"Arn": {"Fn::GetAtt": ["TwilioSourceRangeSet", "Arn"]}}}
+    assert resources["TwilioSourceRangeSet"]["Properties"]["Addresses"] == {"Ref": "TwilioSourceRanges"}
+    association = resources["WebhookFirewallAssociation"]["Properties"]
+    assert association["WebACLArn"] == {"Fn::GetAtt": ["WebhookFirewall", "Arn"]}
+    assert "${WebhookRestApiStage}" in association["ResourceArn"]["Fn::Sub"]
+    stage = resources["WebhookRestApiStage"]["Properties"]
+    (settings,) = stage["MethodSettings"]
+    assert settings["ThrottlingRateLimit"] == {"Ref": "WebhookThrottlingRateLimit"}
+    integration = resources["WebhookRestApi"]["Properties"]["Body"]["paths"]["/events"]["post"][
+        "x-amazon-apigateway-integration"]
+    assert integration["type"] == "aws_proxy" and "${WebhookFunction.Arn}" in integration["uri"]["Fn::Sub"]
+
+
 def test_outputs(template):
     outputs = template["Outputs"]
     assert set(outputs) >= {
@@ -577,9 +606,11 @@ def test_outputs(template):
         "DeadLetterQueueUrl", "StreamFailureQueueUrl", "AuthTokenSecretArn", "StreamConsumerFunctionName",
         "WebhookFunctionName",
     }
-    assert outputs["WebhookUrl"]["Value"] == {
-        "Fn::Sub": "https://${WebhookApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/events"
-    }
+    assert outputs["WebhookUrl"]["Value"] == {"Fn::If": [
+        "TwilioSourceOnly",
+        {"Fn::Sub": "https://${WebhookRestApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${WebhookRestApiStage}/events"},
+        {"Fn::Sub": "https://${WebhookApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/events"},
+    ]}
     assert outputs["StreamArn"]["Value"] == STREAM_ARN
     # The external id is the role's only secret: it is not shown to whoever can read the stack.
     assert "TwilioExternalId" not in str([output["Value"] for output in outputs.values()])

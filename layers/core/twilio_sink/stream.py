@@ -25,7 +25,9 @@ class WholeBatchProcessor(BasePartialBatchProcessor):
 
     def process(self) -> list[tuple]:
         records = [KinesisStreamRecord(record) for record in self.records]
-        failed = self.handler(records)
+        context = getattr(self, "lambda_context", None)
+        remaining = context.get_remaining_time_in_millis() / 1000 if context else None
+        failed = self.handler(records, remaining)
         results = []
         for index, record in enumerate(records):
             if index in failed:
@@ -42,6 +44,6 @@ class WholeBatchProcessor(BasePartialBatchProcessor):
         raise NotImplementedError("records are processed as a whole batch")
 
 
-def consume(records: list[KinesisStreamRecord]) -> set[int]:
-    """Process a batch; returns the indexes of records to retry."""
-    return default_pipeline().process([from_kinesis(record) for record in records]).failed
+def consume(records: list[KinesisStreamRecord], remaining_seconds: float | None = None) -> set[int]:
+    """Process a batch; returns the indexes of records to retry. `remaining_seconds`: to Lambda's timeout."""
+    return default_pipeline().process([from_kinesis(record) for record in records], remaining_seconds).failed

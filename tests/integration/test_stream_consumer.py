@@ -4,12 +4,16 @@ import json
 
 import pytest
 
-from scripts.generate_events import load_samples
+from sink_dev.samples import load_samples
 from tests.support import factories as f
-from tests.support.sinks import consume, failed_sequences, kinesis_batch
 from tests.support.expectations import (
-    assert_contract_state, expected_final, expected_per_event, unpublished, unpublished_claims,
+    assert_contract_state,
+    expected_final,
+    expected_per_event,
+    unpublished,
+    unpublished_claims,
 )
+from tests.support.sinks import consume, failed_sequences, kinesis_batch
 
 SAMPLES = load_samples()
 

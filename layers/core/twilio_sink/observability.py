@@ -21,7 +21,7 @@ __all__ = ["logger", "metrics", "tracer", "MetricUnit", "single_metric", "is_met
            "log_aws_failure"]
 
 
-def log_aws_failure(step: str, error: Exception, items: int) -> None:
+def log_aws_failure(step: str, error: BaseException, items: int) -> None:
     code = error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else None
     logger.warning("AWS call failed; items will be retried",
                    extra={"step": step, "error": type(error).__name__, "code": code, "items": items})

@@ -143,9 +143,7 @@ class Pipeline:
         groups: dict[str, Members] = defaultdict(list)
         for index, item in enumerate(received):
             try:
-                if item.poison:
-                    raise item.poison
-                change = replace(route(item.event), carrier=item.carrier)
+                change = replace(route(item.cloudevent()), carrier=item.carrier)
             except Poison as poison:
                 outcome.dead_letters[index] = _dead_letter(item, poison)
             else:
@@ -208,7 +206,8 @@ class Pipeline:
         """Apply one entity's events (and claims taken over) in one conditional write."""
         result = EntityResult(known_kept=set(published))
         published = result.known_kept
-        checked = set(_current(stored).claims) if stored else set()
+        first = _current(stored)
+        checked = set(first.claims) if first else set()
         try:
             for _ in range(MAX_CONFLICT_RETRIES):
                 current = _current(stored)
@@ -265,7 +264,7 @@ class Pipeline:
         received_at = now_utc()
         items: dict[tuple[str, str], tuple[dict[str, Any], set[int]]] = {}
         for pk, result in results.items():
-            if not result.settled:
+            if not result.settled or result.plan is None:
                 continue
             skip = result.plan.deferred | result.known_kept
             for index, change in groups[pk]:
@@ -279,9 +278,10 @@ class Pipeline:
         failed: set[int] = set()
         for indexes in self._pool.map(self._write_history, chunks(list(items.values()), BATCH_WRITE_LIMIT)):
             failed |= indexes
-        unproven = {pk for pk, members in groups.items() if pk in results and results[pk].to_publish
+        unproven = {pk: plan.published_now for pk, members in groups.items()
+                    if pk in results and results[pk].to_publish and (plan := results[pk].plan)
                     and any(index in failed for index, _ in members)}
-        list(self._pool.map(lambda pk: self._mark_published(pk, results[pk].plan.published_now), unproven))
+        list(self._pool.map(self._mark_published, unproven.keys(), unproven.values()))
         return failed
 
     def _mark_published(self, pk: str, event_ids: list[str]) -> None:
@@ -315,7 +315,7 @@ class Pipeline:
             if result.error:
                 logger.warning("entity not settled, will be retried", extra={"pk": pk, "error": result.error})
                 outcome.failed |= {index for index, _ in groups[pk]}
-            else:
+            elif result.plan:
                 # A webhook request may be Twilio's retry of the very delivery whose earlier attempt
                 # holds the claim (it answered 503 at its deadline and works on): answering 200 would
                 # end that delivery, and should the holder die nobody would publish. So: "retry later".

@@ -49,7 +49,7 @@ def unpublished_claims(stack) -> dict[str, set[str]]:
     items = stack.items()
     history = {(item["pk"], item["sk"]) for item in items if item["sk"] != "state"}
     return {item["pk"]: {event_id for event_id, claim in item.get("claims", {}).items()
-                         if (item["pk"], f"event#{claim['event_time']}#{event_id}") not in history}
+                         if (item["pk"], f"event#{claim.split('|')[1]}#{event_id}") not in history}
             for item in items if item["sk"] == "state"}
 
 

@@ -39,7 +39,7 @@ PUBLISHED = "published"
 
 def holder(carrier: str) -> str:
     """A short fixed-size name for a carrier (a sequence number is 56 digits): only equality matters."""
-    return hashlib.blake2b(carrier.encode(), digest_size=6).hexdigest()
+    return hashlib.blake2b(carrier.encode(), digest_size=4).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,15 @@ class Claim:
     event_time: str  # with the event id, the key of the event's history item
     holder: str  # `holder(carrier)` of the delivery that may publish it, or PUBLISHED
     until: int  # epoch seconds by which the holder's invocation has certainly ended
+
+    def text(self) -> str:
+        """One string, `previous|event_time|holder|until`: a state item must stay under 1 KB (1 write unit)."""
+        return f"{self.previous or ''}|{self.event_time}|{self.holder}|{self.until}"
+
+    @classmethod
+    def from_text(cls, text: str) -> "Claim":
+        previous, event_time, holder, until = text.split("|")
+        return cls(previous or None, event_time, holder, int(until))
 
 
 @dataclass(frozen=True)

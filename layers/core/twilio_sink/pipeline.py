@@ -22,7 +22,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
@@ -130,6 +130,7 @@ class Pipeline:
         outcome.failed |= {index for pk in read.unread for index, _ in groups[pk]}
         results = self._write_states(groups, read, published, now, lease)
         self._publish(results, lease)
+        self._release_unpublished(results)
         failed_history = self._keep_history(received, groups, results)
         self._settle(received, groups, results, outcome)
         outcome.failed |= failed_history | letters.result()
@@ -254,6 +255,27 @@ class Pipeline:
         for pk, keys in done.published.items():
             results[pk].published = len(keys)
 
+    def _release_unpublished(self, results: dict[str, EntityResult]) -> None:
+        """Claims this run wrote but could not publish: released, so a retry need not wait for the lease.
+
+        The published ones among them (a prefix) are marked PUBLISHED: their history, the usual proof,
+        is not written for an entity that is retried.
+        """
+        left = {pk: result for pk, result in results.items()
+                if result.plan and result.to_publish and result.published < len(result.to_publish)}
+        list(self._pool.map(self._release, left.keys(), left.values()))
+
+    def _release(self, pk: str, result: EntityResult) -> None:
+        assert result.plan is not None
+        claims = result.plan.claims
+        ids = result.plan.published_now
+        texts = {event_id: replace(claims[event_id], holder=PUBLISHED).text() for event_id in ids[:result.published]}
+        texts |= {event_id: replace(claims[event_id], until=0).text() for event_id in ids[result.published:]}
+        try:
+            self.store.replace_claims(pk, texts)
+        except aws.AWS_ERRORS as error:
+            log_aws_failure("release claims", error, len(texts))
+
     def _keep_history(self, received: list[Received], groups: dict[str, Members],
                       results: dict[str, EntityResult]) -> set[int]:
         """History items of the settled entities' events: the published ones' are the proof they were.
@@ -278,18 +300,20 @@ class Pipeline:
         failed: set[int] = set()
         for indexes in self._pool.map(self._write_history, chunks(list(items.values()), BATCH_WRITE_LIMIT)):
             failed |= indexes
-        unproven = {pk: plan.published_now for pk, members in groups.items()
+        unproven = {pk: {event_id: replace(plan.claims[event_id], holder=PUBLISHED).text()
+                         for event_id in plan.published_now}
+                    for pk, members in groups.items()
                     if pk in results and results[pk].to_publish and (plan := results[pk].plan)
                     and any(index in failed for index, _ in members)}
         list(self._pool.map(self._mark_published, unproven.keys(), unproven.values()))
         return failed
 
-    def _mark_published(self, pk: str, event_ids: list[str]) -> None:
+    def _mark_published(self, pk: str, claims: dict[str, str]) -> None:
         """Published, but no history item proves it: say so in the claims, so the retry does not publish again."""
         try:
-            self.store.set_claim_holder(pk, event_ids, PUBLISHED)
+            self.store.replace_claims(pk, claims)
         except aws.AWS_ERRORS as error:
-            log_aws_failure("mark claims published", error, len(event_ids))
+            log_aws_failure("mark claims published", error, len(claims))
 
     def _write_history(self, batch: list[tuple[dict[str, Any], set[int]]]) -> set[int]:
         try:
@@ -368,14 +392,13 @@ def _current(stored: dict[str, Any] | None) -> Current | None:
         status=stored["status"],
         order_key=stored["order_key"],
         version=int(stored["version"]),
-        claims={event_id: Claim(claim.get("previous"), claim["event_time"], claim["holder"], int(claim["until"]))
-                for event_id, claim in claims.items()},
+        claims={event_id: Claim.from_text(text) for event_id, text in claims.items()},
     )
 
 
 def _state_write(result: Plan, changes: list[Change], current: Current | None) -> StateWrite:
     winner = result.winner
-    claims = {event_id: asdict(claim) for event_id, claim in result.claims.items()}
+    claims = {event_id: claim.text() for event_id, claim in result.claims.items()}
     version = current.version if current else None
     if winner is None:
         return StateWrite({}, None, version, claims)

@@ -55,7 +55,7 @@ class StateWrite:
     attributes: dict[str, Any]  # the winner's attributes; empty when only claims change
     order_key: str | None  # the winner's order key; None when only claims change
     expected_version: int | None  # the version read; None: the item must not exist yet
-    claims: dict[str, dict[str, Any]]  # the item's whole claims map after the write
+    claims: dict[str, str]  # the item's whole claims map after the write
 
 
 def chunks(items: list, size: int) -> Iterator[list]:
@@ -160,21 +160,20 @@ class StatusStore:
                 raise ItemTooLarge(details["Message"]) from None
             raise
 
-    def set_claim_holder(self, pk: str, event_ids: list[str], holder: str) -> None:
-        """Hand existing claims to `holder`, outside a state write.
+    def replace_claims(self, pk: str, claims: dict[str, str]) -> None:
+        """Rewrite existing claims outside a state write (each must still be there).
 
         The version moves on, so a concurrent writer that read the claims before re-reads them.
         """
-        names = {"#claims": "claims", "#holder": "holder", "#version": "version"}
-        names |= {f"#c{i}": event_id for i, event_id in enumerate(event_ids)}
+        names = {"#claims": "claims", "#version": "version"} | {f"#c{i}": event_id for i, event_id in enumerate(claims)}
+        values: dict[str, Any] = {f":c{i}": text for i, text in enumerate(claims.values())} | {":one": 1}
         self.client.update_item(
             TableName=self.table_name,
             Key=to_item({"pk": pk, "sk": STATE_SK}),
-            UpdateExpression="SET " + ", ".join(f"#claims.#c{i}.#holder = :published" for i in range(len(event_ids)))
-            + " ADD #version :one",
-            ConditionExpression=" AND ".join(f"attribute_exists(#claims.#c{i})" for i in range(len(event_ids))),
+            UpdateExpression="SET " + ", ".join(f"#claims.#c{i} = :c{i}" for i in range(len(claims))) + " ADD #version :one",
+            ConditionExpression=" AND ".join(f"attribute_exists(#claims.#c{i})" for i in range(len(claims))),
             ExpressionAttributeNames=names,
-            ExpressionAttributeValues=to_item({":published": holder, ":one": 1}),
+            ExpressionAttributeValues=to_item(values),
         )
 
     def history_item(self, pk: str, event_time: str, event_id: str, attributes: dict[str, Any]) -> dict[str, Any]:

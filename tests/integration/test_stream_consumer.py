@@ -216,3 +216,28 @@ def test_changes_too_large_for_one_item_become_dead_letters_instead_of_blocking_
     assert "400 KB" in letters[0]["detail"]
     assert set(stack.states()) == {"message#MM-small"}
     assert [n["id"] for n in stack.notifications()] == ["MM-small"]
+
+
+@pytest.mark.parametrize("days", ["90", "0"])
+def test_history_items_expire_after_the_retention_and_state_items_never(stack, consumer, context, monkeypatch, days):
+    import time
+
+    from sink_dev.template import load_template
+    from twilio_sink import config
+    from twilio_sink.store import EXPIRES_AT
+
+    # Given the table's TTL attribute (template) and a retention of `days` (HistoryRetentionDays)
+    ttl = load_template()["Resources"]["StatusTable"]["Properties"]["TimeToLiveSpecification"]
+    assert ttl == {"AttributeName": EXPIRES_AT, "Enabled": True}
+    monkeypatch.setenv("HISTORY_RETENTION_DAYS", days)
+    config.settings.cache_clear()
+    from twilio_sink.pipeline import default_pipeline
+
+    default_pipeline.cache_clear()
+    consume(consumer, context, [f.message("queued")])
+    [history] = stack.history("message#MM1")
+    assert EXPIRES_AT not in stack.states()["message#MM1"]
+    if days == "0":
+        assert EXPIRES_AT not in history
+    else:
+        assert abs(int(history[EXPIRES_AT]) - (time.time() + 90 * 86_400)) < 600

@@ -137,11 +137,13 @@ def consumer_table(sizes: list[int], latency: dict, naive_limit: int, repeats: i
 
 def cost_lines(entities: int, rate: float, latency: dict) -> list[str]:
     """WRU per event by API and item kind, and $ per million events by service, for both doors."""
-    lines = [f"Cost: {entities:,} entities' lifecycles ({rate:.0f} new a second; messages: queued and sent together, "
-             "the outcome seconds later, read a minute later for 30 %; 10 % A2P registrations, two events minutes apart), "
-             "every event through one door. Kinesis: 1 s batching windows (<= 1,000 records); webhook: 64 kB bodies.",
-             "| door | events | invocations | WRU/event (by API, item kind) | RRU/event | requests/event | $ per million events | check |",
-             "|---|---:|---:|---|---:|---:|---|---|"]
+    workload = (f"Cost: {entities:,} entities' lifecycles ({rate:.0f} new a second; messages: queued and sent together, the "
+                "outcome seconds later, read a minute later for 30 %; 10 % A2P registrations, two events minutes apart), "
+                "every event through one door: Kinesis in 1 s batching windows (at most 1,000 records), the webhook in "
+                "64 kB bodies. Capacity units by DynamoDB's rules (tools/sink_bench/fake_aws.py `Capacity`); `outbox`: "
+                "what a state write costs more for its claims.")
+    lines = [workload, "| door | events | invocations | WRU/event (by API, item kind) | RRU/event | requests/event "
+             "| $ per million events | check |", "|---|---:|---:|---|---:|---:|---|---|"]
     for door in ("kinesis", "webhook"):
         progress(f"cost through the {door}, {entities:,} entities")
         result = worker({"kind": "cost", "door": door, "entities": entities, "rate": rate, "latency": latency})
@@ -149,21 +151,23 @@ def cost_lines(entities: int, rate: float, latency: dict) -> list[str]:
         writes = {f"{api} {kind}": units / n for api, kind, unit, units in result["capacity"] if unit == "WRU"}
         reads = sum(units for _, _, unit, units in result["capacity"] if unit == "RRU") / n
         dollars = dollars_per_million(door, result)
+        history_gb = (result["history_bytes"] / n + HISTORY_ITEM_OVERHEAD) * 1e6 / 2**30
+        results.cost(door, workload, result, dollars, history_gb)
         lines.append(
             f"| {door} | {n:,} | {result['invocations']:,} | **{sum(writes.values()):.2f}**: "
             + ", ".join(f"{name} {value:.2f}" for name, value in writes.items())
             + f" | {reads:.2f} | {sum(result['requests'].values()) / n:.2f} | **{sum(dollars.values()):.2f}**: "
             + ", ".join(f"{service} {value:.3f}" for service, value in dollars.items()) + f" | {result['check']} |")
-        history_gb = (result["history_bytes"] / n + HISTORY_ITEM_OVERHEAD) * 1e6 / 2**30
-        storage = history_gb * PRICES["dynamodb_gb_month"]
-    lines.append(f"History kept: {history_gb:.2f} GB per million events, ${storage:.2f} a month while kept "
-                 f"(HistoryRetentionDays: 90 days ≈ ${3 * storage:.2f} per million events; 0 keeps them forever).")
+    storage = history_gb * PRICES["dynamodb_gb_month"]
     memory = ", ".join(f"{door} {gb * 1024:.0f} MB" for door, gb in MEMORY_GB.items())
-    lines.append("Prices assumed (on-demand, us-east-1, free tiers ignored): "
-                 + ", ".join(f"{name} {value:g}" for name, value in PRICES.items())
-                 + f"; Lambda memory {memory}; X-Ray: every invocation traced (the default rule's 1 a second covers a "
-                 "steady stream); SNS deliveries to subscribers and the stream's hourly charge ($0.04/h) not included.")
-    return lines
+    assumptions = (f"History kept: {history_gb:.2f} GB per million events, ${storage:.2f} a month while kept "
+                   f"(the default HistoryRetentionDays, 90 days: about ${3 * storage:.2f} per million events; 0 keeps "
+                   "them forever). Prices assumed (on-demand, us-east-1, free tiers ignored): "
+                   + ", ".join(f"{name} {value:g}" for name, value in PRICES.items())
+                   + f"; Lambda memory {memory}; X-Ray: every invocation traced (the default rule's 1 a second covers "
+                   "a steady stream); SNS deliveries to subscribers and the stream's hourly charge ($0.04/h) not included.")
+    results.cost_assumptions(assumptions)
+    return lines + [assumptions]
 
 
 def dollars_per_million(door: str, result: dict) -> dict[str, float]:

@@ -219,7 +219,8 @@ class Stack:
         own = self.template.resources[logical_id]["Properties"]
         variables = globals_.get("Environment", {}).get("Variables", {}) | own.get("Environment", {}).get(
             "Variables", {})
-        return {name: str(self.resolve(value)) for name, value in variables.items()}
+        resolved = {name: self.resolve(value) for name, value in variables.items()}
+        return {name: str(value) for name, value in resolved.items() if value is not None}  # None: AWS::NoValue
 
     def event_source(self, logical_id: str, event_type: str) -> dict:
         """The properties of a function's event source of `event_type` (Kinesis, HttpApi), resolved."""

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from scripts.cfn import load_template, table_create_kwargs
+from sink_dev.paths import ROOT
+from sink_dev.template import load_template, table_create_kwargs
 
-ROOT = Path(__file__).resolve().parents[2]
 SAM = ROOT / ".venv-sam" / "bin" / "sam"
 SAM_PYTHON = ROOT / ".venv-sam" / "bin" / "python"
 PROJECT_BIN = ROOT / ".venv" / "bin"
@@ -110,7 +110,7 @@ def test_sam_validate_lint_passes():
 @pytest.mark.slow
 def test_translated_template_lints_clean():
     """SAM's expansion (event source mapping, roles, stage) is linted too, offline."""
-    result = run([tool(SAM_PYTHON), "scripts/lint_template.py", "template.yaml"])
+    result = run([tool(SAM_PYTHON), "tools/sink_dev/lint_template.py", "template.yaml"])
     assert "translated template is clean" in result.stdout
 
 
@@ -191,7 +191,7 @@ def test_stream_consumer_gets_a_full_vcpu_by_default(template):
 @pytest.mark.parametrize("logical_id", FUNCTIONS)
 def test_local_endpoint_reaches_the_functions_only_when_given(template, logical_id):
     """An empty AWS_ENDPOINT_URL would send every AWS call nowhere: in AWS the variable must not exist."""
-    from scripts.local_aws import Template
+    from sink_local.stack import Template
 
     value = function_props(template, logical_id)["Environment"]["Variables"]["AWS_ENDPOINT_URL"]
     assert Template().evaluate(value) is None  # the default: AWS::NoValue, the key is dropped

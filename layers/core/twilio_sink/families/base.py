@@ -8,15 +8,15 @@ from pydantic import BaseModel
 from ..envelope import CloudEvent
 
 
-class Family(ABC):
+class Family[Data: BaseModel](ABC):
     entity: str
     statuses: Mapping[str, str]  # event type -> status it sets
-    data_model: type[BaseModel]
+    data_model: type[Data]
 
     @abstractmethod
-    def entity_id(self, data: BaseModel) -> str: ...
+    def entity_id(self, data: Data) -> str: ...
 
-    def indexed(self, data: BaseModel) -> dict[str, str]:
+    def indexed(self, data: Data) -> dict[str, str]:
         """Attributes the state item carries for the table's secondary indexes (none by default).
 
         Only non-empty values: DynamoDB rejects empty key attributes, and an absent one keeps the
@@ -25,5 +25,5 @@ class Family(ABC):
         return {}
 
     @abstractmethod
-    def order_key(self, event: CloudEvent, data: BaseModel, status: str) -> str:
+    def order_key(self, event: CloudEvent, data: Data, status: str) -> str:
         """Text that sorts in precedence order; must end with the event id for a total order."""

@@ -13,7 +13,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from sink_dev.paths import ROOT
+
 SAM = ROOT / ".venv-sam" / "bin" / "sam"
 TEMPLATE_ARCHITECTURE = "arm64"
 ARCHITECTURE = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}[platform.machine().lower()]

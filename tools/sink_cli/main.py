@@ -20,6 +20,7 @@ COMMANDS = {
     "serve": ("sink_local.serve", "run the template's stack locally (moto) until Ctrl-C"),
     "run": ("sink_local.run", "start the local stack, replay events/ through both doors, print, stop"),
     "send": ("sink_local.send", "send CloudEvents to the running local stack through either door"),
+    "invoke": ("sink_local.invoke", "run a function on an event under sam local invoke (Docker), on either stack"),
     # Building and measuring.
     "events": ("sink_dev.events", "regenerate the sample Lambda events under events/"),
     "bench": ("sink_bench.__main__", "throughput, cost, latency, memory and cold-start figures"),

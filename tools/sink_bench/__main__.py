@@ -39,7 +39,7 @@ IMPORT_STEPS = [
     ("boto3 + Powertools Logger (the baseline)", "import boto3\nfrom aws_lambda_powertools import Logger"),
     ("Powertools batch utility", "import aws_lambda_powertools.utilities.batch"),
     ("Powertools event handler", "import aws_lambda_powertools.event_handler"),
-    ("pydantic", "import pydantic"),
+    ("pydantic (its BaseModel machinery; `import pydantic` alone loads nothing)", "from pydantic import BaseModel"),
     ("twilio_sink: the core (registry, families, pipeline, store, notify)", "import twilio_sink.pipeline"),
     ("twilio_sink.stream + twilio_sink.webhook (twilio RequestValidator)", "import twilio_sink.stream, twilio_sink.webhook"),
     ("Powertools Tracer() (the X-Ray SDK: only where tracing is on)", "from aws_lambda_powertools import Tracer\nTracer()"),
@@ -74,11 +74,20 @@ def worker(spec: dict) -> dict:
         return json.loads(Path(result.name).read_text())
 
 
+def template_settings() -> dict[str, str]:
+    """The template's fixed settings of every function (Globals variables that are plain strings)."""
+    from sink_dev.template import load_template
+
+    variables = load_template()["Globals"]["Function"]["Environment"]["Variables"]
+    return {name: value for name, value in variables.items() if isinstance(value, str)}
+
+
 def lambda_python(path: str, script: str) -> list[float]:
     """Run `script` in a fresh interpreter laid out like Lambda's; the numbers it prints."""
     from sink_bench.worker import ENVIRONMENT
 
-    env = ENVIRONMENT | {"PATH": os.environ["PATH"], "PYTHONPATH": path, "PYTHONDONTWRITEBYTECODE": "1"}
+    env = ENVIRONMENT | template_settings() | {"PATH": os.environ["PATH"], "PYTHONPATH": path,
+                                                "PYTHONDONTWRITEBYTECODE": "1"}
     out = subprocess.run([sys.executable, "-S", "-c", script], cwd=tempfile.gettempdir(), env=env, check=True,
                          capture_output=True, text=True).stdout
     return [float(value) for value in out.split()]

@@ -14,11 +14,14 @@ image `public.ecr.aws/lambda/python:3.13-<arch>`. Elsewhere, as root, with Debia
   storage (under ~/.cache) and rebuilt only when its recipe changes.
 """
 
+import contextlib
+import fcntl
 import hashlib
 import importlib.metadata
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -86,7 +89,9 @@ class Engine:
         self.host: str | None = None  # DOCKER_HOST for sam and docker; None: the user's default engine
         self.private = False  # True: this project's dockerd (then the stand-in image is needed)
         self._daemon: subprocess.Popen | None = None  # the dockerd this object started
+        self._leftover: int | None = None  # the pid of one a killed command left running, stopped too
         self._made_bridge = False
+        self._lock = None  # one user of this project's dockerd at a time (several test runs on one machine)
 
     @property
     def env(self) -> dict[str, str]:
@@ -101,10 +106,15 @@ class Engine:
             self.host = users
             return self
         self.private, self.host = True, self.own_host
-        if _responds(self.own_host):  # already running (another command of this project): used, not stopped
-            return self
         self.run.mkdir(parents=True, exist_ok=True)
         self.cache.mkdir(parents=True, exist_ok=True)
+        # Another run of this project may be using the engine: wait for it rather than share a daemon
+        # that its owner will stop, or start a second one on the same storage.
+        self._lock = open(self.cache.parent / "engine.lock", "w")  # noqa: SIM115 - held until stop()
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
+        if _responds(self.own_host):  # left running by a command that was killed: used, then stopped
+            self._leftover = int(self.pid_file.read_text())
+            return self
         self._made_bridge = not Path("/sys/class/net/docker0").exists()
         log = open(self.run / "dockerd.log", "ab")  # noqa: SIM115 - the daemon's own, kept after this returns
         self._daemon = subprocess.Popen(
@@ -125,17 +135,22 @@ class Engine:
 
     def stop(self) -> None:
         """Stop the dockerd this object started (by its pid), and remove the bridge it made."""
-        if self._daemon is None:
-            return
         daemon, self._daemon = self._daemon, None
-        daemon.terminate()  # dockerd stops its containers and containerd on SIGTERM
-        try:
-            daemon.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            daemon.wait()
+        if daemon is not None:
+            daemon.terminate()  # dockerd stops its containers and containerd on SIGTERM
+            try:
+                daemon.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
+                daemon.wait()
+        leftover, self._leftover = self._leftover, None
+        if leftover is not None:
+            _terminate(leftover)
         if self._made_bridge and Path("/sys/class/net/docker0").exists():
             subprocess.run(["ip", "link", "delete", "docker0"], capture_output=True)
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.close()  # releases the flock
 
     def __enter__(self) -> "Engine":
         return self.start()
@@ -169,6 +184,18 @@ class Engine:
         say(f"→ building the stand-in Lambda image {IMAGE} (Debian {DEBIAN_SUITE}, awslambdaric; a few minutes, once)")
         build_stand_in(self, wanted)
         return True
+
+
+def _terminate(pid: int) -> None:
+    """SIGTERM to a process that is not our child, then wait until it is gone (SIGKILL after a minute)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 60
+        while Path(f"/proc/{pid}").exists():
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                deadline = float("inf")
+            time.sleep(0.2)
 
 
 def runtime_requirements() -> list[str]:

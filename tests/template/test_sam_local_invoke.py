@@ -34,7 +34,9 @@ def engine():
 @pytest.fixture
 def served(tmp_path):
     """`twilio-sink serve`'s stack (moto on 127.0.0.1), on free ports, for one test."""
-    with LocalServer(port=0, aws_port=0, state_file=None, log_dir=tmp_path, say=lambda _: None) as server:
+    # The webhook's longest deadline, as in the other tests: a busy test machine is slower than Lambda.
+    with LocalServer(port=0, aws_port=0, parameters={"WebhookDeadlineSeconds": "4.5"}, state_file=None,
+                     log_dir=tmp_path, say=lambda _: None) as server:
         yield server
     # moto's servers in one process share their state: the next test's stack starts from nothing.
     moto_api_backend.reset()

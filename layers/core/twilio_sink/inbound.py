@@ -33,9 +33,11 @@ class Received:
         return self.event
 
     @property
-    def delivery(self) -> str:
-        """What Lambda or Twilio retries after a failure: this stream record, or the webhook's delivery."""
-        return f"kinesis:{self.origin.get('sequence_number')}" if self.source == "kinesis" else "webhook"
+    def carrier(self) -> str:
+        """What carried it (see `Change.carrier`): this stream record, or this webhook request."""
+        if self.source == "kinesis":
+            return f"kinesis:{self.origin.get('sequence_number')}"
+        return f"webhook:{self.origin.get('request_id')}"
 
 
 def from_kinesis(record: KinesisStreamRecord, accounts: Set[str]) -> Received:

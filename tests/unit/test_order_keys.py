@@ -4,13 +4,14 @@ seed event of each family. Also what `plan` returns beyond the winner, and the n
 """
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from sink_dev.samples import load_samples
 from tests.support import factories as f
 from twilio_sink.envelope import CloudEvent
-from twilio_sink.lifecycle import Current, Notification, OutboxEntry, key, notification, padded, plan
+from twilio_sink.lifecycle import Claim, Current, Notification, holder, key, notification, padded, plan
 from twilio_sink.registry import route
 
 SEED = {sample["id"]: sample for sample in load_samples()}
@@ -81,11 +82,10 @@ def test_the_notification_is_compact_json_that_keeps_text_as_it_is():
     assert note.attributes == {"entity": "message", "status": "queued", "event_type": event["type"]}
 
 
-def test_a_republished_notification_gets_its_attributes_back_from_its_body():
-    queued = change(f.message("queued"))
-    body = notification(queued, None).body
-    outbox = {queued.order_key: OutboxEntry(body, by="webhook")}
-    [again] = plan(Current("queued", queued.order_key, 1, outbox), [queued.__class__(**{
-        **queued.__dict__, "delivery": "webhook"})]).republish
-    assert again == Notification(queued.order_key, body, {"entity": "message", "status": "queued",
-                                                          "event_type": f.MESSAGE + "queued"})
+def test_a_republished_notification_is_rebuilt_as_it_was_from_the_event_and_its_claim():
+    queued = replace(change(f.message("queued")), carrier="webhook:r1")
+    original = notification(queued, "scheduled")
+    claims = {queued.event.id: Claim("scheduled", queued.event.time_utc, holder("webhook:r1"), 0)}
+    [again] = plan(Current("queued", queued.order_key, 1, claims), [queued], now=1).notifications()
+    assert again == original == Notification(queued.order_key, original.body, {
+        "entity": "message", "status": "queued", "event_type": f.MESSAGE + "queued"})

@@ -53,7 +53,7 @@ class Claim:
 
     previous: str | None  # the status the change replaced
     event_time: str  # with the event id, the key of the event's history item
-    holder: str  # `holder(carrier)` of the delivery that may publish it, or PUBLISHED
+    holder: str  # `holder(carrier)` of the carrier that may publish it, or PUBLISHED
     until: int  # epoch seconds by which the holder's invocation has certainly ended
 
     def text(self) -> str:
@@ -92,7 +92,7 @@ class Plan:
     duplicates: list[Change] = field(default_factory=list)
     # Redelivered events whose claim is taken over (their own, or an ended holder's): published again.
     republish: list[tuple[Change, str | None]] = field(default_factory=list)
-    # Event ids whose claim a live holder keeps: that holder publishes them, not this delivery.
+    # Event ids whose claim a live holder keeps: that holder publishes them, not this carrier.
     deferred: set[str] = field(default_factory=set)
     published: set[str] = field(default_factory=set)  # claims known published: dropped by the write
     claims: dict[str, Claim] = field(default_factory=dict)  # the claims the write leaves on the item

@@ -149,9 +149,9 @@ def record_applied_changes(store) -> list[str]:
     applied: list[str] = []
     real = store.save_state
 
-    def save_state(pk, attributes, order_key, expected_version, new_pending):
+    def save_state(pk, attributes, order_key, expected_version, new_pending, **options):
         try:
-            version = real(pk, attributes, order_key, expected_version, new_pending)
+            version = real(pk, attributes, order_key, expected_version, new_pending, **options)
         except Crash as crash:
             if crash.took_effect:
                 applied.extend(json.loads(entry["body"])["event_id"] for entry in new_pending.values())

@@ -17,7 +17,7 @@ from .envelope import CloudEvent, Poison, PoisonReason, cloudevent_from_record, 
 
 @dataclass
 class Received:
-    source: Literal["kinesis", "webhook"]
+    source: Literal["kinesis", "webhook", "reconciler", "backfill"]
     raw: str  # the original record or event as text, for dead letters
     origin: dict[str, Any] = field(default_factory=dict)
     event: CloudEvent | None = None
@@ -25,8 +25,8 @@ class Received:
 
     @property
     def delivery(self) -> str:
-        """What Lambda or Twilio retries after a failure: this stream record, or the webhook's delivery."""
-        return f"kinesis:{self.origin.get('sequence_number')}" if self.source == "kinesis" else "webhook"
+        """What retries after a failure: this stream record, or the webhook's (or reconciliation's) delivery."""
+        return f"kinesis:{self.origin.get('sequence_number')}" if self.source == "kinesis" else self.source
 
 
 def from_kinesis(record: KinesisStreamRecord) -> Received:

@@ -8,6 +8,7 @@ which DynamoDB can also enforce in a condition, so the final state never depends
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from .envelope import CloudEvent
 
@@ -25,6 +26,8 @@ class Change:
     # Which delivery carried it ("kinesis:<sequence number>" or "webhook"): the one that Lambda or
     # Twilio retries after a failure, so the one entitled to republish its pending notification.
     delivery: str = ""
+    # How long this status may stay unchanged before reconciliation asks Twilio; None: never (final).
+    recheck_after: timedelta | None = None
 
     @property
     def pk(self) -> str:

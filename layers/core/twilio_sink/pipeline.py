@@ -15,6 +15,7 @@ import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -23,13 +24,25 @@ from botocore.exceptions import ClientError
 from . import aws
 from .config import settings
 from .dead_letters import DeadLetter, DeadLetterQueue
-from .envelope import Poison, PoisonReason, now_utc
+from .envelope import Poison, PoisonReason, iso_utc, now_utc
 from .inbound import Received
 from .lifecycle import Change, Current, Notification, OutboxEntry, Plan, plan
 from .notify import Notifier
 from .observability import MetricUnit, is_metrics_disabled, logger, metrics, single_metric
 from .registry import BY_TYPE, route
-from .store import BATCH_GET_LIMIT, BATCH_WRITE_LIMIT, TRANSACT_WRITE_LIMIT, Conflict, ItemTooLarge, StatusStore, chunks, history_key
+from .store import (
+    BATCH_GET_LIMIT,
+    BATCH_WRITE_LIMIT,
+    CHECK_AFTER,
+    TRANSACT_WRITE_LIMIT,
+    UNSETTLED,
+    Conflict,
+    ItemTooLarge,
+    StatusStore,
+    chunks,
+    history_key,
+    unsettled_attributes,
+)
 
 MAX_CONFLICT_RETRIES = 5
 # Threads for I/O: the requests of a phase wait on the network together (the CPU work holds the GIL
@@ -161,6 +174,8 @@ class Pipeline:
                         current.version if current else None,
                         {n.key: asdict(OutboxEntry(n.body, change.delivery))
                          for n, (change, _) in zip(fresh, result.plan.applied, strict=True)},
+                        # A final status leaves the Unsettled index: nothing is left to reconcile.
+                        remove=() if winner.recheck_after else (UNSETTLED, CHECK_AFTER),
                     )
                     break
                 except Conflict as conflict:
@@ -261,7 +276,12 @@ def _event_attributes(change: Change) -> dict[str, Any]:
 def _state_attributes(winner: Change, changes: list[Change]) -> dict[str, Any]:
     # Index attributes from any event of the group: the winning status event may lack them.
     indexed = {name: value for change in changes for name, value in change.indexed.items()}
-    return _event_attributes(winner) | indexed | {"updated_at": now_utc()}
+    now = datetime.now(UTC)
+    attributes = _event_attributes(winner) | indexed | {"updated_at": iso_utc(now)}
+    if winner.recheck_after:
+        # Due for a check against Twilio's REST API if nothing changes it meanwhile (reconcile.py).
+        attributes |= unsettled_attributes(winner.entity, winner.pk, iso_utc(now + winner.recheck_after))
+    return attributes
 
 
 def _history_item(change: Change, source: str, received_at: str) -> dict[str, Any]:

@@ -6,6 +6,7 @@ can never move a status backwards; and one history item per accepted event.
 """
 
 import time
+import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -19,6 +20,14 @@ BATCH_GET_LIMIT = 100
 BATCH_WRITE_LIMIT = 25
 TRANSACT_WRITE_LIMIT = 100
 BATCH_RETRIES = 5
+# The Unsettled index (template.yaml): state items whose status is not final, by the time they are
+# due for a check (reconcile.py). Sparse: the state write removes both attributes at a final status.
+UNSETTLED_INDEX = "Unsettled"
+UNSETTLED = "unsettled"
+CHECK_AFTER = "check_after"
+# Entities of one kind are spread over several index partitions: one partition takes about 1,000
+# writes/s, and a throttled index throttles the table's own writes.
+UNSETTLED_SHARDS = 8
 
 _serialize = TypeSerializer().serialize
 _deserialize = TypeDeserializer().deserialize
@@ -42,6 +51,16 @@ def from_item(item: dict[str, Any]) -> dict[str, Any]:
 
 def history_key(item: dict[str, Any]) -> tuple[str, str]:
     return item["pk"], item["sk"]
+
+
+def unsettled_keys(entity: str) -> list[str]:
+    return [f"{entity}#{shard}" for shard in range(UNSETTLED_SHARDS)]
+
+
+def unsettled_attributes(entity: str, pk: str, check_after: str) -> dict[str, str]:
+    """What puts a state item into the Unsettled index, due for a check at `check_after` (ISO UTC)."""
+    shard = zlib.crc32(pk.encode()) % UNSETTLED_SHARDS
+    return {UNSETTLED: f"{entity}#{shard}", CHECK_AFTER: check_after}
 
 
 def chunks(items: list, size: int) -> Iterator[list]:
@@ -88,11 +107,13 @@ class StatusStore:
         order_key: str,
         expected_version: int | None,
         new_pending: dict[str, Any],
+        remove: Iterable[str] = (),
     ) -> int:
         """Write the entity's new state; returns its new version, or raises `Conflict` or `ItemTooLarge`.
 
         `new_pending` (key -> notification) is added to the item's outbox of notifications
         not yet published, in the same write, so a crash before publishing loses nothing.
+        `remove` names attributes the new state no longer has (it leaves a sparse index).
         """
         try:
             if expected_version is None:
@@ -115,10 +136,15 @@ class StatusStore:
             names |= {"#order_key": "order_key", "#version": "version", "#pending": "pending"}
             values |= {":order_key": order_key, ":expected": expected_version, ":version": expected_version + 1}
             sets += ["#order_key = :order_key", "#version = :version"]
+            removes = [name for name in remove if name not in attributes]
+            names |= {f"#r{i}": name for i, name in enumerate(removes)}
+            update = "SET " + ", ".join(sets)
+            if removes:
+                update += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(removes)))
             self.client.update_item(
                 TableName=self.table_name,
                 Key=to_item({"pk": pk, "sk": STATE_SK}),
-                UpdateExpression="SET " + ", ".join(sets),
+                UpdateExpression=update,
                 # The order-key condition is the invariant itself: no write ever regresses a status.
                 ConditionExpression="#version = :expected AND #order_key < :order_key",
                 ExpressionAttributeNames=names,
@@ -134,6 +160,38 @@ class StatusStore:
             if details.get("Code") == "ValidationException" and "size" in details.get("Message", ""):
                 raise ItemTooLarge(details["Message"]) from None
             raise
+
+    def unsettled(self, key: str, due_by: str, limit: int, start: dict[str, Any] | None = None
+                  ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """One page of the Unsettled index under `key`, due by `due_by`, the longest due first."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": UNSETTLED_INDEX,
+            "KeyConditionExpression": "#u = :u AND #c <= :c",
+            "ExpressionAttributeNames": {"#u": UNSETTLED, "#c": CHECK_AFTER},
+            "ExpressionAttributeValues": to_item({":u": key, ":c": due_by}),
+            "Limit": limit,
+        }
+        if start:
+            kwargs["ExclusiveStartKey"] = start
+        response = self.client.query(**kwargs)
+        return [from_item(item) for item in response.get("Items", [])], response.get("LastEvaluatedKey")
+
+    def postpone_check(self, pk: str, version: int, check_after: str) -> bool:
+        """Move an unsettled entity's next check to `check_after`, unless its state changed meanwhile."""
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=to_item({"pk": pk, "sk": STATE_SK}),
+                UpdateExpression="SET #c = :c",
+                # A state written since (a new status, perhaps final) keeps its own index attributes.
+                ConditionExpression="#version = :version AND attribute_exists(#u)",
+                ExpressionAttributeNames={"#c": CHECK_AFTER, "#version": "version", "#u": UNSETTLED},
+                ExpressionAttributeValues=to_item({":c": check_after, ":version": version}),
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     def clear_pending(self, published: dict[str, list[str]]) -> set[str]:
         """Drop published notifications from the outboxes of up to `TRANSACT_WRITE_LIMIT` entities.

@@ -91,9 +91,7 @@ class Pipeline:
         groups: dict[str, Members] = defaultdict(list)
         for index, item in enumerate(received):
             try:
-                if item.poison:
-                    raise item.poison
-                change = replace(route(item.event), delivery=item.delivery)
+                change = replace(route(item.cloudevent()), delivery=item.delivery)
             except Poison as poison:
                 outcome.dead_letters[index] = _dead_letter(item, poison)
             else:
@@ -308,7 +306,7 @@ def _dead_letter(item: Received, poison: Poison) -> DeadLetter:
     )
 
 
-def _log_aws_failure(step: str, error: Exception, items: int) -> None:
+def _log_aws_failure(step: str, error: BaseException, items: int) -> None:
     code = error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else None
     logger.warning("AWS call failed; items will be retried",
                    extra={"step": step, "error": type(error).__name__, "code": code, "items": items})

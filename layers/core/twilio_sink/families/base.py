@@ -9,10 +9,10 @@ from pydantic import BaseModel
 from ..envelope import CloudEvent
 
 
-class Family(ABC):
+class Family[Data: BaseModel](ABC):
     entity: str
     statuses: Mapping[str, str]  # event type -> status it sets
-    data_model: type[BaseModel]
+    data_model: type[Data]
     # Reconciliation against Twilio's REST API (reconcile.py): the statuses after which Twilio changes
     # nothing more, and how long any other status may stay unchanged before Twilio is asked for the
     # truth. None: Twilio has no REST resource to ask, the family is not reconciled.
@@ -20,9 +20,9 @@ class Family(ABC):
     stale_after: timedelta | None = None
 
     @abstractmethod
-    def entity_id(self, data: BaseModel) -> str: ...
+    def entity_id(self, data: Data) -> str: ...
 
-    def indexed(self, data: BaseModel) -> dict[str, str]:
+    def indexed(self, data: Data) -> dict[str, str]:
         """Attributes the state item carries for the table's secondary indexes (none by default).
 
         Only non-empty values: DynamoDB rejects empty key attributes, and an absent one keeps the
@@ -35,5 +35,5 @@ class Family(ABC):
         return None if status in self.final else self.stale_after
 
     @abstractmethod
-    def order_key(self, event: CloudEvent, data: BaseModel, status: str) -> str:
+    def order_key(self, event: CloudEvent, data: Data, status: str) -> str:
         """Text that sorts in precedence order; must end with the event id for a total order."""

@@ -16,7 +16,7 @@ class BrandData(A2PData):
     externalbrandid: str | None = None
 
 
-class Brands(LatestWins):
+class Brands(LatestWins[BrandData]):
     entity = "brand"
     statuses = {
         TYPES + "brand-unverified": "unverified",

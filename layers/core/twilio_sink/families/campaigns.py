@@ -18,7 +18,7 @@ class CampaignData(A2PData):
     externalcampaignid: str | None = None
 
 
-class Campaigns(LatestWins):
+class Campaigns(LatestWins[CampaignData]):
     entity = "campaign"
     statuses = {
         TYPES + "campaign-submitted": "submitted",

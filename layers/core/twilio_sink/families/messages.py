@@ -56,7 +56,7 @@ class MessageData(BaseModel):
         return int(value)
 
 
-class Messages(Family):
+class Messages(Family[MessageData]):
     entity = "message"
     statuses = {
         PREFIX + "queued": "queued",

@@ -15,7 +15,7 @@ class OperationData(BaseModel):
     operation_id: str = Field(min_length=1)
 
 
-class Operations(Family):
+class Operations(Family[OperationData]):
     entity = "operation"
     statuses = {PREFIX + status: status for status in RANK}
     data_model = OperationData

@@ -14,7 +14,7 @@ class PhoneNumberData(A2PData):
     id: str | None = None
 
 
-class PhoneNumbers(LatestWins):
+class PhoneNumbers(LatestWins[PhoneNumberData]):
     entity = "phone_number"
     statuses = {
         PREFIX + "number-registration.pending": "registration_pending",

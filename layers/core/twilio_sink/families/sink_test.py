@@ -16,7 +16,7 @@ class SinkTestData(BaseModel):
     test_id: str = Field(min_length=1)
 
 
-class SinkTests(Family):
+class SinkTests(Family[SinkTestData]):
     entity = "sink_test"
     statuses = {"com.twilio.eventstreams.test-event": "received"}
     data_model = SinkTestData

@@ -30,6 +30,11 @@ class Received:
         return self.event
 
     @property
+    def corrects(self) -> bool:
+        """Twilio's REST API's word (reconciliation, backfill), not an event Twilio delivered."""
+        return self.source in ("reconciler", "backfill")
+
+    @property
     def delivery(self) -> str:
         """What retries after a failure: this stream record, or the webhook's (or reconciliation's) delivery."""
         return f"kinesis:{self.origin.get('sequence_number')}" if self.source == "kinesis" else self.source

@@ -28,6 +28,8 @@ class Change:
     delivery: str = ""
     # How long this status may stay unchanged before reconciliation asks Twilio; None: never (final).
     recheck_after: timedelta | None = None
+    # An answer of Twilio's REST API (reconcile.py), not an event: it corrects a status or does nothing.
+    corrects: bool = False
 
     @property
     def pk(self) -> str:
@@ -87,7 +89,7 @@ def plan(current: Current | None, changes: list[Change]) -> Plan:
     An event is applied when it outranks everything before it (stored or earlier in the group):
     `queued, sent, delivered` in that order are three applied changes; `delivered, queued, sent`
     are one. An event with the current winner's key (or repeated in the group) is a duplicate;
-    anything else older is stale.
+    anything else older is stale, and so is a correction (reconcile.py) that confirms the status.
 
     A redelivered event, duplicate or stale, whose notification is still in the outbox (the
     function died or SNS failed after the write) is published again: Lambda and Twilio always
@@ -106,6 +108,9 @@ def plan(current: Current | None, changes: list[Change]) -> Plan:
         key = change.order_key
         if key in seen:
             result.duplicates.append(change)
+        elif change.corrects and change.status == status:
+            # Twilio confirms the stored status (its event may have arrived while it was asked).
+            result.stale.append(change)
         elif best is None or key > best:
             result.applied.append((change, status))
             best, status = key, change.status

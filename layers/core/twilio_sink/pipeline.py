@@ -91,7 +91,7 @@ class Pipeline:
         groups: dict[str, Members] = defaultdict(list)
         for index, item in enumerate(received):
             try:
-                change = replace(route(item.cloudevent()), delivery=item.delivery)
+                change = replace(route(item.cloudevent()), delivery=item.delivery, corrects=item.corrects)
             except Poison as poison:
                 outcome.dead_letters[index] = _dead_letter(item, poison)
             else:

@@ -126,7 +126,8 @@ class FakeTwilio:
              and (not since or _parse(m["date_sent"]) >= _parse_iso(since))
              and (not until or _parse(m["date_sent"]) < _parse_iso(until))),
             key=lambda m: m["sid"])
-        size = int(query.get("PageSize", [str(self.page_size)])[0])
+        # Twilio caps a page (at 1,000); this fake caps lower, so that small windows take several pages.
+        size = min(int(query.get("PageSize", [str(self.page_size)])[0]), self.page_size)
         number = int(query.get("Page", ["0"])[0])
         chunk = listed[number * size:(number + 1) * size]
         uri = path.removeprefix("/api")

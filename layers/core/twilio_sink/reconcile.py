@@ -20,12 +20,11 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 from . import aws
 from .config import settings
-from .envelope import CloudEvent, iso_utc, to_cloudevent
+from .envelope import iso_utc, to_cloudevent
 from .families.base import Family
 from .families.brands import Brands
 from .families.campaigns import Campaigns
@@ -55,6 +54,7 @@ WORKERS = 8  # concurrent Twilio requests: well inside Twilio's per-account conc
 PIPELINE_RETRIES = 2  # in-run retries of corrections the pipeline could not settle (AWS throttling)
 # Kept free at the end of a run: the last requests' timeout and the pipeline's last publish.
 SAFETY_SECONDS = 15.0
+SECRET_MAX_AGE_SECONDS = 300  # a rotated API key is used within five minutes
 
 # What each reconcilable family asks Twilio; a family with a `stale_after` needs an entry here
 # (tests/reconcile/test_mapping.py). Adding calls, Programmable Messaging or toll-free verifications
@@ -112,7 +112,6 @@ class Reconciler:
         self.twilio = twilio
         self.now = now
         self.rng = rng or random.Random()
-        self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="reconcile")
 
     def run(self, deadline: float, clock=time.monotonic) -> Counter:
         """Check due entities until none is left or `deadline` (a time.monotonic() value) nears."""
@@ -124,26 +123,28 @@ class Reconciler:
         first = self.rng.randrange(len(keys))
         cursors: dict[str, dict | None] = dict.fromkeys(keys[first:] + keys[:first])
         stop = deadline - SAFETY_SECONDS
-        while cursors and clock() < stop:
-            for key in list(cursors):
-                if clock() >= stop:
-                    break
-                items, cursors[key] = self.store.unsettled(key, due_by, PAGE_SIZE, cursors[key])
-                if items:
-                    # Twilio's client and the pipeline keep time with time.monotonic().
-                    self._check_page(items, time.monotonic() + max(0.0, stop - clock()), counts)
-                if cursors[key] is None:
-                    del cursors[key]
+        with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="reconcile") as pool:
+            while cursors and clock() < stop:
+                for key in list(cursors):
+                    if clock() >= stop:
+                        break
+                    items, cursors[key] = self.store.unsettled(key, due_by, PAGE_SIZE, cursors[key])
+                    if items:
+                        # Twilio's client and the pipeline keep time with time.monotonic().
+                        self._check_page(pool, items, time.monotonic() + max(0.0, stop - clock()), counts)
+                    if cursors[key] is None:
+                        del cursors[key]
         if cursors:
             logger.info("reconciliation stopped at its deadline; the next run continues", extra=dict(counts))
         _emit_metrics(counts)
         return counts
 
-    def _check_page(self, items: list[dict[str, Any]], deadline: float, counts: Counter) -> None:
+    def _check_page(self, pool: ThreadPoolExecutor, items: list[dict[str, Any]], deadline: float,
+                    counts: Counter) -> None:
         checks = [Check(item, BY_TYPE[item["event_type"]]) for item in items if item.get("event_type") in BY_TYPE]
-        list(self._pool.map(lambda check: self._ask(check, deadline), checks))
+        list(pool.map(lambda check: self._ask(check, deadline), checks))
         corrections = [check.event for check in checks if check.event]
-        counts["corrected"] += self.apply(corrections, SOURCE).counts["applied"]
+        counts["corrected"] += apply(self.pipeline, corrections, "reconciler").counts["applied"]
         for check in checks:
             counts[check.outcome] += 1
             if check.outcome in ("checked", "not_found"):
@@ -164,31 +165,6 @@ class Reconciler:
         if truth.status and truth.status != item["status"]:
             check.event = synthetic_event(family, item["id"], data, truth)
 
-    def apply(self, events: list[dict[str, Any]], source: str) -> Outcome:
-        """Synthetic events through the pipeline, retrying (in this run) what AWS failed transiently.
-
-        Without the pipeline's deadline: it stops publishing at a deadline because the webhook's
-        caller retries, while nothing redelivers a correction. The run's safety margin covers this.
-        """
-        received = [Received(source, json.dumps(event), {"entity_event": event["id"]}, event=_cloudevent(event))
-                    for event in events]
-        total = Outcome()
-        for _ in range(1 + PIPELINE_RETRIES):
-            if not received:
-                break
-            outcome = self.pipeline.process(received)
-            total.counts.update(outcome.counts)
-            total.dead_letters |= outcome.dead_letters
-            # A retried event is a duplicate of its own write: the pipeline republishes its pending notice.
-            received = [received[index] for index in sorted(outcome.failed)]
-        total.failed = set(range(len(received)))
-        if received:
-            # Each is applied or not: a state written without its notice published keeps the notice
-            # in its outbox (see "Reconciliation" in the docs for how to publish it).
-            logger.error("corrections not settled after retries", extra={"events": [r.event.id for r in received
-                                                                                     if r.event]})
-        return total
-
     def _postpone(self, check: Check) -> None:
         item = check.item
         now = self.now()
@@ -198,33 +174,58 @@ class Reconciler:
         self.store.postpone_check(item["pk"], int(item["version"]), iso_utc(now + wait))
 
 
-def _cloudevent(event: dict[str, Any]) -> CloudEvent:
-    return to_cloudevent(event)
+def apply(pipeline: Pipeline, events: list[dict[str, Any]], source: Literal["reconciler", "backfill"]) -> Outcome:
+    """Synthetic events through the pipeline, retrying (in this run) what AWS failed transiently.
+
+    Without the pipeline's deadline: it stops publishing at a deadline because the webhook's
+    caller retries, while nothing redelivers a correction. The run's safety margin covers this.
+    """
+    received = [Received(source, json.dumps(event), {"entity_event": event["id"]}, event=to_cloudevent(event))
+                for event in events]
+    total = Outcome()
+    for _ in range(1 + PIPELINE_RETRIES):
+        if not received:
+            break
+        outcome = pipeline.process(received)
+        total.counts.update(outcome.counts)
+        total.dead_letters |= outcome.dead_letters
+        # A retried event is a duplicate of its own write: the pipeline republishes its pending notice.
+        received = [received[index] for index in sorted(outcome.failed)]
+    total.failed = set(range(len(received)))
+    if received:
+        # A state written without its notice published keeps the notice in its outbox (see the docs,
+        # "Reconciliation", for publishing it).
+        logger.error("corrections not settled after retries",
+                     extra={"events": [item.event.id for item in received if item.event]})
+    return total
 
 
 def preview(store: StatusStore, events: list[dict[str, Any]]) -> list[tuple[Change, str | None]]:
     """What applying `events` would change, against the stored states, writing nothing (a dry run)."""
     changes: dict[str, list[Change]] = {}
     for event in events:
-        change = route(_cloudevent(event))
+        change = route(to_cloudevent(event))
         changes.setdefault(change.pk, []).append(change)
     stored = store.load_states(changes)
     return [applied for pk, group in changes.items() for applied in plan(_current(stored.get(pk)), group).applied]
 
 
-def corrections_in_window(twilio: Twilio, store: StatusStore, account_sid: str, since: datetime, until: datetime,
-                          deadline: float) -> Iterator[dict[str, Any]]:
-    """Backfill: a synthetic event for every message of the window whose stored status differs (or is missing)."""
-    messages = Messages()
-    for sid, truth in list_messages(twilio, account_sid, since, until, deadline):
-        if not truth.status:
-            continue
-        stored = store.load_states([f"message#{sid}"]).get(f"message#{sid}")
-        if stored and stored["status"] == truth.status:
-            continue
-        family = BY_TYPE[stored["event_type"]] if stored else messages
-        data = json.loads(stored["data"]) if stored else {"message_id": sid, "account_sid": account_sid}
-        yield synthetic_event(family, sid, data, truth)
+def backfill_window(twilio: Twilio, store: StatusStore, account_sid: str, since: datetime, until: datetime,
+                    deadline: float) -> Iterator[tuple[str, dict[str, Any] | None]]:
+    """Every message of the account sent in [since, until): its pk, and the synthetic event that
+    brings it to Twilio's status when the stored one differs or the sink never heard of it (else None).
+    """
+    for page in list_messages(twilio, account_sid, since, until, deadline):
+        stored = store.load_states([f"message#{sid}" for sid, _ in page])
+        for sid, truth in page:
+            state = stored.get(f"message#{sid}")
+            if not truth.status or (state and state["status"] == truth.status):
+                yield f"message#{sid}", None
+                continue
+            # An entity keeps the family (and payload) that wrote it; a new one is a Communications API message.
+            family = BY_TYPE[state["event_type"]] if state else Messages()
+            data = json.loads(state["data"]) if state else {"message_id": sid, "account_sid": account_sid}
+            yield f"message#{sid}", synthetic_event(family, sid, data, truth)
 
 
 def _emit_metrics(counts: Counter) -> None:
@@ -233,13 +234,10 @@ def _emit_metrics(counts: Counter) -> None:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=counts[key])
 
 
-@cache
-def default_reconciler() -> Reconciler:
-    config = settings()
-    keys = parse_api_keys(aws.secrets().get(config.twilio_api_keys_secret_arn, max_age=300))
-    return Reconciler(default_pipeline().store, default_pipeline(), Twilio(keys))
-
-
 def run_scheduled(remaining_millis: int) -> dict[str, int]:
-    counts = default_reconciler().run(time.monotonic() + remaining_millis / 1000)
+    """One scheduled run on the deployed stack, with the API keys as the secret holds them now."""
+    value = aws.secrets().get(settings().twilio_api_keys_secret_arn, max_age=SECRET_MAX_AGE_SECONDS)
+    keys = parse_api_keys(value.decode("utf-8") if isinstance(value, bytes) else str(value))
+    pipeline = default_pipeline()
+    counts = Reconciler(pipeline.store, pipeline, Twilio(keys)).run(time.monotonic() + remaining_millis / 1000)
     return {name: counts[name] for name in ("checked", "corrected", "not_found", "unreachable")}

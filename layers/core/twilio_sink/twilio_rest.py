@@ -84,7 +84,7 @@ class Twilio:
         if not account_sid and len(self.keys) == 1:
             account_sid = next(iter(self.keys))
         key = self.keys.get(account_sid or "")
-        if key is None:
+        if key is None or not account_sid:
             raise Unreachable(f"no API key for account {account_sid or '(unknown)'} in the API keys secret")
         if account_sid not in self._clients:
             self._clients[account_sid] = Client(
@@ -180,13 +180,12 @@ class CampaignResource(Resource):
 
 
 def list_messages(twilio: Twilio, account_sid: str, since: datetime, until: datetime,
-                  deadline: float) -> Iterator[tuple[str, Truth]]:
-    """(SID, truth) of every message of the account sent in [since, until), page by page."""
+                  deadline: float) -> Iterator[list[tuple[str, Truth]]]:
+    """(SID, truth) of every message of the account sent in [since, until), a page at a time."""
     client = twilio.client(account_sid)
     resource = MessageResource()
     page = twilio.call(lambda: client.messages.page(date_sent_after=since, date_sent_before=until, page_size=100),
                        deadline)
     while page is not None:
-        for message in page:
-            yield message.sid, resource.truth(message)
+        yield [(message.sid, resource.truth(message)) for message in page]
         page = twilio.call(page.next_page, deadline)

@@ -1,0 +1,69 @@
+"""The reconciler's part of template.yaml: what the code reads and emits is what the template declares."""
+
+import pytest
+
+from sink_dev.template import load_template
+from tests.template.test_template import alarm_for, env_of, function_props, parameter_value, policies
+from twilio_sink import store
+from twilio_sink.families.base import Family
+from twilio_sink.reconcile import RESOURCES
+from twilio_sink.registry import FAMILIES
+
+
+@pytest.fixture(scope="module")
+def template() -> dict:
+    return load_template()
+
+
+def test_the_function_runs_on_a_schedule_a_parameter_turns_on(template):
+    function = template["Resources"]["ReconcilerFunction"]
+    assert function["Condition"] == "ReconcilerOn"
+    assert template["Conditions"]["ReconcilerOn"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "ReconcileEveryMinutes"}, 0]}]}
+    assert template["Parameters"]["ReconcileEveryMinutes"]["Default"] == 0
+    (event,) = function["Properties"]["Events"].values()
+    assert event["Type"] == "Schedule"
+    assert event["Properties"]["Schedule"] == {"Fn::Sub": "rate(${ReconcileEveryMinutes} minutes)"}
+    # rate(1 minutes) is invalid: the parameter never offers 1.
+    assert 1 not in template["Parameters"]["ReconcileEveryMinutes"]["AllowedValues"]
+    props = function_props(template, "ReconcilerFunction")
+    assert props["CodeUri"] == "functions/reconciler/" and props["Handler"] == "app.lambda_handler"
+    assert props["ReservedConcurrentExecutions"] == 1
+    for dependent in ("ReconcilerLogGroup", "ReconcilerCorrectionsAlarm", "ReconcilerErrorsAlarm"):
+        assert template["Resources"][dependent]["Condition"] == "ReconcilerOn"
+
+
+def test_the_function_reads_its_api_keys_and_nothing_more(template):
+    env = env_of(template, "ReconcilerFunction")
+    assert env["TWILIO_API_KEYS_SECRET_ARN"] == {"Ref": "TwilioApiKeysSecret"}
+    assert "AUTH_TOKEN_SECRET_ARN" not in env
+    inline, managed = policies(template, "ReconcilerFunction")
+    table = str({"Fn::GetAtt": ["StatusTable", "Arn"]})
+    index = str({"Fn::Sub": "${StatusTable.Arn}/index/" + store.UNSETTLED_INDEX})
+    assert ("dynamodb:Query", index) in inline and ("dynamodb:Query", table) not in inline
+    assert managed["AWSSecretsManagerGetSecretValuePolicy"] == {"SecretArn": {"Ref": "TwilioApiKeysSecret"}}
+    assert "TwilioApiKeysSecretArn" in template["Outputs"]
+
+
+def test_the_index_is_what_the_store_queries(template):
+    table = template["Resources"]["StatusTable"]["Properties"]
+    (index,) = [i for i in table["GlobalSecondaryIndexes"] if i["IndexName"] == store.UNSETTLED_INDEX]
+    assert index["KeySchema"] == [{"AttributeName": store.UNSETTLED, "KeyType": "HASH"},
+                                  {"AttributeName": store.CHECK_AFTER, "KeyType": "RANGE"}]
+    # What reconcile.py reads of an index item, without reading the table again.
+    assert {"entity", "id", "status", "event_type", "data", "version", "updated_at"} <= set(
+        index["Projection"]["NonKeyAttributes"])
+
+
+def test_the_corrections_alarm_watches_what_the_function_emits(template):
+    env = env_of(template, "ReconcilerFunction")
+    namespace = parameter_value(template, env["POWERTOOLS_METRICS_NAMESPACE"])
+    alarm = alarm_for(template, namespace, "ReconcilerCorrections", {"service": env["POWERTOOLS_SERVICE_NAME"]})
+    assert alarm["Threshold"] == {"Ref": "ReconcilerCorrectionsAlarmThreshold"}
+    assert alarm["Statistic"] == "Sum" and alarm["ComparisonOperator"] == "GreaterThanThreshold"
+
+
+@pytest.mark.parametrize("family", [f for f in FAMILIES if f.stale_after is not None], ids=lambda f: f.entity)
+def test_every_reconciled_family_has_a_resource_speaking_its_words(family: Family):
+    resource = RESOURCES[type(family)]
+    assert set(resource.STATUSES.values()) <= set(family.statuses.values())
+    assert family.final < set(family.statuses.values())

@@ -247,3 +247,22 @@ def test_the_scheduled_function_reads_the_keys_secret_and_emits_metrics(
         assert any(m.get("ReconcilerCorrections") == [1.0] or m.get("ReconcilerCorrections") == 1.0
                    for m in emitted)
         _reset_caches()
+
+
+def test_a_correction_whose_publish_failed_is_published_once_in_the_same_run(
+        stack, consumer, context, twilio_api, make_reconciler, fail):
+    # Given a stale message, and SNS refusing the reconciler's first publish
+    sid = message_sid(9)
+    consume(consumer, context, [factories.message("sent", sid, 1, account_sid=ACCOUNT)])
+    stack.notifications()
+    twilio_api.message(sid, "undelivered", factories.BASE_TIME + timedelta(seconds=2))
+    refused = fail("sns", "publish_batch", times=1)
+
+    # When the reconciler runs
+    counts = make_reconciler().run(FAR)
+
+    # Then the correction is written once and its notice published once (the retry republishes it)
+    assert refused["left"] == 0
+    assert counts["corrected"] == 1
+    assert [(n["status"], n["previous_status"]) for n in stack.notifications()] == [("undelivered", "sent")]
+    assert not stack.states()[f"message#{sid}"].get("pending")

@@ -9,7 +9,10 @@ from tests.support import factories
 from tests.support.fake_twilio import ACCOUNT
 from tests.support.sinks import consume
 
-FAR = time.monotonic() + 3600  # a deadline no test run reaches
+
+def far() -> float:
+    """A deadline no test run reaches."""
+    return time.monotonic() + 3600
 
 
 def unsettled(stack) -> set[str]:
@@ -25,7 +28,7 @@ def test_dropped_events_are_recovered_with_one_notification_each(stack, consumer
     assert len(lost) >= 10 and unsettled(stack) >= lost
 
     # When the reconciler runs
-    counts = make_reconciler().run(FAR)
+    counts = make_reconciler().run(far())
 
     # Then every entity has Twilio's status, each correction announced exactly once, as a change
     states = stack.states()
@@ -45,7 +48,7 @@ def test_dropped_events_are_recovered_with_one_notification_each(stack, consumer
     assert unsettled(stack) == {"brand#BN" + "3" * 32}
 
     # And a second run (Twilio unchanged) corrects and announces nothing
-    again = make_reconciler(now=datetime.now(UTC) + timedelta(days=30)).run(FAR)
+    again = make_reconciler(now=datetime.now(UTC) + timedelta(days=30)).run(far())
     assert again["corrected"] == 0 and again["checked"] == 1
     assert stack.notifications() == []
 
@@ -73,7 +76,7 @@ def test_an_answer_never_regresses_what_events_moved_further(stack, consumer, co
         consumer, context, [factories.message("read", sid, 3, account_sid=ACCOUNT)], first_sequence=2))
 
     # When the reconciler runs
-    counts = make_reconciler().run(FAR)
+    counts = make_reconciler().run(far())
 
     # Then `read` stays, announced once by its own event, and the answer changed nothing
     assert stack.states()[f"message#{sid}"]["status"] == "read"
@@ -94,7 +97,7 @@ def test_a_real_event_and_a_reconciliation_of_the_same_change_announce_it_once(
                                                                    first_sequence=2))
 
     # When the reconciler runs, and the real event is delivered again afterwards (Twilio retries)
-    make_reconciler().run(FAR)
+    make_reconciler().run(far())
     consume(consumer, context, [real_delivered], first_sequence=3)
 
     # Then the change is announced once, by whichever came first (here: the real event)
@@ -109,7 +112,7 @@ def test_a_late_real_event_of_a_corrected_change_announces_nothing(
     sid = message_sid(3)
     consume(consumer, context, [factories.message("sent", sid, 1, account_sid=ACCOUNT)])
     twilio_api.message(sid, "delivered", factories.BASE_TIME + timedelta(seconds=2))
-    make_reconciler().run(FAR)
+    make_reconciler().run(far())
     assert [n["status"] for n in stack.notifications()][-1] == "delivered"
 
     # When Twilio's retries finally deliver the real event of that change (stamped within that second)
@@ -124,13 +127,13 @@ def test_404_is_not_found_and_postponed(stack, consumer, context, twilio_api, ma
     consume(consumer, context, [factories.message("sent", sid, 1, account_sid=ACCOUNT)])
     before = stack.states()[f"message#{sid}"]["check_after"]
 
-    counts = make_reconciler().run(FAR)
+    counts = make_reconciler().run(far())
 
     assert counts["not_found"] == 1 and counts["checked"] == 0
     state = stack.states()[f"message#{sid}"]
     assert state["status"] == "sent" and state["check_after"] > before
     # Not due again in the same hour: a deleted message is not asked about every run.
-    assert make_reconciler().run(FAR)["not_found"] == 0
+    assert make_reconciler().run(far())["not_found"] == 0
 
 
 def test_429_and_5xx_are_retried_with_backoff(stack, consumer, context, twilio_api, make_reconciler):
@@ -139,7 +142,7 @@ def test_429_and_5xx_are_retried_with_backoff(stack, consumer, context, twilio_a
     twilio_api.message(sid, "delivered", factories.BASE_TIME + timedelta(seconds=2))
     twilio_api.faults["*"] = [429, 503, 429]
 
-    counts = make_reconciler().run(FAR)
+    counts = make_reconciler().run(far())
 
     assert counts["corrected"] == 1
     assert twilio_api.fetched(sid) == 4
@@ -155,13 +158,13 @@ def test_unreachable_twilio_leaves_the_entity_due_for_the_next_run(stack, consum
     twilio_api.faults["*"] = [500] * 4
     before = stack.states()[f"message#{sid}"]["check_after"]
 
-    counts = make_reconciler().run(FAR)
+    counts = make_reconciler().run(far())
 
     # Then it is counted unreachable and stays due
     assert counts["unreachable"] == 1 and counts["corrected"] == 0
     assert stack.states()[f"message#{sid}"]["check_after"] == before
     # And the next run corrects it
-    assert make_reconciler().run(FAR)["corrected"] == 1
+    assert make_reconciler().run(far())["corrected"] == 1
     assert stack.states()[f"message#{sid}"]["status"] == "failed"
 
 
@@ -170,7 +173,7 @@ def test_an_account_without_api_key_is_unreachable(stack, consumer, context, twi
     consume(consumer, context, [factories.message("sent", sid, 1, account_sid="AC" + "b" * 32)])
     twilio_api.message(sid, "delivered", factories.BASE_TIME + timedelta(seconds=2), account="AC" + "b" * 32)
 
-    counts = make_reconciler().run(FAR)
+    counts = make_reconciler().run(far())
 
     assert counts["unreachable"] == 1
     assert twilio_api.requests == []
@@ -259,7 +262,7 @@ def test_a_correction_whose_publish_failed_is_published_once_in_the_same_run(
     refused = fail("sns", "publish_batch", times=1)
 
     # When the reconciler runs
-    counts = make_reconciler().run(FAR)
+    counts = make_reconciler().run(far())
 
     # Then the correction is written once and its notice published once (the retry republishes it)
     assert refused["left"] == 0

@@ -74,10 +74,10 @@ class Twilio:
     """One client per account, every request retried with backoff on 429 and 5xx, never past a deadline."""
 
     def __init__(self, keys: dict[str, ApiKey], http_client: HttpClient | None = None,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] | None = None):
         self.keys = keys
         self.http_client = http_client
-        self.sleep = sleep
+        self.sleep = sleep or time.sleep
         self._clients: dict[str, Client] = {}
 
     def client(self, account_sid: str | None) -> Client:

@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -207,7 +207,7 @@ def preview(store: StatusStore, events: list[dict[str, Any]]) -> list[tuple[Chan
     """What applying `events` would change, against the stored states, writing nothing (a dry run)."""
     changes: dict[str, list[Change]] = {}
     for event in events:
-        change = route(to_cloudevent(event))
+        change = replace(route(to_cloudevent(event)), corrects=True)
         changes.setdefault(change.pk, []).append(change)
     stored = store.load_states(changes)
     return [applied for pk, group in changes.items() for applied in plan(_current(stored.get(pk)), group).applied]

@@ -20,7 +20,7 @@ import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 from moto import mock_aws
 
-from sink_dev.samples import LOCAL_TEST_AUTH_TOKEN, kinesis_payload
+from sink_dev.samples import LOCAL_TEST_AUTH_TOKEN, SAMPLE_ACCOUNT_SID, kinesis_payload
 from sink_local.stack import REGION, LambdaContext, Stack
 from sink_ops import recovery
 from sink_ops.records import lambda_record
@@ -299,7 +299,7 @@ class World:
         self.failure_queue = self.stack.sqs.create_queue(QueueName="stream-failures")["QueueUrl"]
         self.consumer, self.webhook, self.context = consumer, webhook, LambdaContext()
         self.resources = recovery.Resources(self.stack.table_name, self.stack.topic_arn, self.stack.dlq_url,
-                                            self.failure_queue)
+                                            self.failure_queue, SAMPLE_ACCOUNT_SID)
 
     def reset(self) -> None:
         for item in self.stack.items():

@@ -3,6 +3,8 @@
 import itertools
 from datetime import UTC, datetime, timedelta
 
+from sink_dev.samples import SAMPLE_ACCOUNT_SID
+
 _ids = itertools.count(1)
 BASE_TIME = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -19,7 +21,7 @@ def cloudevent(event_type: str, data: dict, seconds: float = 0, event_id: str | 
     return {
         "specversion": "1.0",
         "type": event_type,
-        "source": "/tests",
+        "source": f"/2010-04-01/Accounts/{SAMPLE_ACCOUNT_SID}/tests",
         "id": event_id or f"EZ{next(_ids):032x}",
         "dataschema": "https://events-schemas.twilio.com/Test/1",
         "datacontenttype": "application/json",

@@ -23,6 +23,7 @@ ENVIRONMENT = {
     "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/dead-letters",
     "AUTH_TOKEN_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:twilio-auth-token-AbCdEf",
     "PUBLIC_BASE_URL": "",
+    "TWILIO_ACCOUNT_SIDS": "AC7052102cd33665b8046063f51b60605c",  # the samples' account (SAMPLE_ACCOUNT_SID)
 }
 os.environ.update(ENVIRONMENT)
 os.environ.pop("AWS_ENDPOINT_URL", None)

@@ -8,6 +8,7 @@ it returns through Powertools' own success/failure bookkeeping and response form
 from aws_lambda_powertools.utilities.batch import BasePartialBatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 
+from .config import settings
 from .inbound import from_kinesis
 from .pipeline import default_pipeline
 
@@ -44,4 +45,5 @@ class WholeBatchProcessor(BasePartialBatchProcessor):
 
 def consume(records: list[KinesisStreamRecord]) -> set[int]:
     """Process a batch; returns the indexes of records to retry."""
-    return default_pipeline().process([from_kinesis(record) for record in records]).failed
+    accounts = settings().twilio_account_sids
+    return default_pipeline().process([from_kinesis(record, accounts) for record in records]).failed

@@ -43,7 +43,8 @@ def with_drops(fake: FakeTwilio, messages: int = 24, seed: int = 14) -> Historie
     brands = {"BN" + "1" * 32: ("APPROVED", "registered"), "BN" + "2" * 32: ("FAILED", "failed"),
               "BN" + "3" * 32: ("PENDING", "unverified")}
     for i, (sid, (twilio_status, status)) in enumerate(brands.items()):
-        out.delivered.append(factories.brand("brand-unverified", sid, 1000 + i, updateddate=1))
+        out.delivered.append(factories.cloudevent(factories.A2P + "brand-registration.brand-unverified",
+                                                  {"brandsid": sid, "updateddate": 1, "accountsid": ACCOUNT}, 1000 + i))
         out.truth[f"brand#{sid}"] = status
         out.last_arrived[f"brand#{sid}"] = "unverified"
         fake.brand(sid, twilio_status, factories.BASE_TIME + timedelta(seconds=2000 + i))

@@ -36,7 +36,7 @@ def outage(stack, consumer, context, twilio_api, monkeypatch):
         twilio_api.message(message_sid(n), status, at + timedelta(seconds=n * 10 + 5), sent=at + timedelta(seconds=n * 10))
     twilio_api.message(message_sid(6), "delivered", at + timedelta(hours=2), sent=at + timedelta(hours=2))
     return ["backfill", "--table-name", stack.table_name, "--topic-arn", stack.topic_arn,
-            "--dead-letter-queue-url", stack.dlq_url, "--api-keys-secret-arn", secret,
+            "--dead-letter-queue-url", stack.dlq_url, "--api-keys-secret-arn", secret, "--twilio-account-sids", ACCOUNT,
             "--since", SINCE, "--until", UNTIL]
 
 

@@ -169,11 +169,15 @@ def test_unreachable_twilio_leaves_the_entity_due_for_the_next_run(stack, consum
 
 
 def test_an_account_without_api_key_is_unreachable(stack, consumer, context, twilio_api, make_reconciler):
-    sid = message_sid(7)
-    consume(consumer, context, [factories.message("sent", sid, 1, account_sid="AC" + "b" * 32)])
-    twilio_api.message(sid, "delivered", factories.BASE_TIME + timedelta(seconds=2), account="AC" + "b" * 32)
+    from twilio_sink.twilio_rest import ApiKey
 
-    counts = make_reconciler().run(far())
+    # Given API keys for two other accounts only
+    sid = message_sid(7)
+    consume(consumer, context, [factories.message("sent", sid, 1, account_sid=ACCOUNT)])
+    twilio_api.message(sid, "delivered", factories.BASE_TIME + timedelta(seconds=2))
+    others = {f"AC{n:032x}": ApiKey("SK" + "1" * 32, "secret") for n in (1, 2)}
+
+    counts = make_reconciler(keys=others).run(far())
 
     assert counts["unreachable"] == 1
     assert twilio_api.requests == []

@@ -3,7 +3,7 @@
 import pytest
 
 from sink_dev.template import load_template
-from tests.template.test_template import alarm_for, env_of, function_props, parameter_value, policies
+from tests.template.test_template import alarm_for, env_of, function_props, parameter_value
 from twilio_sink import store
 from twilio_sink.families.base import Family
 from twilio_sink.reconcile import RESOURCES
@@ -36,11 +36,15 @@ def test_the_function_reads_its_api_keys_and_nothing_more(template):
     env = env_of(template, "ReconcilerFunction")
     assert env["TWILIO_API_KEYS_SECRET_ARN"] == {"Ref": "TwilioApiKeysSecret"}
     assert "AUTH_TOKEN_SECRET_ARN" not in env
-    inline, managed = policies(template, "ReconcilerFunction")
-    table = str({"Fn::GetAtt": ["StatusTable", "Arn"]})
-    index = str({"Fn::Sub": "${StatusTable.Arn}/index/" + store.UNSETTLED_INDEX})
-    assert ("dynamodb:Query", index) in inline and ("dynamodb:Query", table) not in inline
-    assert managed["AWSSecretsManagerGetSecretValuePolicy"] == {"SecretArn": {"Ref": "TwilioApiKeysSecret"}}
+    index = {"Fn::Sub": "${StatusTable.Arn}/index/" + store.UNSETTLED_INDEX}
+    assert function_props(template, "ReconcilerFunction")["Policies"] == [
+        {"Ref": "StatusTableWritePolicy"},
+        {"Statement": [{"Sid": "UnsettledIndexQuery", "Effect": "Allow", "Action": "dynamodb:Query",
+                        "Resource": index}]},
+        {"SNSPublishMessagePolicy": {"TopicName": {"Fn::GetAtt": ["NotificationTopic", "TopicName"]}}},
+        {"SQSSendMessagePolicy": {"QueueName": {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}}},
+        {"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": {"Ref": "TwilioApiKeysSecret"}}},
+    ]
     assert "TwilioApiKeysSecretArn" in template["Outputs"]
 
 

@@ -16,7 +16,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from twilio.http.http_client import TwilioHttpClient
 
-ACCOUNT = "AC" + "a" * 32
+from sink_dev.samples import SAMPLE_ACCOUNT_SID
+
+ACCOUNT = SAMPLE_ACCOUNT_SID  # the local stack's accepted account (TwilioAccountSids)
 
 
 def rfc2822(moment: datetime) -> str:

@@ -148,8 +148,11 @@ class MessageResource(Resource):
         return self.truth(message)
 
     def truth(self, message: Any) -> Truth:
-        return Truth(self.STATUSES.get(message.status), message.date_updated,
-                     {"error_code": str(message.error_code)} if message.error_code else {})
+        # The account, from Twilio's answer: every event must name an accepted one (accounts.py).
+        data = {"account_sid": message.account_sid}
+        if message.error_code:
+            data["error_code"] = str(message.error_code)
+        return Truth(self.STATUSES.get(message.status), message.date_updated, data)
 
 
 class BrandResource(Resource):
@@ -159,7 +162,8 @@ class BrandResource(Resource):
         client = twilio.client(data.get("accountsid"))
         brand = twilio.call(lambda: client.messaging.v1.brand_registrations(entity_id).fetch(), deadline)
         return Truth(self.STATUSES.get(brand.status), brand.date_updated,
-                     {"brandstatus": brand.status, "updateddate": epoch_ms(brand.date_updated)})
+                     {"accountsid": brand.account_sid, "brandstatus": brand.status,
+                      "updateddate": epoch_ms(brand.date_updated)})
 
 
 class CampaignResource(Resource):
@@ -175,7 +179,7 @@ class CampaignResource(Resource):
         campaign = twilio.call(lambda: client.messaging.v1.services(service).us_app_to_person(entity_id).fetch(),
                                deadline)
         return Truth(self.STATUSES.get(campaign.campaign_status or ""), campaign.date_updated,
-                     {"campaignregistrationstatus": campaign.campaign_status,
+                     {"accountsid": campaign.account_sid, "campaignregistrationstatus": campaign.campaign_status,
                       "updateddate": epoch_ms(campaign.date_updated)})
 
 

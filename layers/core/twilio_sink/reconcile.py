@@ -136,7 +136,6 @@ class Reconciler:
                         del cursors[key]
         if cursors:
             logger.info("reconciliation stopped at its deadline; the next run continues", extra=dict(counts))
-        _emit_metrics(counts)
         return counts
 
     def _check_page(self, pool: ThreadPoolExecutor, items: list[dict[str, Any]], deadline: float,
@@ -243,4 +242,5 @@ def run_scheduled(remaining_millis: int) -> dict[str, int]:
     keys = parse_api_keys(value.decode("utf-8") if isinstance(value, bytes) else str(value))
     pipeline = default_pipeline()
     counts = Reconciler(pipeline.store, pipeline, Twilio(keys)).run(time.monotonic() + remaining_millis / 1000)
+    _emit_metrics(counts)
     return {name: counts[name] for name in ("checked", "corrected", "not_found", "unreachable")}

@@ -26,6 +26,8 @@ class Settings(BaseModel):
     # Webhook only: answer 503 (Twilio retries) after this many seconds of work. Twilio gives up at
     # 5 s, counted from its request: what is left covers a cold start and the network.
     webhook_deadline_seconds: float = Field(3.0, alias="WEBHOOK_DEADLINE_SECONDS", gt=0, le=4.5)
+    # History items expire this many days after they were written (DynamoDB TTL); 0 keeps them forever.
+    history_retention_days: int = Field(0, alias="HISTORY_RETENTION_DAYS", ge=0)
 
     @field_validator("twilio_account_sids", mode="before")
     @classmethod

@@ -38,9 +38,14 @@ class Received:
         return self.source in ("reconciler", "backfill")
 
     @property
-    def delivery(self) -> str:
-        """What retries after a failure: this stream record, or the webhook's (or reconciliation's) delivery."""
-        return f"kinesis:{self.origin.get('sequence_number')}" if self.source == "kinesis" else self.source
+    def carrier(self) -> str:
+        """What carried it (see `Change.carrier`): this stream record, this webhook request, or this
+        reconciliation (or backfill) batch, whose own retries reuse it."""
+        if self.source == "kinesis":
+            return f"kinesis:{self.origin.get('sequence_number')}"
+        if self.source == "webhook":
+            return f"webhook:{self.origin.get('request_id')}"
+        return f"{self.source}:{self.origin.get('batch')}"
 
 
 def from_kinesis(record: KinesisStreamRecord, accounts: Set[str]) -> Received:

@@ -15,6 +15,7 @@ import hashlib
 import json
 import random
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -179,11 +180,12 @@ class Reconciler:
 def apply(pipeline: Pipeline, events: list[dict[str, Any]], source: Literal["reconciler", "backfill"]) -> Outcome:
     """Synthetic events through the pipeline, retrying (in this run) what AWS failed transiently.
 
-    Without the pipeline's deadline: it stops publishing at a deadline because the webhook's
-    caller retries, while nothing redelivers a correction. The run's safety margin covers this.
+    Without a deadline: the pipeline stops publishing at one because the webhook's caller retries,
+    while nothing redelivers a correction. The run's safety margin covers the pipeline's time.
     """
-    received = [Received(source, json.dumps(event), {"entity_event": event["id"]}, event=to_cloudevent(event))
-                for event in events]
+    # One carrier for the batch and its retries: a retry finds its own claims and republishes them.
+    batch = uuid.uuid4().hex
+    received = [Received(source, json.dumps(event), {"batch": batch}, event=to_cloudevent(event)) for event in events]
     total = Outcome()
     for _ in range(1 + PIPELINE_RETRIES):
         if not received:
@@ -191,12 +193,12 @@ def apply(pipeline: Pipeline, events: list[dict[str, Any]], source: Literal["rec
         outcome = pipeline.process(received)
         total.counts.update(outcome.counts)
         total.dead_letters |= outcome.dead_letters
-        # A retried event is a duplicate of its own write: the pipeline republishes its pending notice.
+        # A retried event is a duplicate of its own write: the pipeline republishes its own claim.
         received = [received[index] for index in sorted(outcome.failed)]
     total.failed = set(range(len(received)))
     if received:
-        # A state written without its notice published keeps the notice in its outbox (see the docs,
-        # "Reconciliation", for publishing it).
+        # A state written without its notice published keeps an unpublished claim (docs/operations.md,
+        # "Reconciliation and backfill", limits).
         logger.error("corrections not settled after retries",
                      extra={"events": [item.event.id for item in received if item.event]})
     return total

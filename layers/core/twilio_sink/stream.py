@@ -26,7 +26,9 @@ class WholeBatchProcessor(BasePartialBatchProcessor):
 
     def process(self) -> list[tuple]:
         records = [KinesisStreamRecord(record) for record in self.records]
-        failed = self.handler(records)
+        context = getattr(self, "lambda_context", None)
+        remaining = context.get_remaining_time_in_millis() / 1000 if context else None
+        failed = self.handler(records, remaining)
         results = []
         for index, record in enumerate(records):
             if index in failed:
@@ -43,7 +45,7 @@ class WholeBatchProcessor(BasePartialBatchProcessor):
         raise NotImplementedError("records are processed as a whole batch")
 
 
-def consume(records: list[KinesisStreamRecord]) -> set[int]:
-    """Process a batch; returns the indexes of records to retry."""
+def consume(records: list[KinesisStreamRecord], remaining_seconds: float | None = None) -> set[int]:
+    """Process a batch; returns the indexes of records to retry. `remaining_seconds`: to Lambda's timeout."""
     accounts = settings().twilio_account_sids
-    return default_pipeline().process([from_kinesis(record, accounts) for record in records]).failed
+    return default_pipeline().process([from_kinesis(record, accounts) for record in records], remaining_seconds).failed

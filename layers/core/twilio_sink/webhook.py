@@ -9,6 +9,7 @@ does, the work left running being safe to repeat.
 import base64
 import json
 import time
+import uuid
 from collections.abc import Set
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -42,18 +43,19 @@ def receive(event: ProxyEvent, remaining_millis: int | None = None) -> Response:
     if remaining_millis is not None:
         budget = min(budget, remaining_millis / 1000 - LAMBDA_TIMEOUT_MARGIN_SECONDS)
     deadline = time.monotonic() + budget
-    work = _workers.submit(handle, event, deadline)
+    work = _workers.submit(handle, event, None if remaining_millis is None else remaining_millis / 1000)
     try:
         return work.result(timeout=max(0.0, deadline - time.monotonic()))
     except TimeoutError:
-        # The work goes on and may finish later; a retry repeats it safely (idempotent writes, outbox).
+        # The work goes on and may finish later; a retry repeats it safely (idempotent writes, claims).
         metrics.add_metric(name="DeadlineExceeded", unit=MetricUnit.Count, value=1)
         logger.warning("deadline reached; answering 503 so that Twilio retries",
                        extra={"deadline_seconds": round(budget, 3)})
         return answer(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "timed out, retry"})
 
 
-def handle(event: ProxyEvent, deadline: float | None = None) -> Response:
+def handle(event: ProxyEvent, remaining_seconds: float | None = None) -> Response:
+    """The delivery's answer; the work goes on to its end even once `receive` answered 503 (see pipeline.Lease)."""
     config = settings()
     try:
         request = delivery(event, config.public_base_url)
@@ -75,8 +77,9 @@ def handle(event: ProxyEvent, deadline: float | None = None) -> Response:
         # Signed with one subaccount's own token: only that account's events are its to send.
         accounts = accounts & {verified.account}
 
-    origin = {"request_id": _request_id(event)}
-    outcome = default_pipeline().process(_received(verified.body, origin, accounts), deadline=deadline)
+    # Each request carries its events once (`Change.carrier`): a Twilio retry is another request.
+    origin = {"request_id": _request_id(event) or str(uuid.uuid4())}
+    outcome = default_pipeline().process(_received(verified.body, origin, accounts), remaining_seconds)
     summary = outcome.summary()
     if outcome.failed:
         return answer(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "temporary failure, retry", **summary})

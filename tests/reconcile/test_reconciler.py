@@ -272,4 +272,5 @@ def test_a_correction_whose_publish_failed_is_published_once_in_the_same_run(
     assert refused["left"] == 0
     assert counts["corrected"] == 1
     assert [(n["status"], n["previous_status"]) for n in stack.notifications()] == [("undelivered", "sent")]
-    assert not stack.states()[f"message#{sid}"].get("pending")
+    # Published: its history item (written only after the publish) is there.
+    assert [h["source"] for h in stack.history(f"message#{sid}")][-1] == "reconciler"

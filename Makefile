@@ -13,7 +13,7 @@ SAM := $(SAM_VENV)/bin/sam
 # sam build looks for python3.13 on PATH: the project venv provides it.
 SAM_ENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0
 
-.PHONY: help setup run serve send status test test-fast lint mutate build validate checkov events bench redrive replay clean
+.PHONY: help setup docker-engine run serve send invoke status test test-fast lint mutate build validate checkov events bench redrive replay clean
 
 # `make` alone: this list. Every target is a thin alias; `twilio-sink COMMAND --help` tells the options.
 help:
@@ -23,6 +23,7 @@ help:
 	@echo "  run        start the local stack, replay events/ through both doors, print, stop"
 	@echo "  serve      the template's stack on 127.0.0.1 until Ctrl-C          (ARGS=\"--help\")"
 	@echo "  send       send events to the running local stack                   (ARGS=\"--help\")"
+	@echo "  invoke     a function on an event under sam local invoke (Docker)   (ARGS=\"consumer events/kinesis/all.json\")"
 	@echo "  status     read the status table                                    (ARGS=\"--help\")"
 	@echo "  test       the whole suite (what CI runs after make lint)"
 	@echo "  test-fast  the quick loop: no sam/checkov runs, fewer property-test examples"
@@ -55,10 +56,19 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/pip install -q --disable-pip-version-check -r requirements-checkov.txt
 	@touch $@
 
-run serve send status events bench redrive replay: $(VENV)/.installed
+run serve send invoke status events bench redrive replay: $(VENV)/.installed
 	$(CLI) $@ $(ARGS)
 
-test: setup
+# `sam local invoke` needs a Docker engine. Where none answers, as root on Debian, install Debian's
+# docker.io (the engine the tests start and stop themselves) and debootstrap (which builds the stand-in
+# Lambda image); elsewhere the sam local invoke test says why it cannot run.
+docker-engine:
+	@if docker version >/dev/null 2>&1 || { command -v dockerd && command -v debootstrap; } >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker.io debootstrap; \
+	else echo "note: no Docker engine and no root to install one: the sam local invoke test will be skipped"; fi
+
+test: setup docker-engine
 	$(SAM_ENV) $(PY) -m pytest $(ARGS)
 
 # The edit-test loop: everything but the sam/checkov runs, and the property test at 50 histories.

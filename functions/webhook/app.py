@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, APIGatew
 from aws_lambda_powertools.logging import correlation_paths
 
 from twilio_sink import webhook
-from twilio_sink.observability import logger, metrics, tracer
+from twilio_sink.observability import logger, metrics, trace_handler
 
 # Behind a custom domain's base path mapping the event's path may keep the base path: route past it.
 _prefixes = webhook.route_prefixes(os.environ.get("PUBLIC_BASE_URL", ""))
@@ -41,7 +41,7 @@ def other_method() -> Response:
 
 # log_event stays off whatever the environment says: bodies hold phone numbers and message text.
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
-@tracer.capture_lambda_handler
+@trace_handler
 @metrics.log_metrics
 def lambda_handler(event, context):
     event = webhook.with_text_headers(event)

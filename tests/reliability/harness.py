@@ -247,12 +247,19 @@ class StreamDelivery:
         if self.done:
             return
         batch, retries = self.queue.pop(0)
+        # Each invocation its own container: a cut-in runs inside another invocation in this process,
+        # and Powertools' processor (module state) would mix the two batches' answers.
+        from twilio_sink.stream import WholeBatchProcessor
+
+        shared, self.consumer.processor = self.consumer.processor, WholeBatchProcessor()
         try:
             response = self.consumer.lambda_handler({"Records": batch}, self.context)
         except Crash:
             halves = [batch[: len(batch) // 2], batch[len(batch) // 2:]] if len(batch) > 1 else [batch]
             self._retry([(half, retries + 1) for half in halves])
             return
+        finally:
+            self.consumer.processor = shared
         failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
         if failed:
             sequences = [r["kinesis"]["sequenceNumber"] for r in batch]

@@ -1,32 +1,26 @@
 """The functions run from `sam build` output, with only the environment the template gives them.
 
-The deployed build is arm64; this machine is x86_64, where arm64 wheels (pydantic-core) cannot load.
-So the template is built once more with only its architecture switched to x86_64, and each function
-runs in a fresh interpreter whose import path is just its build folder, the built layer, and the
-packages the Lambda Python runtime itself provides (boto3 and its dependencies). The environment is
-the function's `Environment.Variables` from the template, each `!Ref`/`!GetAtt` resolved to a
-resource created in a moto server, plus what Lambda sets (region, credentials) and the endpoint of
-that moto server.
+The build is the template's for this machine's architecture (sink_dev.build), and each function runs in a
+fresh interpreter that cannot write bytecode, whose import path is just its build folder, the built
+layer, and the packages the Lambda Python runtime itself provides (boto3 and its dependencies). The
+environment is the function's `Environment.Variables` from the template, each `!Ref`/`!GetAtt` resolved
+to a resource created in a moto server, plus what Lambda sets (region, credentials) and the endpoint of
+that moto server. tests/template/test_sam_local_invoke.py runs the same build in SAM's container.
 """
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
-import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
+from sink_dev.build import lambda_path
 from sink_dev.paths import ROOT
 from sink_dev.samples import LOCAL_TEST_AUTH_TOKEN
 from sink_local.stack import Stack
-
-SAM = ROOT / ".venv-sam" / "bin" / "sam"
-RUNTIME_PACKAGES = ["boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py"]
 
 DRIVER = textwrap.dedent(
     """
@@ -47,28 +41,6 @@ DRIVER = textwrap.dedent(
 
 
 @pytest.fixture(scope="module")
-def build(tmp_path_factory) -> Path:
-    assert SAM.exists(), f"SAM CLI missing at {SAM}: run `make setup`"
-    work = tmp_path_factory.mktemp("x86")
-    for name in ("functions", "layers"):
-        shutil.copytree(ROOT / name, work / name, ignore=shutil.ignore_patterns("__pycache__"))
-    template = (ROOT / "template.yaml").read_text()
-    (work / "template.yaml").write_text(template.replace("arm64", "x86_64"))
-    env = os.environ | {"PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}", "SAM_CLI_TELEMETRY": "0"}
-    result = subprocess.run(
-        [str(SAM), "build", "--template", "template.yaml", "--build-dir", str(work / "build")],
-        cwd=work, env=env, capture_output=True, text=True, timeout=900,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    runtime = work / "runtime"
-    runtime.mkdir()
-    site = Path(boto3.__file__).parents[1]
-    for package in RUNTIME_PACKAGES:
-        (runtime / package).symlink_to(site / package)
-    return work
-
-
-@pytest.fixture(scope="module")
 def stack():
     """The template's resources in a moto server, built by the same code as `make serve`."""
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
@@ -78,7 +50,7 @@ def stack():
     server.stop()
 
 
-def run_built(build: Path, stack: Stack, logical_id: str, event_file: Path) -> dict:
+def run_built(built: Path, runtime: Path, stack: Stack, logical_id: str, event_file: Path, tmp_path: Path) -> dict:
     # The function's template environment, each !Ref/!GetAtt resolved to the moto resources, plus
     # what Lambda itself sets (region, credentials) and the moto server's endpoint.
     env = stack.function_environment(logical_id) | {
@@ -87,25 +59,27 @@ def run_built(build: Path, stack: Stack, logical_id: str, event_file: Path) -> d
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_ENDPOINT_URL": stack.endpoint_url,
         "POWERTOOLS_TRACE_DISABLED": "1",  # no X-Ray daemon here
-        "PYTHONPATH": ":".join(str(p) for p in (
-            build / "build" / logical_id, build / "build" / "CoreLayer" / "python", build / "runtime")),
+        "PYTHONDONTWRITEBYTECODE": "1",  # Lambda's /var/task and /opt are read-only
+        "PYTHONPATH": lambda_path(built, logical_id, runtime),
     }
-    (build / "driver.py").write_text(DRIVER)
+    (tmp_path / "driver.py").write_text(DRIVER)
     result = subprocess.run(
-        [sys.executable, "-S", str(build / "driver.py"), str(event_file)],
-        cwd=build / "build" / logical_id, env=env, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-S", str(tmp_path / "driver.py"), str(event_file)],
+        cwd=built.parent / logical_id, env=env, capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     line = next(line for line in result.stdout.splitlines() if line.startswith("RESULT "))
     return json.loads(line.removeprefix("RESULT "))
 
 
-def test_built_stream_consumer_processes_a_kinesis_event(build, stack):
-    result = run_built(build, stack, "StreamConsumerFunction", ROOT / "events" / "kinesis" / "all.json")
+def test_built_stream_consumer_processes_a_kinesis_event(host_build, runtime_packages, stack, tmp_path):
+    result = run_built(host_build, runtime_packages, stack, "StreamConsumerFunction", ROOT / "events" / "kinesis" / "all.json",
+                       tmp_path)
     assert result == {"batchItemFailures": []}
     assert {state["status"] for state in stack.states().values()} >= {"read", "completed", "registered"}
 
 
-def test_built_webhook_answers_a_signed_delivery(build, stack):
-    result = run_built(build, stack, "WebhookFunction", ROOT / "events" / "webhook" / "message-queued.json")
+def test_built_webhook_answers_a_signed_delivery(host_build, runtime_packages, stack, tmp_path):
+    result = run_built(host_build, runtime_packages, stack, "WebhookFunction",
+                       ROOT / "events" / "webhook" / "message-queued.json", tmp_path)
     assert result["statusCode"] == 200, result

@@ -4,8 +4,10 @@ The external tools live in the SAM CLI's own virtual environment (`make setup`);
 failure, not a skip, so a broken setup never passes silently.
 """
 
+import importlib.util
 import os
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -128,6 +130,22 @@ def test_sam_build_layer_holds_core_and_dependencies_for_arm64(built):
 
 
 @pytest.mark.slow
+def test_sam_build_layer_ships_bytecode_lambda_accepts(built):
+    """Lambda's /opt is read-only: without .pyc files every cold start compiles the layer from source.
+    Each must be unchecked-hash (PEP 552 flags 0b01), valid whatever the zip does to file timestamps."""
+    python = built / "CoreLayer" / "python"
+    sources = [path for path in python.rglob("*.py") if "__pycache__" not in path.parts]
+    assert len(sources) > 100
+    tag = sys.implementation.cache_tag
+    for source in sources:
+        compiled = source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc"
+        assert compiled.is_file(), f"no bytecode for {source.relative_to(python)}"
+        header = compiled.read_bytes()[:8]
+        assert header[:4] == importlib.util.MAGIC_NUMBER, compiled
+        assert int.from_bytes(header[4:8], "little") == 0b01, f"{compiled.relative_to(python)} is not unchecked-hash"
+
+
+@pytest.mark.slow
 def test_sam_build_functions_hold_their_entry_point(built):
     built_template = load_template(built / "template.yaml")
     for logical_id in FUNCTIONS:
@@ -143,7 +161,7 @@ def test_core_layer(template):
     layer = template["Resources"]["CoreLayer"]
     assert layer["Type"] == "AWS::Serverless::LayerVersion"
     assert layer["Properties"]["ContentUri"] == "layers/core/"
-    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
+    assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}
     assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
     assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
     assert (ROOT / "layers" / "core" / "requirements.txt").is_file()
@@ -166,6 +184,17 @@ def test_stream_consumer_gets_a_full_vcpu_by_default(template):
     # At ~0.6 ms of CPU per event (make bench) a saturated shard needs a whole vCPU: 1769 MB.
     props = function_props(template, "StreamConsumerFunction")
     assert int(parameter_value(template, props["MemorySize"])) >= 1769
+
+
+@pytest.mark.parametrize("logical_id", FUNCTIONS)
+def test_local_endpoint_reaches_the_functions_only_when_given(template, logical_id):
+    """An empty AWS_ENDPOINT_URL would send every AWS call nowhere: in AWS the variable must not exist."""
+    from sink_local.stack import Template
+
+    value = function_props(template, logical_id)["Environment"]["Variables"]["AWS_ENDPOINT_URL"]
+    assert Template().evaluate(value) is None  # the default: AWS::NoValue, the key is dropped
+    given = Template(overrides={"LocalEndpointUrl": "http://172.17.0.1:5000"})
+    assert given.evaluate(value) == "http://172.17.0.1:5000"
 
 
 def test_function_timeouts(template):
@@ -225,7 +254,8 @@ WEBHOOK_ENV = {
     "AUTH_TOKEN_SECRET_ARN": {"Ref": "AuthTokenSecret"},
     "PUBLIC_BASE_URL": {"Ref": "PublicBaseUrl"},
 }
-LITERAL_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "AWS_XRAY_CONTEXT_MISSING"}
+LITERAL_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "AWS_XRAY_CONTEXT_MISSING",
+               "PYDANTIC_DISABLE_PLUGINS"}
 
 
 @pytest.mark.parametrize("logical_id", FUNCTIONS)
@@ -237,6 +267,8 @@ def test_environment_names_reach_the_code_through_ref_or_getatt(template, logica
     if logical_id != "WebhookFunction":
         assert "AUTH_TOKEN_SECRET_ARN" not in env, "only the webhook reads the auth token"
     for name, value in env.items():
+        if name == "AWS_ENDPOINT_URL":  # local runs only: test_local_endpoint_reaches_the_functions_only_when_given
+            continue
         if name in LITERAL_ENV:
             assert isinstance(value, str) or set(value) == {"Ref"}, (name, value)
             continue
@@ -252,7 +284,8 @@ def test_every_setting_the_code_reads_is_set(template, logical_id):
 
     env = env_of(template, logical_id)
     for field in Settings.model_fields.values():
-        if field.is_required() or logical_id == "WebhookFunction":
+        # The webhook reads every optional setting but the reconciler's (tests/reconcile/test_template.py).
+        if field.is_required() or (logical_id == "WebhookFunction" and field.alias != "TWILIO_API_KEYS_SECRET_ARN"):
             assert field.alias in env, f"{logical_id} does not set {field.alias}"
 
 
@@ -374,6 +407,8 @@ def test_table_create_kwargs_come_from_the_template(template):
             {"AttributeName": "pk", "AttributeType": "S"},
             {"AttributeName": "sk", "AttributeType": "S"},
             {"AttributeName": "operation_id", "AttributeType": "S"},
+            {"AttributeName": "unsettled", "AttributeType": "S"},
+            {"AttributeName": "check_after", "AttributeType": "S"},
         ],
         "BillingMode": "PAY_PER_REQUEST",
         "GlobalSecondaryIndexes": [{
@@ -382,6 +417,13 @@ def test_table_create_kwargs_come_from_the_template(template):
                           {"AttributeName": "pk", "KeyType": "RANGE"}],
             "Projection": {"ProjectionType": "INCLUDE",
                            "NonKeyAttributes": ["entity", "id", "status", "event_type", "event_time", "updated_at"]},
+        }, {
+            "IndexName": "Unsettled",
+            "KeySchema": [{"AttributeName": "unsettled", "KeyType": "HASH"},
+                          {"AttributeName": "check_after", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "INCLUDE",
+                           "NonKeyAttributes": ["entity", "id", "status", "event_type", "event_time", "data", "version",
+                                                "updated_at"]},
         }],
     }
     assert table_create_kwargs(template)["TableName"]  # a default name when the caller gives none
@@ -429,7 +471,8 @@ def test_the_table_policy_is_written_once_with_only_what_the_code_calls(template
     assert policy["Type"] == "AWS::IAM::ManagedPolicy"
     table = str({"Fn::GetAtt": ["StatusTable", "Arn"]})
     assert grants(policy["Properties"]["PolicyDocument"]["Statement"]) == {(a, table) for a in TABLE_ACTIONS}
-    assert str(template).count("dynamodb:") == len(TABLE_ACTIONS), "table actions granted somewhere else too"
+    # Plus one: the reconciler's Query on its own index (tests/reconcile/test_template.py).
+    assert str(template).count("dynamodb:") == len(TABLE_ACTIONS) + 1, "table actions granted somewhere else too"
 
 
 def test_webhook_policies_are_least_privilege(template):

@@ -95,3 +95,27 @@ def test_a_republished_notification_is_rebuilt_from_the_event_and_its_claim():
     assert again == notification(queued, "scheduled")
     assert again.attributes == {"entity": "message", "status": "queued", "event_type": f.MESSAGE + "queued"}
     assert result.claims[queued.event.id].until == 20
+
+
+def test_a_claim_is_stored_as_one_short_text_and_read_back_unchanged():
+    claim = Claim(previous="scheduled", event_time="2026-01-01T12:00:00.000000Z", holder=holder("kinesis:7"), until=99)
+    assert claim.text() == f"scheduled|2026-01-01T12:00:00.000000Z|{holder('kinesis:7')}|99"
+    assert Claim.from_text(claim.text()) == claim
+    first = Claim(previous=None, event_time="2026-01-01T12:00:00.000000Z", holder="published", until=0)
+    assert first.text() == "|2026-01-01T12:00:00.000000Z|published|0" and Claim.from_text(first.text()) == first
+    # the holder is 8 hex characters whatever the carrier: a 56-digit sequence number stays small
+    assert len(holder("kinesis:" + "4" * 56)) == 8 and holder("a") != holder("b")
+
+
+def test_a_stale_event_repeated_in_one_group_is_stale_once_then_a_duplicate():
+    sent, queued = change(f.message("sent", seconds=1)), change(f.message("queued"))
+    result = plan(None, [sent, queued, queued], until=10)
+    assert result.stale == [queued] and result.duplicates == [queued]
+
+
+def test_a_claim_whose_lease_ends_now_is_taken_over():
+    queued = replace(change(f.message("queued")), carrier="webhook:req-2")
+    claim = Claim(previous=None, event_time=queued.event.time_utc, holder=holder("webhook:req-1"), until=10)
+    current = Current("queued", queued.order_key, 1, {queued.event.id: claim})
+    assert [c for c, _ in plan(current, [queued], now=10.0, until=30).republish] == [queued]
+    assert plan(current, [queued], now=9.5, until=30).deferred == {queued.event.id}

@@ -139,7 +139,8 @@ def render(data: dict) -> str:
                   + ("" if hook["check"] == "ok" else f" (check: {hook['check']})") + ".", ""]
     if "imports" in data:
         cold = data["imports"]
-        lines += [f"Cold start (median of {cold['interpreters']} fresh interpreters): boto3 + Powertools Logger "
+        lines += [f"Cold start as shipped (`sam build` output, no bytecode writes, CPU time; median of "
+                  f"{cold['interpreters']} rounds of fresh interpreters): boto3 + Powertools Logger "
                   f"{cold['baseline_ms']:.0f} ms; " + "; ".join(
                       f"`functions/{name}/app.py` {ms:.0f} ms = {ms / cold['baseline_ms']:.2f}x"
                       for name, ms in cold["functions_ms"].items()) + ".", ""]

@@ -16,11 +16,13 @@ COMMANDS = {
     "connect": ("sink_ops.connect", "connect Twilio: create a sink, hand-shake it, subscribe it"),
     "redrive": ("sink_ops.redrive", "reprocess stream batches that exhausted their retries"),
     "replay": ("sink_ops.replay", "send dead letters back through the pipeline"),
+    "backfill": ("sink_ops.backfill", "bring an outage window's messages to what Twilio's REST API says"),
     "external-id": ("sink_ops.external_id", "generate a TwilioExternalId (random, passes the template's check)"),
     # On this machine, no AWS account.
     "serve": ("sink_local.serve", "run the template's stack locally (moto) until Ctrl-C"),
     "run": ("sink_local.run", "start the local stack, replay events/ through both doors, print, stop"),
     "send": ("sink_local.send", "send CloudEvents to the running local stack through either door"),
+    "invoke": ("sink_local.invoke", "run a function on an event under sam local invoke (Docker), on either stack"),
     # Building and measuring.
     "events": ("sink_dev.events", "regenerate the sample Lambda events under events/"),
     "dashboard": ("sink_dev.dashboard", "copy dashboard.json into template.yaml's DashboardBody (--check: compare)"),

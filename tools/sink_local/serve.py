@@ -144,6 +144,9 @@ class LocalServer:
             "stream_failure_queue_url": self.stack.physical["StreamFailureQueue"]["Ref"],
             "secret_arn": self.stack.secret_arn,
             "logs": {f.logical_id: str(f.log_path) for f in (self.webhook, self.consumer)},
+            # Each function's template environment on this stack (`twilio-sink invoke` runs them in SAM's container).
+            "environments": {f.logical_id: self.stack.function_environment(f.logical_id)
+                             for f in (self.webhook, self.consumer)},
         }
 
     # ------------------------------------------------------------------------------ output

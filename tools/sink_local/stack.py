@@ -28,7 +28,7 @@ FAKE_CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
 }
-FUNCTIONS = ("StreamConsumerFunction", "WebhookFunction")
+FUNCTIONS = ("StreamConsumerFunction", "WebhookFunction", "ReconcilerFunction")
 # The template's required parameters, as the local stack answers them (a deploy asks the operator).
 LOCAL_PARAMETERS = {"TwilioAccountSids": SAMPLE_ACCOUNT_SID}
 
@@ -75,6 +75,11 @@ class Template:
         if name in self.overrides:
             return str(self.overrides[name])
         return str(self.body["Parameters"][name].get("Default", ""))
+
+    def condition_holds(self, logical_id: str) -> bool:
+        """Whether a resource is created (it has no Condition, or its Condition holds)."""
+        condition = self.resources[logical_id].get("Condition")
+        return not condition or self.condition(condition)
 
     def condition(self, name: str) -> bool:
         return bool(self.evaluate(self.body["Conditions"][name]))
@@ -139,6 +144,7 @@ class Stack:
         self.env = {
             name: value
             for logical_id in FUNCTIONS
+            if self.template.condition_holds(logical_id)
             for name, value in self.function_environment(logical_id).items()
             if not name.startswith(("POWERTOOLS_", "AWS_"))
         }
@@ -178,7 +184,8 @@ class Stack:
     def _secret(self, logical_id: str, props: dict, token: str) -> dict:
         # Holds the documented local test token instead of the template's random placeholder, so
         # deliveries signed with it verify.
-        arn = self.client("secretsmanager").create_secret(Name=self._name(logical_id), SecretString=token)["ARN"]
+        value = token if logical_id == "AuthTokenSecret" else props["GenerateSecretString"]["SecretStringTemplate"]
+        arn = self.client("secretsmanager").create_secret(Name=self._name(logical_id), SecretString=value)["ARN"]
         return {"Ref": arn, "Id": arn}
 
     def _stream(self, logical_id: str, props: dict, _token: str) -> dict:
@@ -221,7 +228,8 @@ class Stack:
         own = self.template.resources[logical_id]["Properties"]
         variables = globals_.get("Environment", {}).get("Variables", {}) | own.get("Environment", {}).get(
             "Variables", {})
-        return {name: str(self.resolve(value)) for name, value in variables.items()}
+        resolved = {name: self.resolve(value) for name, value in variables.items()}
+        return {name: str(value) for name, value in resolved.items() if value is not None}  # None: AWS::NoValue
 
     def event_source(self, logical_id: str, event_type: str) -> dict:
         """The properties of a function's event source of `event_type` (Kinesis, HttpApi), resolved."""

@@ -19,6 +19,8 @@ class Settings(BaseModel):
     twilio_account_sids: frozenset[str] = Field(alias="TWILIO_ACCOUNT_SIDS", min_length=1)
     # Webhook only: the Secrets Manager secret holding the Twilio auth token(s).
     auth_token_secret_arn: str = Field("", alias="AUTH_TOKEN_SECRET_ARN")
+    # Reconciler only: the Secrets Manager secret holding Twilio API keys per account (twilio_rest.py).
+    twilio_api_keys_secret_arn: str = Field("", alias="TWILIO_API_KEYS_SECRET_ARN")
     # Webhook only: the public URL Twilio calls (custom domain), when it differs from the request's own.
     public_base_url: str = Field("", alias="PUBLIC_BASE_URL")
     # Webhook only: answer 503 (Twilio retries) after this many seconds of work. Twilio gives up at

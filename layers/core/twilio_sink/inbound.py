@@ -20,7 +20,7 @@ from .envelope import CloudEvent, Poison, PoisonReason, cloudevent_from_record, 
 
 @dataclass
 class Received:
-    source: Literal["kinesis", "webhook"]
+    source: Literal["kinesis", "webhook", "reconciler", "backfill"]
     raw: str  # the original record or event as text, for dead letters
     origin: dict[str, Any] = field(default_factory=dict)
     event: CloudEvent | None = None
@@ -33,11 +33,19 @@ class Received:
         return self.event
 
     @property
+    def corrects(self) -> bool:
+        """Twilio's REST API's word (reconciliation, backfill), not an event Twilio delivered."""
+        return self.source in ("reconciler", "backfill")
+
+    @property
     def carrier(self) -> str:
-        """What carried it (see `Change.carrier`): this stream record, or this webhook request."""
+        """What carried it (see `Change.carrier`): this stream record, this webhook request, or this
+        reconciliation (or backfill) batch, whose own retries reuse it."""
         if self.source == "kinesis":
             return f"kinesis:{self.origin.get('sequence_number')}"
-        return f"webhook:{self.origin.get('request_id')}"
+        if self.source == "webhook":
+            return f"webhook:{self.origin.get('request_id')}"
+        return f"{self.source}:{self.origin.get('batch')}"
 
 
 def from_kinesis(record: KinesisStreamRecord, accounts: Set[str]) -> Received:

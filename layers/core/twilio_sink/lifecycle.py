@@ -9,6 +9,7 @@ import hashlib
 import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 
 from .envelope import CloudEvent
 
@@ -27,6 +28,10 @@ class Change:
     # ("webhook:<request id>"). Neither runs twice at once: Lambda retries a record only after the
     # invocation that had it ended, and each Twilio retry is a new request.
     carrier: str = ""
+    # How long this status may stay unchanged before reconciliation asks Twilio; None: never (final).
+    recheck_after: timedelta | None = None
+    # An answer of Twilio's REST API (reconcile.py), not an event: it corrects a status or does nothing.
+    corrects: bool = False
 
     @property
     def pk(self) -> str:
@@ -53,7 +58,7 @@ class Claim:
 
     previous: str | None  # the status the change replaced
     event_time: str  # with the event id, the key of the event's history item
-    holder: str  # `holder(carrier)` of the delivery that may publish it, or PUBLISHED
+    holder: str  # `holder(carrier)` of the carrier that may publish it, or PUBLISHED
     until: int  # epoch seconds by which the holder's invocation has certainly ended
 
     def text(self) -> str:
@@ -92,7 +97,7 @@ class Plan:
     duplicates: list[Change] = field(default_factory=list)
     # Redelivered events whose claim is taken over (their own, or an ended holder's): published again.
     republish: list[tuple[Change, str | None]] = field(default_factory=list)
-    # Event ids whose claim a live holder keeps: that holder publishes them, not this delivery.
+    # Event ids whose claim a live holder keeps: that holder publishes them, not this carrier.
     deferred: set[str] = field(default_factory=set)
     published: set[str] = field(default_factory=set)  # claims known published: dropped by the write
     claims: dict[str, Claim] = field(default_factory=dict)  # the claims the write leaves on the item
@@ -121,7 +126,8 @@ def plan(current: Current | None, changes: list[Change], published: Collection[s
     An event is applied when it outranks everything before it (stored or earlier in the group):
     `queued, sent, delivered` in that order are three applied changes; `delivered, queued, sent`
     are one. An event with the current winner's key (or repeated in the group) is a duplicate;
-    anything else older is stale. Each applied change gets a claim held by its carrier until `until`.
+    anything else older is stale, and so is a correction (reconcile.py) that confirms the status.
+    Each applied change gets a claim held by its carrier until `until`.
 
     `published` names the claims whose notification is known published (their history item exists);
     so are claims marked PUBLISHED. Both are dropped by the write.
@@ -145,6 +151,9 @@ def plan(current: Current | None, changes: list[Change], published: Collection[s
         key, event_id = change.order_key, change.event.id
         if key in seen:
             result.duplicates.append(change)
+        elif change.corrects and change.status == status:
+            # Twilio confirms the stored status (its event may have arrived while it was asked).
+            result.stale.append(change)
         elif best is None or key > best:
             result.applied.append((change, status))
             claims[event_id] = Claim(status, change.event.time_utc, holder(change.carrier), until)

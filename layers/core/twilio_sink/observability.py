@@ -1,4 +1,4 @@
-"""The one place that owns logger, metrics and tracer (service name and namespace come from env)."""
+"""The one place that owns logger, metrics and tracing (service name and namespace come from env)."""
 
 import logging
 from collections import Counter
@@ -15,10 +15,18 @@ for _sdk in ("botocore", "boto3", "urllib3"):
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+# Building a Tracer imports the X-Ray SDK (about half of a cold start when compiled from source), even
+# where it then traces nothing: build one only where Powertools' own rule says tracing is on (in Lambda,
+# not disabled by POWERTOOLS_TRACE_DISABLED, not under `sam local`).
+tracer = None if Tracer._is_tracer_disabled() else Tracer()
 
-__all__ = ["logger", "metrics", "tracer", "MetricUnit", "single_metric", "is_metrics_disabled", "emit_batch_metrics",
-           "log_aws_failure"]
+__all__ = ["logger", "metrics", "tracer", "trace_handler", "MetricUnit", "single_metric", "is_metrics_disabled",
+           "emit_batch_metrics", "log_aws_failure"]
+
+
+def trace_handler(handler):
+    """Powertools' capture_lambda_handler where tracing is on; the handler itself elsewhere."""
+    return tracer.capture_lambda_handler(handler) if tracer else handler
 
 
 def log_aws_failure(step: str, error: BaseException, items: int) -> None:

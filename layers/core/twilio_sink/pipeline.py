@@ -23,19 +23,31 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
 from . import aws
 from .config import settings
 from .dead_letters import DeadLetter, DeadLetterQueue
-from .envelope import Poison, PoisonReason, now_utc
+from .envelope import Poison, PoisonReason, iso_utc, now_utc
 from .inbound import Received
 from .lifecycle import PUBLISHED, Change, Claim, Current, Notification, Plan, plan
 from .notify import Notifier
 from .observability import emit_batch_metrics, log_aws_failure, logger
 from .registry import route
-from .store import BATCH_GET_LIMIT, BATCH_WRITE_LIMIT, Conflict, ItemTooLarge, StateWrite, StatusStore, chunks
+from .store import (
+    BATCH_GET_LIMIT,
+    BATCH_WRITE_LIMIT,
+    CHECK_AFTER,
+    UNSETTLED,
+    Conflict,
+    ItemTooLarge,
+    StateWrite,
+    StatusStore,
+    chunks,
+    unsettled_attributes,
+)
 
 MAX_CONFLICT_RETRIES = 5
 # Threads for I/O: the requests of a step wait on the network together (the CPU work holds the GIL
@@ -144,7 +156,7 @@ class Pipeline:
         groups: dict[str, Members] = defaultdict(list)
         for index, item in enumerate(received):
             try:
-                change = replace(route(item.cloudevent()), carrier=item.carrier)
+                change = replace(route(item.cloudevent()), carrier=item.carrier, corrects=item.corrects)
             except Poison as poison:
                 outcome.dead_letters[index] = _dead_letter(item, poison)
             else:
@@ -404,8 +416,14 @@ def _state_write(result: Plan, changes: list[Change], current: Current | None) -
         return StateWrite({}, None, version, claims)
     # Index attributes from any event of the group: the winning status event may lack them.
     indexed = {name: value for change in changes for name, value in change.indexed.items()}
-    return StateWrite(_event_attributes(winner) | indexed | {"updated_at": now_utc()}, winner.order_key, version,
-                      claims)
+    now = datetime.now(UTC)
+    attributes = _event_attributes(winner) | indexed | {"updated_at": iso_utc(now)}
+    if winner.recheck_after:
+        # Due for a check against Twilio's REST API if nothing changes it meanwhile (reconcile.py).
+        attributes |= unsettled_attributes(winner.entity, winner.pk, iso_utc(now + winner.recheck_after))
+    # A final status leaves the Unsettled index: nothing is left to reconcile.
+    remove = () if winner.recheck_after else (UNSETTLED, CHECK_AFTER)
+    return StateWrite(attributes, winner.order_key, version, claims, remove)
 
 
 def _event_attributes(change: Change) -> dict[str, Any]:

@@ -42,4 +42,5 @@ def route(event: CloudEvent) -> Change:
         order_key=family.order_key(event, data, status),
         event=event,
         indexed=family.indexed(data),
+        recheck_after=family.recheck_after(status),
     )

@@ -6,6 +6,7 @@ can never move a status backwards; and one history item per accepted event.
 """
 
 import time
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,14 @@ EXPIRES_AT = "expires_at"  # the table's TTL attribute (epoch seconds), on histo
 BATCH_GET_LIMIT = 100
 BATCH_WRITE_LIMIT = 25
 BATCH_RETRIES = 5
+# The Unsettled index (template.yaml): state items whose status is not final, by the time they are
+# due for a check (reconcile.py). Sparse: the state write removes both attributes at a final status.
+UNSETTLED_INDEX = "Unsettled"
+UNSETTLED = "unsettled"
+CHECK_AFTER = "check_after"
+# Entities of one kind are spread over several index partitions: one partition takes about 1,000
+# writes/s, and a throttled index throttles the table's own writes.
+UNSETTLED_SHARDS = 8
 
 _serialize = TypeSerializer().serialize
 _deserialize = TypeDeserializer().deserialize
@@ -45,6 +54,16 @@ def history_key(item: dict[str, Any]) -> tuple[str, str]:
     return item["pk"], item["sk"]
 
 
+def unsettled_keys(entity: str) -> list[str]:
+    return [f"{entity}#{shard}" for shard in range(UNSETTLED_SHARDS)]
+
+
+def unsettled_attributes(entity: str, pk: str, check_after: str) -> dict[str, str]:
+    """What puts a state item into the Unsettled index, due for a check at `check_after` (ISO UTC)."""
+    shard = zlib.crc32(pk.encode()) % UNSETTLED_SHARDS
+    return {UNSETTLED: f"{entity}#{shard}", CHECK_AFTER: check_after}
+
+
 def history_sk(event_time: str, event_id: str) -> str:
     """History items sort after the state item and in event time order under the entity's pk."""
     return f"event#{event_time}#{event_id}"
@@ -56,6 +75,7 @@ class StateWrite:
     order_key: str | None  # the winner's order key; None when only claims change
     expected_version: int | None  # the version read; None: the item must not exist yet
     claims: dict[str, str]  # the item's whole claims map after the write
+    remove: tuple[str, ...] = ()  # attributes the new state no longer has (it leaves a sparse index)
 
 
 def chunks(items: list, size: int) -> Iterator[list]:
@@ -142,10 +162,15 @@ class StatusStore:
             if write.order_key is not None:
                 names["#order_key"] = "order_key"
                 values[":order_key"] = write.order_key
+            removes = [name for name in write.remove if name not in attributes]
+            names |= {f"#r{i}": name for i, name in enumerate(removes)}
+            update = "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(attributes)))
+            if removes:
+                update += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(removes)))
             self.client.update_item(
                 TableName=self.table_name,
                 Key=to_item({"pk": pk, "sk": STATE_SK}),
-                UpdateExpression="SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(attributes))),
+                UpdateExpression=update,
                 ConditionExpression=condition,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=to_item(values),
@@ -159,6 +184,38 @@ class StatusStore:
             if details.get("Code") == "ValidationException" and "size" in details.get("Message", ""):
                 raise ItemTooLarge(details["Message"]) from None
             raise
+
+    def unsettled(self, key: str, due_by: str, limit: int, start: dict[str, Any] | None = None
+                  ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """One page of the Unsettled index under `key`, due by `due_by`, the longest due first."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": UNSETTLED_INDEX,
+            "KeyConditionExpression": "#u = :u AND #c <= :c",
+            "ExpressionAttributeNames": {"#u": UNSETTLED, "#c": CHECK_AFTER},
+            "ExpressionAttributeValues": to_item({":u": key, ":c": due_by}),
+            "Limit": limit,
+        }
+        if start:
+            kwargs["ExclusiveStartKey"] = start
+        response = self.client.query(**kwargs)
+        return [from_item(item) for item in response.get("Items", [])], response.get("LastEvaluatedKey")
+
+    def postpone_check(self, pk: str, version: int, check_after: str) -> bool:
+        """Move an unsettled entity's next check to `check_after`, unless its state changed meanwhile."""
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=to_item({"pk": pk, "sk": STATE_SK}),
+                UpdateExpression="SET #c = :c",
+                # A state written since (a new status, perhaps final) keeps its own index attributes.
+                ConditionExpression="#version = :version AND attribute_exists(#u)",
+                ExpressionAttributeNames={"#c": CHECK_AFTER, "#version": "version", "#u": UNSETTLED},
+                ExpressionAttributeValues=to_item({":c": check_after, ":version": version}),
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     def replace_claims(self, pk: str, claims: dict[str, str]) -> None:
         """Rewrite existing claims outside a state write (each must still be there).

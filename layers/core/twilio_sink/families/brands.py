@@ -1,5 +1,7 @@
 """`…brand-registration.*`: A2P brand registration."""
 
+from datetime import timedelta
+
 from pydantic import Field
 
 from .a2p import PREFIX, A2PData, LatestWins
@@ -22,6 +24,9 @@ class Brands(LatestWins[BrandData]):
         TYPES + "brand-failure": "failed",
     }
     data_model = BrandData
+    # Vetting takes hours to days; a registration unchanged this long is worth asking Twilio about.
+    final = frozenset({"registered", "failed"})
+    stale_after = timedelta(hours=6)
 
     def entity_id(self, data: BrandData) -> str:
         return data.brandsid

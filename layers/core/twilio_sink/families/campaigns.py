@@ -1,5 +1,7 @@
 """`…campaign-registration.*`: A2P campaign registration."""
 
+from datetime import timedelta
+
 from pydantic import Field
 
 from .a2p import PREFIX, A2PData, LatestWins
@@ -24,6 +26,9 @@ class Campaigns(LatestWins[CampaignData]):
         TYPES + "campaign-failure": "failed",
     }
     data_model = CampaignData
+    # Vetting takes hours to days; a registration unchanged this long is worth asking Twilio about.
+    final = frozenset({"approved", "failed"})
+    stale_after = timedelta(hours=6)
 
     def entity_id(self, data: CampaignData) -> str:
         return data.campaignsid

@@ -1,5 +1,6 @@
 """`com.twilio.comms-api.message.*`: message delivery (schemas CommsApi.Message*)."""
 
+from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -67,6 +68,10 @@ class Messages(Family[MessageData]):
         PREFIX + "inbound-received": "received",
     }
     data_model = MessageData
+    # `delivered` is final too: only WhatsApp/RCS follow it with `read`, which Twilio sends as an event.
+    final = frozenset({"delivered", "undelivered", "failed", "read", "received"})
+    # A delivery receipt normally follows within seconds; after this long one was probably lost.
+    stale_after = timedelta(minutes=15)
 
     def entity_id(self, data: MessageData) -> str:
         return data.message_id

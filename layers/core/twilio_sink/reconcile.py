@@ -1,0 +1,248 @@
+"""Reconciliation: what Twilio's REST API says about entities whose events stopped coming.
+
+Twilio can lose events for good (error 91303; retries end after 4 hours; `queued` is often never
+sent). A scheduled run takes the entities of the Unsettled index that are due (a Query per index
+shard, longest due first), asks Twilio for each one's truth, and hands every status that differs
+from the stored one to the same pipeline as the sinks, as a synthetic CloudEvent (source
+`reconciler`, time = Twilio's date_updated): precedence, de-duplication and notifications apply
+unchanged, so an answer never regresses a status that events moved further, and a correction is
+published once like any change. Entities whose answer changed nothing are due again after as long
+as they have been unchanged (at least their family's threshold): a run never spends its time on the
+same ones, and the next run continues with the rest. Work stops before the deadline.
+"""
+
+import hashlib
+import json
+import random
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from . import aws
+from .config import settings
+from .envelope import iso_utc, to_cloudevent
+from .families.base import Family
+from .families.brands import Brands
+from .families.campaigns import Campaigns
+from .families.messages import Messages
+from .inbound import Received
+from .lifecycle import Change, plan
+from .observability import MetricUnit, logger, metrics
+from .pipeline import Outcome, Pipeline, _current, default_pipeline
+from .registry import BY_TYPE, FAMILIES, route
+from .store import StatusStore, unsettled_keys
+from .twilio_rest import (
+    BrandResource,
+    CampaignResource,
+    MessageResource,
+    NotFound,
+    Resource,
+    Truth,
+    Twilio,
+    Unreachable,
+    list_messages,
+    parse_api_keys,
+)
+
+SOURCE = "reconciler"
+PAGE_SIZE = 50
+WORKERS = 8  # concurrent Twilio requests: well inside Twilio's per-account concurrency
+PIPELINE_RETRIES = 2  # in-run retries of corrections the pipeline could not settle (AWS throttling)
+# Kept free at the end of a run: the last requests' timeout and the pipeline's last publish.
+SAFETY_SECONDS = 15.0
+SECRET_MAX_AGE_SECONDS = 300  # a rotated API key is used within five minutes
+
+# What each reconcilable family asks Twilio; a family with a `stale_after` needs an entry here
+# (tests/reconcile/test_mapping.py). Adding calls, Programmable Messaging or toll-free verifications
+# is one Resource in twilio_rest.py and one line here.
+RESOURCES: dict[type[Family], Resource] = {
+    Messages: MessageResource(),
+    Brands: BrandResource(),
+    Campaigns: CampaignResource(),
+}
+
+
+def reconciled_entities() -> list[str]:
+    return sorted({family.entity for family in FAMILIES if family.stale_after is not None})
+
+
+@dataclass
+class Check:
+    """One entity of the index and what came of asking Twilio."""
+
+    item: dict[str, Any]  # the index's projection of its state item
+    family: Family
+    outcome: str = "unreachable"  # checked | not_found | unreachable (corrections are counted by the pipeline)
+    event: dict[str, Any] | None = None  # the synthetic event, when Twilio's status differs
+
+
+def synthetic_event(family: Family, entity_id: str, stored_data: dict[str, Any], truth: Truth) -> dict[str, Any]:
+    """The CloudEvent that says what Twilio's REST API says, in the family's own type and payload.
+
+    The payload is the stored one (a message keeps its `attempt`, so its order key compares within
+    the same attempt) with the answer's fields over it. Its id is derived from what it says, so a
+    repeated answer is the same event and the pipeline takes it as a duplicate.
+    """
+    event_type = next(t for t, status in family.statuses.items() if status == truth.status)
+    # date_updated has whole seconds, and the real event of the same change carries a time within that
+    # second: stamped with the second's last microsecond, the answer outranks that event, which then
+    # changes (and announces) nothing if it still arrives.
+    time = iso_utc(truth.updated.replace(microsecond=999_999))
+    digest = hashlib.sha256(f"{family.entity}#{entity_id}|{truth.status}|{time}".encode()).hexdigest()[:32]
+    return {
+        "specversion": "1.0",
+        "type": event_type,
+        "source": SOURCE,
+        "id": f"RC{digest}",
+        "time": time,
+        "datacontenttype": "application/json",
+        "data": stored_data | truth.data,
+    }
+
+
+class Reconciler:
+    def __init__(self, store: StatusStore, pipeline: Pipeline, twilio: Twilio, now=lambda: datetime.now(UTC),
+                 rng: random.Random | None = None):
+        self.store = store
+        self.pipeline = pipeline
+        self.twilio = twilio
+        self.now = now
+        self.rng = rng or random.Random()
+
+    def run(self, deadline: float, clock=time.monotonic) -> Counter:
+        """Check due entities until none is left or `deadline` (a time.monotonic() value) nears."""
+        counts: Counter = Counter()
+        due_by = iso_utc(self.now())
+        # One page per index shard in turn, from a different shard each run: every entity kind and
+        # shard gets its share even of runs that end at their deadline.
+        keys = [key for entity in reconciled_entities() for key in unsettled_keys(entity)]
+        first = self.rng.randrange(len(keys))
+        cursors: dict[str, dict | None] = dict.fromkeys(keys[first:] + keys[:first])
+        stop = deadline - SAFETY_SECONDS
+        with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="reconcile") as pool:
+            while cursors and clock() < stop:
+                for key in list(cursors):
+                    if clock() >= stop:
+                        break
+                    items, cursors[key] = self.store.unsettled(key, due_by, PAGE_SIZE, cursors[key])
+                    if items:
+                        # Twilio's client and the pipeline keep time with time.monotonic().
+                        self._check_page(pool, items, time.monotonic() + max(0.0, stop - clock()), counts)
+                    if cursors[key] is None:
+                        del cursors[key]
+        if cursors:
+            logger.info("reconciliation stopped at its deadline; the next run continues", extra=dict(counts))
+        return counts
+
+    def _check_page(self, pool: ThreadPoolExecutor, items: list[dict[str, Any]], deadline: float,
+                    counts: Counter) -> None:
+        # Only families with a Resource put items in the index (tests/reconcile/test_template.py); an
+        # item of a family since removed is left alone rather than failing the run.
+        checks = [Check(item, family) for item in items
+                  if (family := BY_TYPE.get(item.get("event_type", ""))) and type(family) in RESOURCES]
+        list(pool.map(lambda check: self._ask(check, deadline), checks))
+        corrections = [check.event for check in checks if check.event]
+        counts["corrected"] += apply(self.pipeline, corrections, "reconciler").counts["applied"]
+        for check in checks:
+            counts[check.outcome] += 1
+            if check.outcome in ("checked", "not_found"):
+                self._postpone(check)
+
+    def _ask(self, check: Check, deadline: float) -> None:
+        item, family = check.item, check.family
+        data = json.loads(item.get("data") or "{}")
+        try:
+            truth = RESOURCES[type(family)].fetch(self.twilio, item["id"], data, deadline)
+        except NotFound:
+            check.outcome = "not_found"
+            return
+        except Unreachable as error:
+            logger.warning("Twilio not reachable for an entity", extra={"pk": item["pk"], "error": str(error)})
+            return
+        check.outcome = "checked"
+        if truth.status and truth.status != item["status"]:
+            check.event = synthetic_event(family, item["id"], data, truth)
+
+    def _postpone(self, check: Check) -> None:
+        item = check.item
+        now = self.now()
+        unchanged = now - datetime.fromisoformat(item.get("updated_at") or iso_utc(now))
+        wait = max(check.family.stale_after or timedelta(0), unchanged)
+        # A state written meanwhile (the version moved) keeps its own due time.
+        self.store.postpone_check(item["pk"], int(item["version"]), iso_utc(now + wait))
+
+
+def apply(pipeline: Pipeline, events: list[dict[str, Any]], source: Literal["reconciler", "backfill"]) -> Outcome:
+    """Synthetic events through the pipeline, retrying (in this run) what AWS failed transiently.
+
+    Without a deadline: the pipeline stops publishing at one because the webhook's caller retries,
+    while nothing redelivers a correction. The run's safety margin covers the pipeline's time.
+    """
+    # One carrier for the batch and its retries: a retry finds its own claims and republishes them.
+    batch = uuid.uuid4().hex
+    received = [Received(source, json.dumps(event), {"batch": batch}, event=to_cloudevent(event)) for event in events]
+    total = Outcome()
+    for _ in range(1 + PIPELINE_RETRIES):
+        if not received:
+            break
+        outcome = pipeline.process(received)
+        total.counts.update(outcome.counts)
+        total.dead_letters |= outcome.dead_letters
+        # A retried event is a duplicate of its own write: the pipeline republishes its own claim.
+        received = [received[index] for index in sorted(outcome.failed)]
+    total.failed = set(range(len(received)))
+    if received:
+        # A state written without its notice published keeps an unpublished claim (docs/operations.md,
+        # "Reconciliation and backfill", limits).
+        logger.error("corrections not settled after retries",
+                     extra={"events": [item.event.id for item in received if item.event]})
+    return total
+
+
+def preview(store: StatusStore, events: list[dict[str, Any]]) -> list[tuple[Change, str | None]]:
+    """What applying `events` would change, against the stored states, writing nothing (a dry run)."""
+    changes: dict[str, list[Change]] = {}
+    for event in events:
+        change = replace(route(to_cloudevent(event)), corrects=True)
+        changes.setdefault(change.pk, []).append(change)
+    stored = store.load_states(changes)
+    return [applied for pk, group in changes.items() for applied in plan(_current(stored.get(pk)), group).applied]
+
+
+def backfill_window(twilio: Twilio, store: StatusStore, account_sid: str, since: datetime, until: datetime,
+                    deadline: float) -> Iterator[tuple[str, dict[str, Any] | None]]:
+    """Every message of the account sent in [since, until): its pk, and the synthetic event that
+    brings it to Twilio's status when the stored one differs or the sink never heard of it (else None).
+    """
+    for page in list_messages(twilio, account_sid, since, until, deadline):
+        stored = store.load_states([f"message#{sid}" for sid, _ in page])
+        for sid, truth in page:
+            state = stored.get(f"message#{sid}")
+            if not truth.status or (state and state["status"] == truth.status):
+                yield f"message#{sid}", None
+                continue
+            # An entity keeps the family (and payload) that wrote it; a new one is a Communications API message.
+            family = BY_TYPE[state["event_type"]] if state else Messages()
+            data = json.loads(state["data"]) if state else {"message_id": sid, "account_sid": account_sid}
+            yield f"message#{sid}", synthetic_event(family, sid, data, truth)
+
+
+def _emit_metrics(counts: Counter) -> None:
+    for name, key in (("ReconcilerChecked", "checked"), ("ReconcilerCorrections", "corrected"),
+                      ("ReconcilerNotFound", "not_found"), ("ReconcilerUnreachable", "unreachable")):
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=counts[key])
+
+
+def run_scheduled(remaining_millis: int) -> dict[str, int]:
+    """One scheduled run on the deployed stack, with the API keys as the secret holds them now."""
+    value = aws.secrets().get(settings().twilio_api_keys_secret_arn, max_age=SECRET_MAX_AGE_SECONDS)
+    keys = parse_api_keys(value.decode("utf-8") if isinstance(value, bytes) else str(value))
+    pipeline = default_pipeline()
+    counts = Reconciler(pipeline.store, pipeline, Twilio(keys)).run(time.monotonic() + remaining_millis / 1000)
+    _emit_metrics(counts)
+    return {name: counts[name] for name in ("checked", "corrected", "not_found", "unreachable")}

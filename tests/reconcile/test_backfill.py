@@ -1,0 +1,110 @@
+"""`twilio-sink backfill` against the fake Twilio REST API and the moto stack."""
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from sink_cli.main import main as cli
+from tests.reconcile.histories import message_sid
+from tests.support import factories
+from tests.support.fake_twilio import ACCOUNT
+from tests.support.sinks import consume
+
+SINCE = factories.BASE_TIME.strftime("%Y-%m-%dT%H:%M:%SZ")
+UNTIL = (factories.BASE_TIME + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.fixture
+def outage(stack, consumer, context, twilio_api, monkeypatch):
+    """Five messages sent in the window (three the sink heard of, stuck; one complete; one never heard
+    of), one sent after it; the API keys secret filled and the `twilio` client sent to the fake."""
+    from twilio_sink import twilio_rest
+
+    secret = stack.physical["TwilioApiKeysSecret"]["Ref"]
+    stack.client("secretsmanager").put_secret_value(SecretId=secret, SecretString=json.dumps(
+        {ACCOUNT: {"api_key_sid": "SK" + "1" * 32, "api_key_secret": "s3cret"}}))
+    monkeypatch.setattr(twilio_rest, "TwilioHttpClient", lambda timeout: twilio_api.http_client())
+    at = factories.BASE_TIME
+    arrived = [factories.message("queued", message_sid(1), 10, account_sid=ACCOUNT),
+               factories.message("sent", message_sid(2), 20, account_sid=ACCOUNT),
+               factories.message("sent", message_sid(3), 30, account_sid=ACCOUNT),
+               factories.message("delivered", message_sid(4), 40, account_sid=ACCOUNT)]
+    consume(consumer, context, arrived)
+    stack.notifications()
+    for n, status in ((1, "delivered"), (2, "undelivered"), (3, "sent"), (4, "delivered"), (5, "failed")):
+        twilio_api.message(message_sid(n), status, at + timedelta(seconds=n * 10 + 5), sent=at + timedelta(seconds=n * 10))
+    twilio_api.message(message_sid(6), "delivered", at + timedelta(hours=2), sent=at + timedelta(hours=2))
+    return ["backfill", "--table-name", stack.table_name, "--topic-arn", stack.topic_arn,
+            "--dead-letter-queue-url", stack.dlq_url, "--api-keys-secret-arn", secret, "--twilio-account-sids", ACCOUNT,
+            "--since", SINCE, "--until", UNTIL]
+
+
+def test_dry_run_lists_the_corrections_and_writes_nothing(stack, outage, capsys):
+    before = stack.items()
+
+    assert cli(outage + ["--dry-run"]) == 0
+
+    out = capsys.readouterr().out
+    assert sorted(line.strip() for line in out.splitlines() if line.startswith("  would change")) == [
+        f"would change message#{message_sid(1)}: queued -> delivered",
+        f"would change message#{message_sid(2)}: sent -> undelivered",
+        f"would change message#{message_sid(5)}: (none) -> failed",
+    ]
+    assert "5 message(s) listed, 3 would change, 0 failed" in out
+    assert stack.items() == before
+    assert stack.notifications() == []
+
+
+def test_backfill_applies_each_correction_once(stack, outage, capsys, twilio_api):
+    # The fake pages two messages at a time: the window takes three pages.
+    assert cli(outage) == 0
+
+    states = stack.states()
+    assert {n: states[f"message#{message_sid(n)}"]["status"] for n in range(1, 6)} == {
+        1: "delivered", 2: "undelivered", 3: "sent", 4: "delivered", 5: "failed"}
+    assert f"message#{message_sid(6)}" not in states  # sent after the window
+    notices = stack.notifications()
+    assert sorted((n["id"], n["previous_status"], n["status"]) for n in notices) == [
+        (message_sid(1), "queued", "delivered"), (message_sid(2), "sent", "undelivered"),
+        (message_sid(5), None, "failed")]
+    assert twilio_api.fetched("Messages.json") == 3
+    assert "5 message(s) listed, 3 changed, 0 failed" in capsys.readouterr().out
+
+    # Run again: nothing left to change, nothing announced.
+    assert cli(outage) == 0
+    assert stack.notifications() == []
+
+
+def test_twilio_failing_exits_1(stack, outage, twilio_api, capsys):
+    twilio_api.faults["*"] = [500] * 4
+    assert cli(outage) == 1
+    assert "the window is incomplete" in capsys.readouterr().err
+
+
+def test_a_rate_limited_listing_is_retried(stack, outage, twilio_api, monkeypatch):
+    from twilio_sink import twilio_rest
+
+    monkeypatch.setattr(twilio_rest.time, "sleep", lambda seconds: None)
+    twilio_api.faults["*"] = [429, 429]
+    assert cli(outage) == 0
+    assert stack.states()[f"message#{message_sid(5)}"]["status"] == "failed"
+
+
+@pytest.mark.parametrize("argv", [
+    ["backfill", "--since", "yesterday", "--table-name", "t"],
+    ["backfill", "--since", "2026-01-02T00:00:00Z", "--until", "2026-01-01T00:00:00Z", "--table-name", "t"],
+    ["backfill", "--since", "2026-01-01T00:00:00Z", "--dry-run", "--table-name", "t"],  # no secret
+])
+def test_usage_errors_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) if "yesterday" in argv else _no_raise() as raised:
+        code = cli(argv)
+    assert (raised.value.code if raised else code) == 2
+
+
+class _no_raise:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False

@@ -1,0 +1,276 @@
+"""The reconciler against the fake Twilio REST API and the moto stack, with events dropped on purpose."""
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+from tests.reconcile.histories import message_sid, with_drops
+from tests.support import factories
+from tests.support.fake_twilio import ACCOUNT
+from tests.support.sinks import consume
+
+
+def far() -> float:
+    """A deadline no test run reaches."""
+    return time.monotonic() + 3600
+
+
+def unsettled(stack) -> set[str]:
+    return {item["pk"] for item in stack.states().values() if "unsettled" in item}
+
+
+def test_dropped_events_are_recovered_with_one_notification_each(stack, consumer, context, twilio_api, make_reconciler):
+    # Given entities whose later events were lost (about half of them), delivered through the stream
+    histories = with_drops(twilio_api)
+    assert consume(consumer, context, histories.delivered)["batchItemFailures"] == []
+    stack.notifications()  # what the real events announced
+    lost = {pk for pk, status in histories.truth.items() if histories.last_arrived[pk] != status}
+    assert len(lost) >= 10 and unsettled(stack) >= lost
+
+    # When the reconciler runs
+    counts = make_reconciler().run(far())
+
+    # Then every entity has Twilio's status, each correction announced exactly once, as a change
+    states = stack.states()
+    assert {pk: states[pk]["status"] for pk in histories.truth} == histories.truth
+    notices = stack.notifications()
+    assert sorted(f"{n['entity']}#{n['id']}" for n in notices) == sorted(lost)
+    for notice in notices:
+        pk = f"{notice['entity']}#{notice['id']}"
+        assert notice["status"] == histories.truth[pk]
+        assert notice["previous_status"] == histories.last_arrived[pk]
+        assert notice["_attributes"]["status"] == histories.truth[pk]
+    corrected = next(pk for pk in lost if pk.startswith("message#"))
+    assert [h["source"] for h in stack.history(corrected)][-1] == "reconciler"
+    assert counts["corrected"] == len(lost)
+    assert counts["unreachable"] == 0
+    # Final statuses left the index; what Twilio still reports as pending stays, postponed.
+    assert unsettled(stack) == {"brand#BN" + "3" * 32}
+
+    # And a second run (Twilio unchanged) corrects and announces nothing
+    again = make_reconciler(now=datetime.now(UTC) + timedelta(days=30)).run(far())
+    assert again["corrected"] == 0 and again["checked"] == 1
+    assert stack.notifications() == []
+
+
+def deliver_while_twilio_is_asked(twilio_api, sid: str, deliver) -> None:
+    """The fake calls `deliver()` when first asked about `sid`, before answering: a real event
+    arriving between the reconciler's index read and its write."""
+    original = twilio_api._answer
+
+    def answer(path, query):
+        if sid in path and twilio_api.fetched(sid) == 1:
+            deliver()
+        return original(path, query)
+
+    twilio_api._answer = answer
+
+
+def test_an_answer_never_regresses_what_events_moved_further(stack, consumer, context, twilio_api, make_reconciler):
+    # Given a message the sink saw as `sent`; while Twilio is asked (and answers `delivered`), `read` arrives
+    sid = message_sid(1)
+    consume(consumer, context, [factories.message("sent", sid, 1, account_sid=ACCOUNT)])
+    stack.notifications()
+    twilio_api.message(sid, "delivered", factories.BASE_TIME + timedelta(seconds=2))
+    deliver_while_twilio_is_asked(twilio_api, sid, lambda: consume(
+        consumer, context, [factories.message("read", sid, 3, account_sid=ACCOUNT)], first_sequence=2))
+
+    # When the reconciler runs
+    counts = make_reconciler().run(far())
+
+    # Then `read` stays, announced once by its own event, and the answer changed nothing
+    assert stack.states()[f"message#{sid}"]["status"] == "read"
+    assert [(n["status"], n["previous_status"]) for n in stack.notifications()] == [("read", "sent")]
+    assert counts["corrected"] == 0 and counts["checked"] == 1
+
+
+def test_a_real_event_and_a_reconciliation_of_the_same_change_announce_it_once(
+        stack, consumer, context, twilio_api, make_reconciler):
+    # Given a message stuck at `sent`, delivered in fact; the real `delivered` event arrives while
+    # the reconciler is asking Twilio (within the second Twilio reports as date_updated)
+    sid = message_sid(2)
+    consume(consumer, context, [factories.message("sent", sid, 1, account_sid=ACCOUNT)])
+    stack.notifications()
+    twilio_api.message(sid, "delivered", factories.BASE_TIME + timedelta(seconds=2))
+    real_delivered = factories.message("delivered", sid, 2.25, account_sid=ACCOUNT)
+    deliver_while_twilio_is_asked(twilio_api, sid, lambda: consume(consumer, context, [real_delivered],
+                                                                   first_sequence=2))
+
+    # When the reconciler runs, and the real event is delivered again afterwards (Twilio retries)
+    make_reconciler().run(far())
+    consume(consumer, context, [real_delivered], first_sequence=3)
+
+    # Then the change is announced once, by whichever came first (here: the real event)
+    notices = stack.notifications()
+    assert [(n["status"], n["previous_status"]) for n in notices] == [("delivered", "sent")]
+    assert stack.states()[f"message#{sid}"]["status"] == "delivered"
+
+
+def test_a_late_real_event_of_a_corrected_change_announces_nothing(
+        stack, consumer, context, twilio_api, make_reconciler):
+    # Given a message corrected to `delivered` by the reconciler
+    sid = message_sid(3)
+    consume(consumer, context, [factories.message("sent", sid, 1, account_sid=ACCOUNT)])
+    twilio_api.message(sid, "delivered", factories.BASE_TIME + timedelta(seconds=2))
+    make_reconciler().run(far())
+    assert [n["status"] for n in stack.notifications()][-1] == "delivered"
+
+    # When Twilio's retries finally deliver the real event of that change (stamped within that second)
+    consume(consumer, context, [factories.message("delivered", sid, 2.5, account_sid=ACCOUNT)], first_sequence=2)
+
+    # Then it changes and announces nothing
+    assert stack.notifications() == []
+
+
+def test_404_is_not_found_and_postponed(stack, consumer, context, twilio_api, make_reconciler):
+    sid = message_sid(4)
+    consume(consumer, context, [factories.message("sent", sid, 1, account_sid=ACCOUNT)])
+    before = stack.states()[f"message#{sid}"]["check_after"]
+
+    counts = make_reconciler().run(far())
+
+    assert counts["not_found"] == 1 and counts["checked"] == 0
+    state = stack.states()[f"message#{sid}"]
+    assert state["status"] == "sent" and state["check_after"] > before
+    # Not due again in the same hour: a deleted message is not asked about every run.
+    assert make_reconciler().run(far())["not_found"] == 0
+
+
+def test_429_and_5xx_are_retried_with_backoff(stack, consumer, context, twilio_api, make_reconciler):
+    sid = message_sid(5)
+    consume(consumer, context, [factories.message("sent", sid, 1, account_sid=ACCOUNT)])
+    twilio_api.message(sid, "delivered", factories.BASE_TIME + timedelta(seconds=2))
+    twilio_api.faults["*"] = [429, 503, 429]
+
+    counts = make_reconciler().run(far())
+
+    assert counts["corrected"] == 1
+    assert twilio_api.fetched(sid) == 4
+    assert len(make_reconciler.sleeps) == 3
+    assert stack.states()[f"message#{sid}"]["status"] == "delivered"
+
+
+def test_unreachable_twilio_leaves_the_entity_due_for_the_next_run(stack, consumer, context, twilio_api, make_reconciler):
+    # Given Twilio answering 500 to every request of the first run
+    sid = message_sid(6)
+    consume(consumer, context, [factories.message("sent", sid, 1, account_sid=ACCOUNT)])
+    twilio_api.message(sid, "failed", factories.BASE_TIME + timedelta(seconds=2))
+    twilio_api.faults["*"] = [500] * 4
+    before = stack.states()[f"message#{sid}"]["check_after"]
+
+    counts = make_reconciler().run(far())
+
+    # Then it is counted unreachable and stays due
+    assert counts["unreachable"] == 1 and counts["corrected"] == 0
+    assert stack.states()[f"message#{sid}"]["check_after"] == before
+    # And the next run corrects it
+    assert make_reconciler().run(far())["corrected"] == 1
+    assert stack.states()[f"message#{sid}"]["status"] == "failed"
+
+
+def test_an_account_without_api_key_is_unreachable(stack, consumer, context, twilio_api, make_reconciler):
+    from twilio_sink.twilio_rest import ApiKey
+
+    # Given API keys for two other accounts only
+    sid = message_sid(7)
+    consume(consumer, context, [factories.message("sent", sid, 1, account_sid=ACCOUNT)])
+    twilio_api.message(sid, "delivered", factories.BASE_TIME + timedelta(seconds=2))
+    others = {f"AC{n:032x}": ApiKey("SK" + "1" * 32, "secret") for n in (1, 2)}
+
+    counts = make_reconciler(keys=others).run(far())
+
+    assert counts["unreachable"] == 1
+    assert twilio_api.requests == []
+
+
+def test_work_is_bounded_by_the_deadline_and_the_next_run_continues(
+        stack, consumer, context, twilio_api, make_reconciler):
+    from twilio_sink import reconcile
+
+    # Given many stale messages, and a run whose clock allows only a few index pages
+    histories = with_drops(twilio_api, messages=60, seed=3)
+    consume(consumer, context, histories.delivered)
+    stack.notifications()
+    lost = {pk for pk, status in histories.truth.items() if histories.last_arrived[pk] != status}
+    ticks = iter(range(10**6))
+
+    def clock() -> float:
+        return float(next(ticks))
+
+    # When runs stop at their deadline
+    first = make_reconciler().run(reconcile.SAFETY_SECONDS + 4, clock=clock)
+
+    # Then the first did part of the work, and later runs finish it, announcing each correction once
+    assert 0 < first["corrected"] < len(lost)
+    total = first["corrected"]
+    for _ in range(40):
+        ticks = iter(range(10**6))
+        counts = make_reconciler().run(reconcile.SAFETY_SECONDS + 4, clock=clock)
+        total += counts["corrected"]
+    states = stack.states()
+    assert {pk: states[pk]["status"] for pk in histories.truth} == histories.truth
+    assert total == len(lost)
+    assert len(stack.notifications()) == len(lost)
+
+
+def test_the_scheduled_function_reads_the_keys_secret_and_emits_metrics(
+        monkeypatch, twilio_api, consumer, context, capsys):
+    from moto import mock_aws
+
+    from sink_dev.samples import LOCAL_TEST_AUTH_TOKEN
+    from sink_local.stack import Stack, load_function
+    from tests.conftest import _reset_caches
+    from twilio_sink import twilio_rest
+
+    with mock_aws():
+        # Given the stack with the reconciler on, and API keys in its secret
+        stack = Stack(LOCAL_TEST_AUTH_TOKEN, parameters={"ReconcileEveryMinutes": "15"})
+        for name, value in stack.env.items():
+            monkeypatch.setenv(name, value)
+        secret_arn = stack.env["TWILIO_API_KEYS_SECRET_ARN"]
+        stack.client("secretsmanager").put_secret_value(SecretId=secret_arn, SecretString=json.dumps(
+            {ACCOUNT: {"api_key_sid": "SK" + "1" * 32, "api_key_secret": "s3cret"}}))
+        # The function's own http client, sent to the fake instead of api.twilio.com.
+        monkeypatch.setattr(twilio_rest, "TwilioHttpClient", lambda timeout: twilio_api.http_client())
+        _reset_caches()
+        sid = message_sid(8)
+        consume(consumer, context, [factories.message("sent", sid, 1, account_sid=ACCOUNT)])
+        twilio_api.message(sid, "delivered", factories.BASE_TIME + timedelta(seconds=2))
+        # Due in 15 minutes: make it due now.
+        stack.ddb.update_item(TableName=stack.table_name, Key={"pk": {"S": f"message#{sid}"}, "sk": {"S": "state"}},
+                              UpdateExpression="SET check_after = :c",
+                              ExpressionAttributeValues={":c": {"S": "2000-01-01T00:00:00.000000Z"}})
+        capsys.readouterr()
+
+        # When the scheduled function runs
+        reconciler = load_function("reconciler")
+        counts = reconciler.lambda_handler({"source": "aws.events"}, context)
+
+        # Then it corrected the message with the API key of its account, and said so in its metrics
+        assert counts == {"checked": 1, "corrected": 1, "not_found": 0, "unreachable": 0}
+        assert stack.states()[f"message#{sid}"]["status"] == "delivered"
+        assert all(auth.startswith("Basic ") for _, auth in twilio_api.requests)
+        emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+        assert any(m.get("ReconcilerCorrections") == [1.0] or m.get("ReconcilerCorrections") == 1.0
+                   for m in emitted)
+        _reset_caches()
+
+
+def test_a_correction_whose_publish_failed_is_published_once_in_the_same_run(
+        stack, consumer, context, twilio_api, make_reconciler, fail):
+    # Given a stale message, and SNS refusing the reconciler's first publish
+    sid = message_sid(9)
+    consume(consumer, context, [factories.message("sent", sid, 1, account_sid=ACCOUNT)])
+    stack.notifications()
+    twilio_api.message(sid, "undelivered", factories.BASE_TIME + timedelta(seconds=2))
+    refused = fail("sns", "publish_batch", times=1)
+
+    # When the reconciler runs
+    counts = make_reconciler().run(far())
+
+    # Then the correction is written once and its notice published once (the retry republishes it)
+    assert refused["left"] == 0
+    assert counts["corrected"] == 1
+    assert [(n["status"], n["previous_status"]) for n in stack.notifications()] == [("undelivered", "sent")]
+    # Published: its history item (written only after the publish) is there.
+    assert [h["source"] for h in stack.history(f"message#{sid}")][-1] == "reconciler"

@@ -1,0 +1,131 @@
+"""`twilio-sink backfill`: bring the messages of a time window (an outage) to what Twilio's REST API says.
+
+For every account with an API key in the stack's TwilioApiKeysSecret (or the one given), lists the
+messages sent in [--since, --until) from Twilio's REST API and, for each whose stored status differs
+or that the sink never heard of, applies Twilio's status through the core pipeline, as the scheduled
+reconciler does: a synthetic event (source `reconciler`, time = Twilio's date_updated) that never
+regresses what events moved further, published once like any change. `--dry-run` lists what would
+change and writes nothing. Calls are listed too once a call family exists (docs: "Reconciliation").
+"""
+
+import argparse
+import sys
+import time
+from datetime import UTC, datetime
+
+from tqdm import tqdm
+
+from sink_ops import recovery, stack
+from twilio_sink import aws
+from twilio_sink.observability import metrics
+from twilio_sink.reconcile import apply, backfill_window, preview
+from twilio_sink.store import StatusStore
+from twilio_sink.twilio_rest import Twilio, Unreachable, parse_api_keys
+
+# Corrections applied together: one pipeline batch.
+BATCH = 100
+# Twilio's requests may take their time, but a backfill is not bounded by a Lambda timeout.
+NO_DEADLINE_SECONDS = 7 * 24 * 3600
+
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO-8601 time: {text!r}") from None
+    return moment.replace(tzinfo=moment.tzinfo or UTC).astimezone(UTC)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="twilio-sink backfill", description=__doc__.split("\n\n")[1].replace("\n", " "),
+        epilog="Exit status: 0 when every message of the window is as Twilio says (or would be, in a dry run), "
+               "1 when Twilio or AWS failed for some, 2 on a usage error.")
+    recovery.add_resource_options(parser)
+    parser.add_argument("--api-keys-secret-arn", help="the stack's TwilioApiKeysSecretArn (default: from --stack)")
+    parser.add_argument("--since", type=_moment, required=True, help="start of the window, ISO-8601 (UTC if no zone)")
+    parser.add_argument("--until", type=_moment, default=None, help="end of the window, excluded (default: now)")
+    parser.add_argument("--account", action="append", default=[],
+                        help="only this account SID (repeatable; default: every account of the secret)")
+    parser.add_argument("--dry-run", action="store_true", help="list what would change; write and publish nothing")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    until = args.until or datetime.now(UTC)
+    if args.since >= until:
+        print("backfill: --since must be before --until", file=sys.stderr)
+        return 2
+    try:
+        resources = recovery.resolve(args, ("table_name",) if args.dry_run else
+                                     ("table_name", "topic_arn", "dead_letter_queue_url"))
+        secret_arn = args.api_keys_secret_arn or (stack.outputs(args.stack).get("TwilioApiKeysSecretArn")
+                                                  if args.stack else None)
+    except (recovery.UsageError, stack.StackNotFound) as error:
+        print(f"backfill: {error}", file=sys.stderr)
+        return 2
+    if not secret_arn:
+        print("backfill: unknown API keys secret: give --stack or --api-keys-secret-arn", file=sys.stderr)
+        return 2
+    try:
+        keys = parse_api_keys(aws.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"])
+    except aws.AWS_ERRORS as error:
+        print(f"backfill: cannot read the API keys secret: {error}", file=sys.stderr)
+        return 1
+    accounts = args.account or sorted(keys)
+    if not accounts:
+        print("backfill: the API keys secret holds no account (see TwilioApiKeysSecret's description)", file=sys.stderr)
+        return 1
+    with recovery.quiet_core():
+        return _backfill(resources, Twilio(keys), accounts, args.since, until, args.dry_run)
+
+
+def _backfill(resources: recovery.Resources, twilio: Twilio, accounts: list[str], since: datetime, until: datetime,
+              dry_run: bool) -> int:
+    store = StatusStore(resources.table_name, aws.client("dynamodb"))
+    core = None if dry_run else recovery.pipeline(resources)
+    deadline = time.monotonic() + NO_DEADLINE_SECONDS
+    listed = changed = failed = 0
+    print(f"Backfilling messages sent from {since:%Y-%m-%dT%H:%M:%SZ} to {until:%Y-%m-%dT%H:%M:%SZ} "
+          f"({'dry run: nothing is written' if dry_run else 'applying'})")
+    # disable=None: the bar shows on a terminal only, so logs and tests read the report lines alone.
+    bar = tqdm(unit="message", file=sys.stderr, disable=None, leave=False)
+    for account in accounts:
+        events: list[dict] = []
+        try:
+            for _, event in backfill_window(twilio, store, account, since, until, deadline):
+                listed += 1
+                bar.update()
+                if event:
+                    events.append(event)
+        except Unreachable as error:
+            print(f"  {account}: Twilio did not answer ({error}); the window is incomplete", file=sys.stderr)
+            failed += 1
+        except aws.AWS_ERRORS as error:
+            print(f"  {account}: AWS error reading the table ({error})", file=sys.stderr)
+            failed += 1
+        for start in range(0, len(events), BATCH):
+            batch = events[start:start + BATCH]
+            if dry_run:
+                for change, previous in preview(store, batch):
+                    print(f"  would change {change.pk}: {previous or '(none)'} -> {change.status}")
+                    changed += 1
+                continue
+            try:
+                outcome = apply(core, batch, "backfill")
+                metrics.clear_metrics()  # outside Lambda nothing ships them to CloudWatch
+            except aws.AWS_ERRORS as error:
+                print(f"  AWS error applying corrections ({error})", file=sys.stderr)
+                failed += len(batch)
+                continue
+            changed += outcome.counts["applied"]
+            failed += len(outcome.failed) + len(outcome.dead_letters)
+    bar.close()
+    verb = "would change" if dry_run else "changed"
+    print(f"Done: {listed} message(s) listed, {changed} {verb}, {failed} failed.")
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -118,7 +118,8 @@ def exercise(stack, run) -> None:
     samples = load_samples()
     run(samples)
     run([f.message("read", message_id=s["data"]["message_id"], seconds=10**6) for s in samples
-         if s["type"].startswith("com.twilio.comms-api.message.")] + [b"{not json"])
+         if s["type"].startswith("com.twilio.comms-api.message.")])
+    run([b"{not json"])
 
 
 def test_the_stream_consumer_may_call_exactly_what_it_calls(stack, consumer, context, calls):

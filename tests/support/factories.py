@@ -3,6 +3,8 @@
 import itertools
 from datetime import UTC, datetime, timedelta
 
+from twilio_sink.registry import dataschema
+
 _ids = itertools.count(1)
 BASE_TIME = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -21,7 +23,8 @@ def cloudevent(event_type: str, data: dict, seconds: float = 0, event_id: str | 
         "type": event_type,
         "source": "/tests",
         "id": event_id or f"EZ{next(_ids):032x}",
-        "dataschema": "https://events-schemas.twilio.com/Test/1",
+        # The schema Twilio names for a known type (a known type naming another schema is refused).
+        "dataschema": dataschema(event_type) or "https://events-schemas.twilio.com/Test/1",
         "datacontenttype": "application/json",
         "time": at(seconds),
         "data": data,

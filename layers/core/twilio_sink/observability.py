@@ -15,4 +15,14 @@ logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
 
-__all__ = ["logger", "metrics", "tracer", "MetricUnit", "single_metric", "is_metrics_disabled"]
+__all__ = ["logger", "metrics", "tracer", "MetricUnit", "single_metric", "is_metrics_disabled", "count"]
+
+
+def count(name: str, dimension: str, value: str) -> None:
+    """One count of `name` under its own dimension (Metrics' dimensions are shared by all its metrics)."""
+    # single_metric prints even when metrics are disabled (local runs): honour the switch here.
+    if is_metrics_disabled():
+        return
+    with single_metric(name=name, unit=MetricUnit.Count, value=1,
+                       default_dimensions=metrics.default_dimensions) as metric:
+        metric.add_dimension(name=dimension, value=value)

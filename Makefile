@@ -7,18 +7,38 @@ VENV := .venv
 SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
 PY := $(VENV)/bin/python
+CLI := $(VENV)/bin/twilio-sink
 SAM := $(SAM_VENV)/bin/sam
 # sam build looks for python3.13 on PATH: the project venv provides it.
 SAM_ENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0
 
-.PHONY: setup run serve test build validate checkov events bench redrive replay clean
+.PHONY: help setup run serve send status test test-fast lint build validate checkov events bench redrive replay clean
+
+# `make` alone: this list. Every target is a thin alias; `twilio-sink COMMAND --help` tells the options.
+help:
+	@echo "Quick start:  make run   (the local stack, no AWS account)    make test   (set up, run every test)"
+	@echo
+	@echo "  setup      install the project's virtual environments (.venv with twilio-sink, SAM CLI, checkov)"
+	@echo "  run        start the local stack, replay events/ through both doors, print, stop"
+	@echo "  serve      the template's stack on 127.0.0.1 until Ctrl-C          (ARGS=\"--help\")"
+	@echo "  send       send events to the running local stack                   (ARGS=\"--help\")"
+	@echo "  status     read the status table                                    (ARGS=\"--help\")"
+	@echo "  test       the whole suite (what CI runs after make lint)"
+	@echo "  test-fast  the quick loop: no sam/checkov runs, fewer property-test examples"
+	@echo "  lint       ruff over everything, mypy over the core"
+	@echo "  bench      throughput, cost, latency, memory, cold start          (ARGS=\"--help\")"
+	@echo "  redrive    reprocess stream batches that exhausted their retries  (ARGS=\"--stack NAME --dry-run\")"
+	@echo "  replay     send dead letters back through the pipeline            (ARGS=\"--stack NAME --dry-run\")"
+	@echo "  events     regenerate events/ from events/samples"
+	@echo "  build      sam build          validate   sam validate --lint          checkov   security scan"
+	@echo "  clean      remove the virtual environments and build output"
 
 setup: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 
 $(VENV)/.installed: requirements-dev.txt layers/core/requirements.txt pyproject.toml
 	@test -n "$(PYTHON313)" || { echo "Python 3.13 is required: install it (e.g. 'pyenv install 3.13.0') or put python3.13 on PATH" >&2; exit 1; }
 	$(PYTHON313) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt -e .
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt -e '.[local]'
 	@touch $@
 
 $(SAM_VENV)/.installed: requirements-sam.txt
@@ -33,19 +53,19 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/pip install -q --disable-pip-version-check -r requirements-checkov.txt
 	@touch $@
 
-run: $(VENV)/.installed
-	$(PY) -m scripts.run_local $(ARGS)
-
-# The template's stack on 127.0.0.1 until Ctrl-C (options: make serve ARGS="--help").
-serve: $(VENV)/.installed
-	$(PY) -m scripts.serve $(ARGS)
+run serve send status events bench redrive replay: $(VENV)/.installed
+	$(CLI) $@ $(ARGS)
 
 test: setup
-	$(SAM_ENV) $(PY) -m pytest
+	$(SAM_ENV) $(PY) -m pytest $(ARGS)
 
+# The edit-test loop: everything but the sam/checkov runs, and the property test at 50 histories.
+test-fast: $(VENV)/.installed
+	GUARANTEE_EXAMPLES=50 $(PY) -m pytest -m "not slow" -q $(ARGS)
 
-events: $(VENV)/.installed
-	$(PY) -m scripts.generate_events
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 build: setup
 	$(SAM_ENV) $(SAM) build
@@ -56,17 +76,6 @@ validate: setup
 # Security scan of template.yaml; each skipped check is justified in its resource's Metadata.
 checkov: $(CHECKOV_VENV)/.installed
 	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
-
-# Throughput, latency, memory and cold-start numbers of the real handlers (see README "Performance").
-bench: $(VENV)/.installed
-	$(PY) -m bench $(ARGS)
-
-# Recovery against a deployed stack, e.g. `make redrive ARGS="--stack twilio-sink --dry-run"` (see --help).
-redrive: $(VENV)/.installed
-	$(PY) -m scripts.redrive $(ARGS)
-
-replay: $(VENV)/.installed
-	$(PY) -m scripts.replay $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .serve

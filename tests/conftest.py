@@ -6,8 +6,8 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from scripts.generate_events import LOCAL_TEST_AUTH_TOKEN
-from scripts.local_aws import FAKE_CREDENTIALS, LambdaContext, Stack, load_function
+from sink_dev.samples import LOCAL_TEST_AUTH_TOKEN
+from sink_local.stack import FAKE_CREDENTIALS, LambdaContext, Stack, load_function
 
 # Set before any handler module is imported: Powertools reads them at import time.
 os.environ.update(

@@ -11,9 +11,10 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from bench.fake_aws import FakeAws
-from scripts.local_aws import FAKE_CREDENTIALS, REGION, ROOT
-from scripts.cfn import load_template, table_create_kwargs
+from sink_bench.fake_aws import FakeAws
+from sink_dev.paths import ROOT
+from sink_dev.template import load_template, table_create_kwargs
+from sink_local.stack import FAKE_CREDENTIALS, REGION
 
 TABLE = "status-table"
 

@@ -29,9 +29,16 @@ from collections import Counter
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from scripts import redrive
+from sink_ops import redrive
 from tests.reliability.harness import (
-    FAULT_KINDS, STREAM_NAME, StreamDelivery, WebhookDelivery, b64, put_on_stream, redrive_args, run_all,
+    FAULT_KINDS,
+    STREAM_NAME,
+    StreamDelivery,
+    WebhookDelivery,
+    b64,
+    put_on_stream,
+    redrive_args,
+    run_all,
     world,  # noqa: F401 - the fixture
 )
 from tests.support import factories as f
@@ -168,8 +175,8 @@ def label_coverage(faults, exhausted, faulty) -> None:
 def check(originals, stack, delivered_poison, applied, faulty, concurrent):
     states, notes, letters = stack.states(), stack.notifications(), stack.dead_letters()
     by_entity: dict[str, list[dict]] = {}
-    for event in originals:
-        by_entity.setdefault(entity_key(event), []).append(event)
+    for original in originals:
+        by_entity.setdefault(entity_key(original), []).append(original)
     # 1. the final status is the model's winner, whatever the interleaving; every event is kept
     assert set(states) == set(by_entity)
     for pk, events_of_entity in by_entity.items():

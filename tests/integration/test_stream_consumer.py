@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from scripts.generate_events import load_samples
+from sink_dev.samples import load_samples
 from tests.support import factories as f
+from tests.support.expectations import assert_contract_state, expected_final, expected_per_event
 from tests.support.sinks import consume, failed_sequences, kinesis_batch
-from tests.support.expectations import assert_contract_state, expected_per_event, expected_final
 
 SAMPLES = load_samples()
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 from pydantic import BaseModel
 
-from scripts.generate_events import load_samples
+from tools.sink_dev.samples import load_samples
 from tests.support import factories as f
 from tests.support.sinks import consume, post
 from twilio_sink.registry import FAMILIES, UNMODELLED, family_of, route

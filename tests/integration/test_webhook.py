@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import boto3
 import pytest
 
-from scripts.generate_events import load_samples, webhook_event
+from sink_dev.samples import load_samples, webhook_event
 from tests.support import factories as f
 from tests.support.expectations import assert_contract_state, expected_final, expected_per_event
 from tests.support.sinks import post
@@ -154,7 +154,7 @@ def test_a_secret_without_a_usable_token_answers_503_not_403(stack, webhook, con
 @pytest.fixture
 def deployed(stack, monkeypatch):
     """The webhook as deployed behind `deployment` (its PUBLIC_BASE_URL read at cold start)."""
-    from scripts.local_aws import load_function
+    from sink_local.stack import load_function
     from twilio_sink import config
 
     def load(deployment):

@@ -6,10 +6,10 @@ import urllib.request
 
 import pytest
 
-from scripts import status
-from scripts.generate_events import webhook_event
-from scripts.local_api import HttpApi, http_api_event
-from scripts.local_lambda import FunctionError
+from sink_dev.samples import webhook_event
+from sink_local.api import HttpApi, http_api_event
+from sink_local.functions import FunctionError
+from sink_ops import status
 
 
 def test_event_has_api_gateways_shape_raw_query_and_decoded_parameters():
@@ -75,4 +75,4 @@ def test_other_routes_are_404_and_a_function_error_is_500(api):
 
 def test_status_without_a_local_stack_says_how_to_start_one(tmp_path, capsys):
     assert status.main(["--state-file", str(tmp_path / "none.json"), "list"]) == 1
-    assert "make serve" in capsys.readouterr().err
+    assert "twilio-sink serve" in capsys.readouterr().err

@@ -1,11 +1,11 @@
-"""The local event source mapping retries the way Lambda does (scripts/local_kinesis.py), in moto."""
+"""The local event source mapping retries the way Lambda does (tools/sink_local/kinesis.py), in moto."""
 
 import json
 
 import pytest
 
-from scripts.local_kinesis import StreamPoller
-from scripts.local_lambda import FunctionError
+from sink_local.functions import FunctionError
+from sink_local.kinesis import StreamPoller
 
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:StreamConsumerFunction"
 

@@ -14,10 +14,10 @@ import boto3
 import pytest
 from twilio.request_validator import RequestValidator
 
-from scripts import status
-from scripts.generate_events import LOCAL_TEST_AUTH_TOKEN, body_sha256, kinesis_payload
+from sink_dev.paths import ROOT
+from sink_dev.samples import LOCAL_TEST_AUTH_TOKEN, body_sha256, kinesis_payload
+from sink_ops import status
 from tests.support.factories import message, operation
-from tests.template.test_template import ROOT
 
 STARTUP_SECONDS = 120
 ARRIVAL_SECONDS = 60
@@ -27,7 +27,7 @@ ARRIVAL_SECONDS = 60
 def served(tmp_path):
     state_file = tmp_path / "stack.json"
     process = subprocess.Popen(
-        [sys.executable, "-m", "scripts.serve", "--port", "0", "--aws-port", "0", "--state-file", str(state_file),
+        [sys.executable, "-m", "sink_local.serve", "--port", "0", "--aws-port", "0", "--state-file", str(state_file),
          "--auth-token", LOCAL_TEST_AUTH_TOKEN],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + STARTUP_SECONDS
@@ -43,7 +43,7 @@ def served(tmp_path):
 
 
 def show(state_file, entity: str, entity_id: str, capsys) -> tuple[int, str]:
-    """`scripts.status show`, retried while the event is on its way (the stream is polled)."""
+    """`sink_ops.status show`, retried while the event is on its way (the stream is polled)."""
     deadline = time.monotonic() + ARRIVAL_SECONDS
     while True:
         code = status.main(["--state-file", str(state_file), "show", entity, entity_id])

@@ -2,7 +2,7 @@
 
 import boto3
 
-from scripts.status import StatusTable, operation, show
+from sink_ops.status import StatusTable, operation, show
 from tests.support.factories import message
 from tests.support.factories import operation as operation_event
 from tests.support.sinks import consume

@@ -1,4 +1,4 @@
-"""scripts/twilio_setup.py against Twilio's REST API mocked at the HTTP layer (responses) and AWS in moto.
+"""tools/sink_ops/connect.py against Twilio's REST API mocked at the HTTP layer (responses) and AWS in moto.
 
 The Kinesis hand-shake is played end to end: when Twilio is asked for a test event, the real stream
 consumer receives one, and the command must find its test_id in the table and validate with it.
@@ -12,7 +12,7 @@ import boto3
 import pytest
 import responses
 
-from scripts import twilio_setup
+from sink_ops import connect as twilio_setup
 from tests.support.sinks import consume
 
 EVENTS = "https://events.twilio.com/v1"

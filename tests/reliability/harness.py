@@ -20,10 +20,10 @@ import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 from moto import mock_aws
 
-from scripts import recovery
-from scripts.generate_events import LOCAL_TEST_AUTH_TOKEN, kinesis_payload
-from scripts.local_aws import REGION, LambdaContext, Stack
-from scripts.kinesis_records import lambda_record
+from sink_dev.samples import LOCAL_TEST_AUTH_TOKEN, kinesis_payload
+from sink_local.stack import REGION, LambdaContext, Stack
+from sink_ops import recovery
+from sink_ops.records import lambda_record
 from tests.support.sinks import post
 
 STREAM_NAME = "twilio-events"

@@ -9,9 +9,15 @@ import json
 
 import pytest
 
-from scripts import redrive
+from sink_ops import redrive
 from tests.reliability.harness import (
-    STREAM_NAME, StreamDelivery, WebhookDelivery, on_failure_message, put_on_stream, redrive_args, run_all,
+    STREAM_NAME,
+    StreamDelivery,
+    WebhookDelivery,
+    on_failure_message,
+    put_on_stream,
+    redrive_args,
+    run_all,
     world,  # noqa: F401 - the fixture
 )
 from tests.support import factories as f

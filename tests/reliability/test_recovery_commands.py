@@ -5,8 +5,8 @@ import json
 import boto3
 import pytest
 
-from scripts import redrive, replay
-from scripts.local_aws import REGION
+from sink_local.stack import REGION
+from sink_ops import redrive, replay
 from tests.reliability.harness import on_failure_message, put_on_stream
 from tests.support import factories as f
 from twilio_sink.dead_letters import DeadLetter

@@ -3,7 +3,7 @@
 import base64
 import json
 
-from scripts.generate_events import kinesis_event, webhook_event
+from sink_dev.samples import kinesis_event, webhook_event
 
 
 def kinesis_batch(items: list[dict | bytes], first_sequence: int = 1) -> dict:

@@ -21,10 +21,10 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from scripts.generate_events import LOCAL_TEST_AUTH_TOKEN
-from scripts.local_aws import Stack
+from sink_dev.paths import ROOT
+from sink_dev.samples import LOCAL_TEST_AUTH_TOKEN
+from sink_local.stack import Stack
 
-ROOT = Path(__file__).resolve().parents[2]
 SAM = ROOT / ".venv-sam" / "bin" / "sam"
 RUNTIME_PACKAGES = ["boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py"]
 

@@ -2,13 +2,12 @@
 
 import json
 import subprocess
-from pathlib import Path
 
 import pytest
 
-from scripts.cfn import load_template
+from sink_dev.paths import ROOT
+from sink_dev.template import load_template
 
-ROOT = Path(__file__).resolve().parents[2]
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 
 

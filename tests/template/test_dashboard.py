@@ -7,10 +7,11 @@ import re
 
 import pytest
 
-from scripts.cfn import load_template
-from scripts.generate_events import LOCAL_TEST_AUTH_TOKEN
+from sink_dev.paths import ROOT
+from sink_dev.samples import LOCAL_TEST_AUTH_TOKEN
+from sink_dev.template import load_template
 from tests.support.sinks import kinesis_batch, post
-from tests.template.test_template import ROOT, env_of
+from tests.template.test_template import env_of
 
 NAMESPACE = "<MetricsNamespace>"
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from scripts.cfn import load_template, table_create_kwargs
+from sink_dev.paths import ROOT
+from sink_dev.template import load_template, table_create_kwargs
 
-ROOT = Path(__file__).resolve().parents[2]
 SAM = ROOT / ".venv-sam" / "bin" / "sam"
 SAM_PYTHON = ROOT / ".venv-sam" / "bin" / "python"
 PROJECT_BIN = ROOT / ".venv" / "bin"
@@ -108,7 +108,7 @@ def test_sam_validate_lint_passes():
 @pytest.mark.slow
 def test_translated_template_lints_clean():
     """SAM's expansion (event source mapping, roles, stage) is linted too, offline."""
-    result = run([tool(SAM_PYTHON), "scripts/lint_template.py", "template.yaml"])
+    result = run([tool(SAM_PYTHON), "tools/sink_dev/lint_template.py", "template.yaml"])
     assert "translated template is clean" in result.stdout
 
 

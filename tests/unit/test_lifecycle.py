@@ -1,7 +1,7 @@
 """Precedence rules of contract 2, table-driven, including every arrival order of a lifecycle."""
 
-from itertools import permutations
 from dataclasses import replace
+from itertools import permutations
 
 import pytest
 

@@ -9,11 +9,12 @@ from urllib.parse import parse_qs
 import pytest
 from twilio.request_validator import RequestValidator
 
-from scripts import generate_events as gen
-from scripts.generate_events import LOCAL_TEST_AUTH_TOKEN, load_samples
+from sink_dev import events as gen
+from sink_dev import samples
+from sink_dev.samples import LOCAL_TEST_AUTH_TOKEN, load_samples
 
 SAMPLES = load_samples()
-NAMES = gen.sample_names(SAMPLES)
+NAMES = samples.sample_names(SAMPLES)
 EXPECTED = json.loads((gen.EVENTS / "samples" / "expected.json").read_text())
 TEST_EVENT = "com.twilio.eventstreams.test-event"
 
@@ -66,7 +67,7 @@ def kinesis_payloads(event: dict) -> list[dict]:
 
 def test_generated_files_are_up_to_date():
     # Given the samples, When events/ is compared with what they generate, Then nothing differs
-    assert gen.check() == [], "run `python -m scripts.generate_events` (make events)"
+    assert gen.check() == [], "run `python -m sink_dev.events` (make events)"
     assert gen.main(["--check"]) == 0
 
 
@@ -103,7 +104,7 @@ def test_every_sample_has_one_file_per_sink_named_after_its_type():
     ("com.twilio.eventstreams.test-event", "test-event"),
 ])
 def test_event_name(event_type, name):
-    assert gen.event_name(event_type) == name
+    assert samples.event_name(event_type) == name
 
 
 # ------------------------------------------------------------------------------------ the samples
@@ -198,9 +199,9 @@ def test_webhook_event_is_an_http_api_v2_post(path):
     assert all(name == name.lower() for name in event["headers"])
     context = event["requestContext"]
     assert context["http"]["method"] == "POST" and context["stage"] == "$default"
-    assert event["headers"]["host"] == context["domainName"] == gen.DOMAIN
-    assert parse_qs(event["rawQueryString"]) == {"bodySHA256": [gen.body_sha256(event["body"])]}
-    assert event["queryStringParameters"] == {"bodySHA256": gen.body_sha256(event["body"])}
+    assert event["headers"]["host"] == context["domainName"] == samples.DOMAIN
+    assert parse_qs(event["rawQueryString"]) == {"bodySHA256": [samples.body_sha256(event["body"])]}
+    assert event["queryStringParameters"] == {"bodySHA256": samples.body_sha256(event["body"])}
 
 
 @pytest.mark.parametrize(("name", "sample"), list(zip(NAMES, SAMPLES)), ids=NAMES)
@@ -215,7 +216,7 @@ def test_webhook_all_holds_every_sample_in_order():
 
 
 def test_webhook_event_appends_the_body_hash_to_an_existing_query_and_signs_it():
-    event = gen.webhook_event('[{"a":1}]', token="another-token", extra_query="sink=primary")
+    event = samples.webhook_event('[{"a":1}]', token="another-token", extra_query="sink=primary")
     assert event["rawQueryString"].startswith("sink=primary&bodySHA256=")
     assert event["queryStringParameters"]["sink"] == "primary"
     assert RequestValidator("another-token").validate(signed_url(event), event["body"],
@@ -223,14 +224,14 @@ def test_webhook_event_appends_the_body_hash_to_an_existing_query_and_signs_it()
 
 
 def test_webhook_event_passes_non_utf8_bytes_base64_encoded():
-    event = gen.webhook_event(b"\xff\xfe")
+    event = samples.webhook_event(b"\xff\xfe")
     assert event["isBase64Encoded"] is True and base64.b64decode(event["body"]) == b"\xff\xfe"
-    assert event["rawQueryString"] == f"bodySHA256={gen.body_sha256(b'\xff\xfe')}"
+    assert event["rawQueryString"] == f"bodySHA256={samples.body_sha256(b'\xff\xfe')}"
 
 
 def test_sign_matches_twilio_request_validator():
     url = "https://example.com/events?bodySHA256=abc"
-    assert gen.sign(url, "token") == RequestValidator("token").compute_signature(url, {})
+    assert samples.sign(url, "token") == RequestValidator("token").compute_signature(url, {})
 
 
 # ------------------------------------------------------------------------------------ Kinesis events
@@ -265,11 +266,11 @@ def test_kinesis_all_holds_every_sample_in_order():
 
 
 def test_kinesis_record_can_keep_data_as_an_object():
-    record = gen.kinesis_record(SAMPLES[0], 7, data_as_string=False)
+    record = samples.kinesis_record(SAMPLES[0], 7, data_as_string=False)
     assert json.loads(base64.b64decode(record["kinesis"]["data"])) == SAMPLES[0]
     assert record["kinesis"]["sequenceNumber"] == "7"
 
 
 def test_kinesis_event_numbers_records_from_first_sequence():
-    event = gen.kinesis_event(SAMPLES[:3], first_sequence=100)
+    event = samples.kinesis_event(SAMPLES[:3], first_sequence=100)
     assert [r["kinesis"]["sequenceNumber"] for r in event["Records"]] == ["100", "101", "102"]

@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from twilio.request_validator import RequestValidator
 
-from scripts.generate_events import LOCAL_TEST_AUTH_TOKEN, TWILIO_SOURCE_IP
+from sink_dev.samples import LOCAL_TEST_AUTH_TOKEN, TWILIO_SOURCE_IP
 
 EXECUTE_API = "abc123defg.execute-api.us-east-1.amazonaws.com"
 CUSTOM_DOMAIN = "hooks.example.com"

@@ -23,6 +23,12 @@ class Received:
     event: CloudEvent | None = None
     poison: Poison | None = None
 
+    def cloudevent(self) -> CloudEvent:
+        """The decoded event; raises the reason it could not be decoded."""
+        if self.event is None:
+            raise self.poison or Poison(PoisonReason.NOT_CLOUDEVENT, "nothing was decoded")
+        return self.event
+
     @property
     def delivery(self) -> str:
         """What Lambda or Twilio retries after a failure: this stream record, or the webhook's delivery."""

@@ -29,7 +29,16 @@ from .lifecycle import Change, Current, Notification, OutboxEntry, Plan, plan
 from .notify import Notifier
 from .observability import MetricUnit, is_metrics_disabled, logger, metrics, single_metric
 from .registry import BY_TYPE, route
-from .store import BATCH_GET_LIMIT, BATCH_WRITE_LIMIT, TRANSACT_WRITE_LIMIT, Conflict, ItemTooLarge, StatusStore, chunks, history_key
+from .store import (
+    BATCH_GET_LIMIT,
+    BATCH_WRITE_LIMIT,
+    TRANSACT_WRITE_LIMIT,
+    Conflict,
+    ItemTooLarge,
+    StatusStore,
+    chunks,
+    history_key,
+)
 
 MAX_CONFLICT_RETRIES = 5
 # Threads for I/O: the requests of a phase wait on the network together (the CPU work holds the GIL
@@ -78,9 +87,7 @@ class Pipeline:
         groups: dict[str, Members] = defaultdict(list)
         for index, item in enumerate(received):
             try:
-                if item.poison:
-                    raise item.poison
-                change = replace(route(item.event), delivery=item.delivery)
+                change = replace(route(item.cloudevent()), delivery=item.delivery)
             except Poison as poison:
                 outcome.dead_letters[index] = _dead_letter(item, poison)
             else:
@@ -288,7 +295,7 @@ def _dead_letter(item: Received, poison: Poison) -> DeadLetter:
     )
 
 
-def _log_aws_failure(step: str, error: Exception, items: int) -> None:
+def _log_aws_failure(step: str, error: BaseException, items: int) -> None:
     code = error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else None
     logger.warning("AWS call failed; items will be retried",
                    extra={"step": step, "error": type(error).__name__, "code": code, "items": items})

@@ -110,7 +110,7 @@ def signed_urls(event: ProxyEvent, public_base_url: str = "") -> tuple[str, ...]
         called_path = event.raw_path
         queries: tuple[str, ...] = (event.raw_query_string or "",)
     else:
-        called_path = context.path
+        called_path = event.request_context.path
         queries = _rebuilt_queries(event)
     if not isinstance(called_path, str) or not called_path.startswith("/"):
         raise Rejected("malformed_request")
@@ -167,7 +167,7 @@ def _hash_matches(body: bytes, body_hash: str) -> bool:
     return body_hash.isascii() and hmac.compare_digest(hashlib.sha256(body).hexdigest(), body_hash)
 
 
-def _own_url(domain_name: str, called_path: str) -> str:
+def _own_url(domain_name: str | None, called_path: str) -> str:
     if not isinstance(domain_name, str) or not domain_name or any(c in domain_name for c in "/?#@ "):
         raise Rejected("malformed_request")
     return f"https://{domain_name}{called_path}"

@@ -62,7 +62,7 @@ class StatusStore:
         """Current state items by pk (strongly consistent); absent entities are left out."""
         found: dict[str, dict[str, Any]] = {}
         for group in chunks(sorted(set(pks)), BATCH_GET_LIMIT):
-            request = {
+            request: dict[str, Any] = {
                 self.table_name: {
                     "Keys": [to_item({"pk": pk, "sk": STATE_SK}) for pk in group],
                     "ConsistentRead": True,

@@ -22,11 +22,11 @@ class A2PData(BaseModel):
     timestamp: int | None = EPOCH_MS
 
 
-class LatestWins(Family):
+class LatestWins[Data: A2PData](Family[Data]):
     """Registrations move back and forth (failed, resubmitted, registered): the newest event wins."""
 
     precedence = "the later event time, then the payload's `updateddate`, then `timestamp`"
     time_fields = ("timestamp", "updateddate", "createddate")
 
-    def order_key(self, event: CloudEvent, data: A2PData, status: str) -> str:
+    def order_key(self, event: CloudEvent, data: Data, status: str) -> str:
         return key(event.time_utc, padded(data.updateddate or 0), padded(data.timestamp or 0), event.id)

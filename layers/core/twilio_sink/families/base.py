@@ -41,11 +41,11 @@ def event_types(prefix: str, statuses: Mapping[str, str], schema: str | Mapping[
             for suffix, status in statuses.items()}
 
 
-class Family(ABC):
+class Family[Data: BaseModel](ABC):
     entity: str
     id_source: str  # where the entity id comes from, in words (for the docs and the status command)
     types: Mapping[str, EventType]
-    data_model: type[BaseModel]
+    data_model: type[Data]
     precedence: str  # which event wins, in words (for the docs)
     # Payload fields read, in order, when an event has no `time` (several documented examples lack it).
     time_fields: tuple[str, ...] = ()
@@ -63,13 +63,13 @@ class Family(ABC):
         """Every status this family can set, in precedence order where it has one."""
         return tuple(dict.fromkeys(declared.status for declared in self.types.values()))
 
-    def status(self, event_type: str, data: BaseModel) -> str:
+    def status(self, event_type: str, data: Data) -> str:
         return self.types[event_type].status
 
     @abstractmethod
-    def entity_id(self, event: CloudEvent, data: BaseModel) -> str: ...
+    def entity_id(self, event: CloudEvent, data: Data) -> str: ...
 
-    def indexed(self, data: BaseModel) -> dict[str, str]:
+    def indexed(self, data: Data) -> dict[str, str]:
         """Attributes the state item carries for the table's secondary indexes (none by default).
 
         Only non-empty values: DynamoDB rejects empty key attributes, and an absent one keeps the
@@ -77,7 +77,7 @@ class Family(ABC):
         """
         return {}
 
-    def account_sid(self, event: CloudEvent, data: BaseModel) -> str | None:
+    def account_sid(self, event: CloudEvent, data: Data) -> str | None:
         """The Twilio account (or subaccount) the event belongs to, if the event says.
 
         The payload's account field first, then the envelope's `source` path (`/Accounts/AC…/`).
@@ -88,11 +88,11 @@ class Family(ABC):
         match = SOURCE_ACCOUNT.search(event.source)
         return match[1] if match else None
 
-    def account_values(self, data: BaseModel) -> Iterable[Any]:
+    def account_values(self, data: Data) -> Iterable[Any]:
         """The payload's candidates for the Account SID (any JSON type: only an `AC…` SID is taken)."""
         return (_field(data, name) for name in self.account_fields)
 
-    def event_time(self, data: BaseModel) -> datetime | None:
+    def event_time(self, data: Data) -> datetime | None:
         """The payload's own timestamp, for an event without `time`."""
         for name in self.time_fields:
             moment = parse_timestamp(_field(data, name))
@@ -101,7 +101,7 @@ class Family(ABC):
         return None
 
     @abstractmethod
-    def order_key(self, event: CloudEvent, data: BaseModel, status: str) -> str:
+    def order_key(self, event: CloudEvent, data: Data, status: str) -> str:
         """Text that sorts in precedence order; must end with the event id for a total order."""
 
 

@@ -21,7 +21,7 @@ class BrandData(A2PData):
     brandregistrationerrors: list = Field(default_factory=list)  # A2P.BrandRegistrationFailure v3
 
 
-class Brands(LatestWins):
+class Brands(LatestWins[BrandData]):
     entity = "brand"
     id_source = "data.brandsid"
     types = {

@@ -26,7 +26,7 @@ class CallSummaryData(BaseModel):
     end_time: str | None = None
 
 
-class CallSummaries(Family):
+class CallSummaries(Family[CallSummaryData]):
     entity = "call_summary"
     id_source = "data.call_sid"
     # The exact schema name per stage is not shown in Twilio's docs: the namespace is checked.

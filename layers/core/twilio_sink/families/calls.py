@@ -58,7 +58,7 @@ class CallData(BaseModel):
         return self.request.parameters.CallSid or self.sid or ""
 
 
-class Calls(Family):
+class Calls(Family[CallData]):
     entity = "call"
     id_source = "data.request.parameters.CallSid (else data.sid)"
     types = {

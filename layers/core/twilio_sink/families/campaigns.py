@@ -16,7 +16,7 @@ class CampaignData(A2PData):
     externalcampaignid: str | None = None
 
 
-class Campaigns(LatestWins):
+class Campaigns(LatestWins[CampaignData]):
     entity = "campaign"
     id_source = "data.campaignsid"
     types = {

@@ -21,7 +21,7 @@ class InboundMessageData(BaseModel):
     timestamp: str | None = None
 
 
-class InboundMessages(Family):
+class InboundMessages(Family[InboundMessageData]):
     entity = "message"
     id_source = "data.messageSid"
     types = event_types(TYPE, {"": "received"}, "Messaging.InboundMessageV1", [6])

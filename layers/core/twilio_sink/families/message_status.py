@@ -32,7 +32,7 @@ class MessageStatusData(BaseModel):
     errorCode: str | None = None
 
 
-class MessageStatuses(Family):
+class MessageStatuses(Family[MessageStatusData]):
     entity = "message"
     id_source = "data.messageSid"
     types = event_types(PREFIX, {status: status for status in STATUSES}, "Messaging.MessageStatus", range(3, 9))

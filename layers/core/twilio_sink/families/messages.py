@@ -69,7 +69,7 @@ class MessageData(BaseModel):
         return value
 
 
-class Messages(Family):
+class Messages(Family[MessageData]):
     """Communications API messages."""
 
     entity = "message"

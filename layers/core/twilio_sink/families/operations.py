@@ -15,7 +15,7 @@ class OperationData(BaseModel):
     operation_id: Identifier
 
 
-class Operations(Family):
+class Operations(Family[OperationData]):
     entity = "operation"
     id_source = "data.operation_id"
     types = event_types(PREFIX, {status: status for status in RANK},

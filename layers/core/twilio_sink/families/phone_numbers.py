@@ -23,7 +23,7 @@ class PhoneNumberData(A2PData):
     id: str | None = None
 
 
-class PhoneNumbers(LatestWins):
+class PhoneNumbers(LatestWins[PhoneNumberData]):
     entity = "phone_number"
     id_source = "data.phonenumbersid"
     types = event_types(PREFIX, {suffix: status for suffix, (status, _) in STATUSES.items()},

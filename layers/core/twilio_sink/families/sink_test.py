@@ -18,7 +18,7 @@ class SinkTestData(BaseModel):
     test_id: Identifier
 
 
-class SinkTests(Family):
+class SinkTests(Family[SinkTestData]):
     entity = "sink_test"
     id_source = "data.test_id"
     types = event_types(TYPE, {"": "received"}, "EventStreams.TestSink", [1])

@@ -27,7 +27,7 @@ class FlowExecutionData(BaseModel):
     date_updated: str | None = None
 
 
-class FlowExecutions(Family):
+class FlowExecutions(Family[FlowExecutionData]):
     entity = "flow_execution"
     id_source = "data.execution_sid"
     types = event_types(PREFIX, {"started": "active", "ended": "ended"}, "Studio.FlowExecutionEvent", [1, 2])

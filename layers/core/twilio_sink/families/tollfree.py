@@ -27,7 +27,7 @@ class TollFreeData(BaseModel):
     processeddate: int | None = Field(None, ge=0, lt=10**15)  # epoch milliseconds
 
 
-class TollFreeVerifications(Family):
+class TollFreeVerifications(Family[TollFreeData]):
     entity = "tollfree_verification"
     id_source = "data.tollfreeverificationsid"
     # Twilio names one schema per type (`TollFree.VerificationEdit`); only the namespace is checked.

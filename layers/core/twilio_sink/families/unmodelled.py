@@ -18,7 +18,7 @@ class AnyData(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-class Unmodelled(Family):
+class Unmodelled(Family[AnyData]):
     entity = "event"
     id_source = "the CloudEvent `id`"
     types: dict = {}  # every type no other family declares

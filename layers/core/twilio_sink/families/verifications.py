@@ -26,7 +26,7 @@ class VerificationData(BaseModel):
     updated_at: str | None = None
 
 
-class Verifications(Family):
+class Verifications(Family[VerificationData]):
     entity = "verification"
     id_source = "data.verification_sid"
     types = event_types(PREFIX, {status: status for status in RANK}, "AccountSecurity.VerifyEventStreamEvent",

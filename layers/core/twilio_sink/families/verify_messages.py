@@ -26,7 +26,7 @@ class VerifyMessageData(BaseModel):
     created_at: str | None = None
 
 
-class VerifyMessages(Family):
+class VerifyMessages(Family[VerifyMessageData]):
     entity = "verify_message"
     id_source = "data.attempt_sid"
     types = event_types(PREFIX, {status: status for status in RANK}, "AccountSecurity.MessageStatusEvent", [1, 2])

@@ -1,15 +1,14 @@
 """Read the status table: an entity's current status and history, the messages of an operation, all states.
 
-    .venv/bin/python -m scripts.status [--local | --stack NAME | --table NAME] show message MM123…
-    .venv/bin/python -m scripts.status ... operation comms_operation_01…     # its status and its messages
-    .venv/bin/python -m scripts.status ... list [--entity message]           # every current status (a Scan)
+    twilio-sink status [--local | --stack NAME | --table NAME] show message MM123…
+    twilio-sink status ... operation comms_operation_01…     # its status and its messages
+    twilio-sink status ... list [--entity message]           # every current status (a Scan)
 
-Where the table is: `--local` (the running `make serve`, the default when it runs), `--stack` (a deployed
+Where the table is: `--local` (the running `twilio-sink serve`, the default when it runs), `--stack` (a deployed
 stack's StatusTableName output), or `--table`. AWS credentials and region come from the usual places.
 """
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import boto3
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import BotoCoreError, ClientError
 
-from scripts.serve import STATE_FILE
+from sink_ops import stack
 
 INDEX = "ByOperation"  # template.yaml StatusTable.GlobalSecondaryIndexes
 ENTITIES = ("message", "operation", "brand", "campaign", "phone_number", "sink_test")
@@ -115,30 +114,26 @@ def open_table(args) -> StatusTable:
     if args.table:
         return StatusTable(boto3.resource("dynamodb", region_name=args.region).Table(args.table))
     if args.stack:
-        outputs = {o["OutputKey"]: o["OutputValue"] for o in boto3.client("cloudformation", region_name=args.region)
-                   .describe_stacks(StackName=args.stack)["Stacks"][0].get("Outputs", [])}
+        outputs = stack.outputs(args.stack, args.region)
         if "StatusTableName" not in outputs:
             raise LookupError(f"stack {args.stack} has no StatusTableName output")
         return StatusTable(boto3.resource("dynamodb", region_name=args.region).Table(outputs["StatusTableName"]))
-    try:
-        state = json.loads(Path(args.state_file).read_text())
-    except FileNotFoundError:
-        raise LookupError("no table given: use --table or --stack, or start the local stack with `make serve`") from None
+    state = stack.local(args.state_file)
     resource = boto3.resource("dynamodb", region_name=state["region"], endpoint_url=state["endpoint_url"],
                               aws_access_key_id="testing", aws_secret_access_key="testing")
     return StatusTable(resource.Table(state["table_name"]))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="scripts.status", description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog="twilio-sink status", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split("\n\n", 1)[1])
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--local", action="store_true", help="the running `make serve` (default when no table is given)")
+    where.add_argument("--local", action="store_true", help="the running `twilio-sink serve` (default when no table is given)")
     where.add_argument("--stack", help="a deployed stack's name (reads its StatusTableName output)")
     where.add_argument("--table", help="the table name")
     parser.add_argument("--region", help="AWS region (default: your AWS configuration)")
-    parser.add_argument("--state-file", type=Path, default=STATE_FILE, help=argparse.SUPPRESS)
+    parser.add_argument("--state-file", type=Path, default=stack.LOCAL_STACK_FILE, help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True)
     show_parser = commands.add_parser("show", help="an entity's current status and its history")
     show_parser.add_argument("entity", help=f"one of {', '.join(ENTITIES)}; or ENTITY#ID as one argument")

@@ -1,6 +1,6 @@
-"""`make serve`: the stack of template.yaml running on this machine, no AWS account and no Docker.
+"""`twilio-sink serve`: the stack of template.yaml running on this machine, no AWS account and no Docker.
 
-    .venv/bin/python -m scripts.serve [--port 3000] [--aws-port 5000] [--public-base-url URL]
+    twilio-sink serve [--port 3000] [--aws-port 5000] [--public-base-url URL]
                                       [--parameter Name=Value ...] [--state-file PATH]
 
 - An AWS stand-in (moto's server) on 127.0.0.1 with the template's resources: the status table from its
@@ -23,15 +23,21 @@ from pathlib import Path
 
 from moto.server import ThreadedMotoServer
 
-from scripts.generate_events import LOCAL_TEST_AUTH_TOKEN
-from scripts.local_api import HttpApi
-from scripts.local_aws import FAKE_CREDENTIALS, REGION, ROOT, Stack, Template
-from scripts.local_kinesis import BatchResult, StreamPoller
-from scripts.local_lambda import LocalFunction
+from sink_dev.paths import ROOT
+from sink_dev.samples import LOCAL_TEST_AUTH_TOKEN
+from sink_local.api import HttpApi
+from sink_local.functions import LocalFunction
+from sink_local.kinesis import BatchResult, StreamPoller
+from sink_local.stack import FAKE_CREDENTIALS, REGION, Stack, Template
+from sink_ops.stack import LOCAL_STACK_FILE
 
-STATE_FILE = ROOT / ".serve" / "stack.json"
+STATE_FILE = ROOT / LOCAL_STACK_FILE
 LOG_DIR = ROOT / ".serve" / "logs"
 WEBHOOK, CONSUMER = "WebhookFunction", "StreamConsumerFunction"
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def http_route(template: Template) -> tuple[str, str]:
@@ -153,19 +159,20 @@ class LocalServer:
             f"  webhook              POST {d['webhook_url']}  → {WEBHOOK}",
             f"  signed URL           {d['public_url']}?bodySHA256=<sha256 of body>  (PUBLIC_BASE_URL"
             f"{'' if self.public_base_url else '; a tunnel needs --public-base-url'})",
-            f"  auth token           {d['auth_token'] if d['auth_token'] == LOCAL_TEST_AUTH_TOKEN else '(yours)'}  (in secret {d['secret_arn'].rsplit(':', 1)[1]})",
+            f"  auth token           {d['auth_token'] if d['auth_token'] == LOCAL_TEST_AUTH_TOKEN else '(yours)'}"
+            f"  (in secret {d['secret_arn'].rsplit(':', 1)[1]})",
             f"  Kinesis stream       {d['stream_name']} ({shards} shards) → {CONSUMER}: batches of ≤"
             f"{source.get('BatchSize')}, window {source.get('MaximumBatchingWindowInSeconds')} s, "
             f"from {source.get('StartingPosition')}",
             f"  status table         {d['table_name']}",
             f"  notifications        {d['topic_arn']}",
             f"  dead letters         {d['dead_letter_queue_url']}",
-            f"  function logs        {', '.join(str(Path(p).relative_to(ROOT)) if Path(p).is_relative_to(ROOT) else p for p in d['logs'].values())}",
+            f"  function logs        {', '.join(_shown(Path(p)) for p in d['logs'].values())}",
             "",
             "Try it (in another terminal):",
-            "  .venv/bin/python -m scripts.send_local webhook events/samples/cloudevents.json   # signed POST (--curl prints the curl command)",
-            "  .venv/bin/python -m scripts.send_local kinesis events/samples/cloudevents.json   # PutRecords on the stream",
-            "  .venv/bin/python -m scripts.status --local list                                    # the status table",
+            "  twilio-sink send webhook events/samples/cloudevents.json   # signed POST (--curl prints the curl command)",
+            "  twilio-sink send kinesis events/samples/cloudevents.json   # PutRecords on the stream",
+            "  twilio-sink status --local list                                    # the status table",
             "",
         ])
 
@@ -207,7 +214,7 @@ def parse_parameters(values: list[str]) -> dict[str, str]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="make serve", description=__doc__.split("\n\n")[0],
+        prog="twilio-sink serve", description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Everything listens on 127.0.0.1 only. Port 0 picks a free port.")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 3000)),

@@ -8,7 +8,8 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from sink_dev.paths import ROOT
+
 DEFAULT_TABLE_NAME = "status-table"
 
 # Short tag -> long form key. !Ref, !Condition and !GetAtt have their own shapes (below).

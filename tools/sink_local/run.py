@@ -1,4 +1,4 @@
-"""`make run`: start the local stack (`make serve`), replay events/ through both doors, print, stop.
+"""`twilio-sink run`: start the local stack (`twilio-sink serve`), replay events/ through both doors, print, stop.
 
 No AWS account is needed. The sample events go onto the local Kinesis stream (the consumer gets them
 in Lambda-shaped batches), then the same events again as signed deliveries to the local webhook, one
@@ -11,22 +11,21 @@ import json
 import sys
 import time
 
-from scripts.generate_events import load_samples
-from scripts.local_aws import ROOT
-from scripts.send_local import post, put_records, signed_delivery
-from scripts.serve import LocalServer
-from scripts.status import states_table
+from sink_dev.paths import EVENTS
+from sink_dev.samples import load_samples
+from sink_local.send import post, put_records, signed_delivery
+from sink_local.serve import LocalServer
+from sink_ops.status import states_table
 
-EVENTS = ROOT / "events"
 CONSUMER_WAIT_SECONDS = 120
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="make run", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="twilio-sink run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--verbose", action="store_true", help="print every webhook request and Kinesis batch")
     args = parser.parse_args(argv)
     say = print if args.verbose else (lambda line: print(line) if line.startswith("→") else None)
-    # Ephemeral ports, no state file: a run never collides with a `make serve` in another terminal.
+    # Ephemeral ports, no state file: a run never collides with a `twilio-sink serve` in another terminal.
     with LocalServer(port=0, aws_port=0, state_file=None, say=say) as server:
         state = server.describe()
         samples = load_samples()

@@ -8,7 +8,7 @@ ids, so every copy is a new set of entities, in order, unique: every event is an
 import json
 from functools import cache
 
-from scripts.generate_events import kinesis_event, load_samples, webhook_body, webhook_event
+from sink_dev.samples import kinesis_event, load_samples, webhook_body, webhook_event
 
 ID_FIELDS = ("message_id", "operation_id", "brandsid", "campaignsid", "phonenumbersid", "test_id")
 

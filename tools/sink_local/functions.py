@@ -18,7 +18,8 @@ import traceback
 import uuid
 from pathlib import Path
 
-from scripts.local_aws import ACCOUNT_ID, REGION, ROOT, LambdaContext
+from sink_dev.paths import ROOT
+from sink_local.stack import ACCOUNT_ID, REGION, LambdaContext
 
 STARTUP_SECONDS = 60
 
@@ -61,7 +62,7 @@ class LocalFunction:
             "PYTHONUNBUFFERED": "1",
         }
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "scripts.local_lambda", "--worker", self.logical_id, str(self.timeout)],
+            [sys.executable, "-m", "sink_local.functions", "--worker", self.logical_id, str(self.timeout)],
             cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True,
         )
         reply = self._read(STARTUP_SECONDS)
@@ -141,7 +142,7 @@ def worker(logical_id: str, timeout: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description="Internal: the process a locally served function runs in (started by scripts.serve).")
+        description="Internal: the process a locally served function runs in (started by sink_local.serve).")
     parser.add_argument("--worker", nargs=2, metavar=("LOGICAL_ID", "TIMEOUT"), required=True)
     args = parser.parse_args(argv)
     return worker(args.worker[0], int(args.worker[1]))

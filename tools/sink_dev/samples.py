@@ -1,24 +1,13 @@
-"""Generate the sample Lambda events under events/ from THE sample payloads.
+"""THE builders of sample events: what Twilio's sinks deliver and what Lambda hands the functions.
 
-    python -m scripts.generate_events           # (re)write events/kinesis/*.json and events/webhook/*.json
-    python -m scripts.generate_events --check   # exit 1, listing what differs, instead of writing
-
-Everything comes from `events/samples/cloudevents.json`, deterministically: no randomness, no clock.
-Per sample, `events/kinesis/<name>.json` is a Lambda Kinesis event holding the CloudEvent as Twilio's
-Kinesis sink writes it (`data` as a JSON-encoded string), and `events/webhook/<name>.json` is an API
-Gateway HTTP API (payload 2.0) event holding a signed Twilio webhook delivery (a JSON array of
-CloudEvents). `all.json` in each directory holds every sample, in the samples' order.
-
-Webhook events are signed with LOCAL_TEST_AUTH_TOKEN for the URL Twilio would call:
-https://<domain><path>?bodySHA256=<hex sha256 of the body>. Tests and scripts import the builders
-below rather than re-implementing them.
+One place for the events generator (`twilio-sink events`), the local stack, the bench and the tests.
+Everything is deterministic: no randomness, no clock. Webhook events are signed with
+LOCAL_TEST_AUTH_TOKEN for the URL Twilio would call: https://<domain><path>?bodySHA256=<hex sha256 of the body>.
 """
 
-import argparse
 import base64
 import hashlib
 import json
-import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,11 +16,10 @@ from urllib.parse import parse_qsl
 
 from twilio.request_validator import RequestValidator
 
-ROOT = Path(__file__).resolve().parents[1]
-EVENTS = ROOT / "events"
+from sink_dev.paths import EVENTS
+from sink_ops.records import lambda_record
+
 SAMPLES = EVENTS / "samples" / "cloudevents.json"
-KINESIS_DIR = EVENTS / "kinesis"
-WEBHOOK_DIR = EVENTS / "webhook"
 
 # The auth token the local/test webhook events are signed with (documented in events/README.md).
 LOCAL_TEST_AUTH_TOKEN = "twilio-sink-local-test-token"
@@ -60,7 +48,6 @@ TYPE_PREFIXES = ("com.twilio.comms-api.", "com.twilio.messaging.compliance.", "c
                  "com.twilio.")
 
 
-# ---------------------------------------------------------------------------------------- samples
 
 def load_samples(path: Path = SAMPLES) -> list[dict]:
     """THE sample CloudEvents (data as objects), in their natural arrival order."""
@@ -99,25 +86,15 @@ def kinesis_payload(cloudevent: dict, data_as_string: bool = True) -> bytes:
 
 def kinesis_record(cloudevent: dict, sequence_number: int | str, data_as_string: bool = True) -> dict:
     """One record of a Lambda Kinesis event carrying `cloudevent`."""
-    sequence = str(sequence_number)
-    arrival = _parse_time(cloudevent.get("time")) or FALLBACK_TIME
-    return {
-        "kinesis": {
-            "kinesisSchemaVersion": "1.0",
-            # Twilio's partition key is not documented; the event id spreads records evenly.
-            "partitionKey": str(cloudevent.get("id") or "twilio-event"),
-            "sequenceNumber": sequence,
-            "data": base64.b64encode(kinesis_payload(cloudevent, data_as_string)).decode("ascii"),
-            "approximateArrivalTimestamp": round((arrival + KINESIS_ARRIVAL_DELAY).timestamp(), 3),
-        },
-        "eventSource": "aws:kinesis",
-        "eventVersion": "1.0",
-        "eventID": f"{SHARD_ID}:{sequence}",
-        "eventName": "aws:kinesis:record",
-        "invokeIdentityArn": CONSUMER_ROLE_ARN,
-        "awsRegion": REGION,
-        "eventSourceARN": STREAM_ARN,
+    arrival = (_parse_time(cloudevent.get("time")) or FALLBACK_TIME) + KINESIS_ARRIVAL_DELAY
+    stored = {
+        # Twilio's partition key is not documented; the event id spreads records evenly.
+        "PartitionKey": str(cloudevent.get("id") or "twilio-event"),
+        "SequenceNumber": str(sequence_number),
+        "Data": kinesis_payload(cloudevent, data_as_string),
+        "ApproximateArrivalTimestamp": arrival,
     }
+    return lambda_record(stored, STREAM_ARN, SHARD_ID, invokeIdentityArn=CONSUMER_ROLE_ARN, awsRegion=REGION)
 
 
 def kinesis_event(cloudevents: list[dict], first_sequence: int = FIRST_SEQUENCE_NUMBER) -> dict:
@@ -203,89 +180,10 @@ def webhook_event(body: str | bytes, token: str = LOCAL_TEST_AUTH_TOKEN, domain:
     }
 
 
-# ---------------------------------------------------------------------------------------- files
-
-def generated_files(samples: list[dict] | None = None) -> dict[Path, str]:
-    """Every file this script owns, with the exact text it should hold."""
-    samples = load_samples() if samples is None else samples
-    files: dict[Path, str] = {}
-    for index, (name, sample) in enumerate(zip(sample_names(samples), samples)):
-        files[KINESIS_DIR / f"{name}.json"] = _pretty(kinesis_event([sample], FIRST_SEQUENCE_NUMBER + index))
-        files[WEBHOOK_DIR / f"{name}.json"] = _pretty(webhook_event(webhook_body([sample])))
-    files[KINESIS_DIR / "all.json"] = _pretty(kinesis_event(samples))
-    files[WEBHOOK_DIR / "all.json"] = _pretty(webhook_event(webhook_body(samples)))
-    return files
-
-
-def stale_files(expected: dict[Path, str]) -> list[Path]:
-    """JSON files in the generated directories that no sample produces any more."""
-    present = [path for folder in (KINESIS_DIR, WEBHOOK_DIR) if folder.is_dir() for path in folder.glob("*.json")]
-    return sorted(path for path in present if path not in expected)
-
-
-def check(samples: list[dict] | None = None) -> list[str]:
-    """What differs between events/ and what the samples generate (empty when up to date)."""
-    expected = generated_files(samples)
-    problems = []
-    for path, text in expected.items():
-        if not path.exists():
-            problems.append(f"missing: {_rel(path)}")
-        elif path.read_text(encoding="utf-8") != text:
-            problems.append(f"differs: {_rel(path)}")
-    problems += [f"stale: {_rel(path)}" for path in stale_files(expected)]
-    return problems
-
-
-def write(samples: list[dict] | None = None) -> list[Path]:
-    """Write every generated file, remove stale ones; returns the files whose content changed."""
-    expected = generated_files(samples)
-    changed = []
-    for path, text in expected.items():
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-            changed.append(path)
-    for path in stale_files(expected):
-        path.unlink()
-        changed.append(path)
-    return changed
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 listing files that differ, write nothing")
-    args = parser.parse_args(argv)
-    if args.check:
-        problems = check()
-        for problem in problems:
-            print(problem)
-        if problems:
-            print("events/ is out of date: run `python -m scripts.generate_events` (or `make events`)")
-            return 1
-        print("events/ is up to date")
-        return 0
-    changed = write()
-    print(f"{len(changed)} file(s) written or removed under events/" if changed else "events/ already up to date")
-    for path in changed:
-        print(f"  {_rel(path)}")
-    return 0
-
-
 # ---------------------------------------------------------------------------------------- helpers
 
 def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def _pretty(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False) + "\n"
-
-
-def _rel(path: Path) -> str:
-    try:
-        return str(path.relative_to(ROOT))
-    except ValueError:
-        return str(path)
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -315,7 +213,3 @@ def _query_parameters(query: str) -> dict[str, str]:
     for name, value in parse_qsl(query, keep_blank_values=True):
         params[name] = f"{params[name]},{value}" if name in params else value
     return params
-
-
-if __name__ == "__main__":
-    sys.exit(main())

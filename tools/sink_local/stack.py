@@ -1,6 +1,6 @@
 """The template's resources in an AWS stand-in (moto), and readers for what the functions left there.
 
-Shared by `make run`, `make serve` and the tests, so all of them exercise the same stack, built from
+Shared by `twilio-sink run`, `twilio-sink serve` and the tests, so all of them exercise the same stack, built from
 template.yaml: every resource the functions use is created from its own definition (the table's keys
 and indexes, the stream's mode), and each function's environment is its template `Environment`, every
 `!Ref`/`!GetAtt` resolved to the resource created here. Nothing is configured twice.
@@ -10,14 +10,13 @@ import importlib.util
 import json
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import boto3
 
-from scripts.cfn import load_template, table_create_kwargs
+from sink_dev.paths import ROOT
+from sink_dev.template import load_template, table_create_kwargs
 
-ROOT = Path(__file__).resolve().parents[1]
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
 STACK_NAME = "twilio-event-sink-local"

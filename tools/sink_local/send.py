@@ -1,7 +1,7 @@
-"""Send CloudEvents to the running local stack (`make serve`) through either door, as Twilio would.
+"""Send CloudEvents to the running local stack (`twilio-sink serve`) through either door, as Twilio would.
 
-    .venv/bin/python -m scripts.send_local webhook FILE [--curl] [--token T]   # a signed POST of the events
-    .venv/bin/python -m scripts.send_local kinesis FILE                        # PutRecords, one event per record
+    twilio-sink send webhook FILE [--curl] [--token T]   # a signed POST of the events
+    twilio-sink send kinesis FILE                        # PutRecords, one event per record
 
 FILE holds a CloudEvent, a JSON array of them (e.g. events/samples/cloudevents.json), or an API Gateway
 event from events/webhook/ (its body is sent). The webhook delivery is signed with the `twilio`
@@ -18,8 +18,8 @@ from shlex import quote
 
 import boto3
 
-from scripts.generate_events import body_sha256, kinesis_payload, sign, webhook_body
-from scripts.serve import STATE_FILE
+from sink_dev.samples import body_sha256, kinesis_payload, sign, webhook_body
+from sink_local.serve import STATE_FILE
 
 
 class NotServing(Exception):
@@ -30,7 +30,7 @@ def read_state(path: Path = STATE_FILE) -> dict:
     try:
         return json.loads(Path(path).read_text())
     except FileNotFoundError:
-        raise NotServing(f"no local stack found ({path} is missing): start one with `make serve`") from None
+        raise NotServing(f"no local stack found ({path} is missing): start one with `twilio-sink serve`") from None
 
 
 def load_events(path: Path) -> list[dict]:
@@ -80,9 +80,9 @@ def put_records(state: dict, events: list[dict]) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog="twilio-sink send", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
-    parser.add_argument("--state-file", type=Path, default=STATE_FILE, help="written by `make serve`")
+    parser.add_argument("--state-file", type=Path, default=STATE_FILE, help="written by `twilio-sink serve`")
     doors = parser.add_subparsers(dest="door", required=True)
     webhook = doors.add_parser("webhook", help="POST the events as one signed webhook delivery")
     webhook.add_argument("file", type=Path)
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         status, answer = post(state["webhook_url"], url, body, signature)
     except OSError as error:
-        print(f"error: the local webhook did not answer ({error}): is `make serve` still running?", file=sys.stderr)
+        print(f"error: the local webhook did not answer ({error}): is `twilio-sink serve` still running?", file=sys.stderr)
         return 1
     print(f"  {status} {answer}")
     return 0 if status < 300 else 1

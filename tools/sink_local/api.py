@@ -17,8 +17,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl
 
-from scripts.local_aws import ACCOUNT_ID
-from scripts.local_lambda import FunctionError
+from sink_local.functions import FunctionError
+from sink_local.stack import ACCOUNT_ID
 
 API_ID = "local"
 # API Gateway passes these bodies as text; any other body is base64-encoded.

@@ -20,9 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from scripts.kinesis_records import lambda_record
-from scripts.local_aws import REGION
-from scripts.local_lambda import FunctionError
+from sink_local.functions import FunctionError
+from sink_local.stack import REGION
+from sink_ops.records import lambda_record
 
 POLL_SECONDS = 0.2  # between GetRecords calls on an idle shard (Kinesis allows 5 per second per shard)
 RETRY_SECONDS = 0.5

@@ -5,10 +5,14 @@ table, topic and queues, found from the CloudFormation stack's outputs or given 
 """
 
 import argparse
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from tqdm import tqdm
+
+from sink_ops import stack
 from twilio_sink import aws
 from twilio_sink.dead_letters import DeadLetterQueue
 from twilio_sink.inbound import Received
@@ -57,10 +61,9 @@ def resolve(args: argparse.Namespace, needed: tuple[str, ...]) -> Resources:
     values = {attribute: getattr(args, attribute) for attribute in OUTPUTS.values()}
     if args.stack:
         try:
-            stacks = aws.client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"]
-        except aws.AWS_ERRORS as error:
-            raise UsageError(f"cannot read stack {args.stack!r}: {error}") from None
-        outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+            outputs = stack.outputs(args.stack)
+        except stack.StackNotFound as error:
+            raise UsageError(str(error)) from None
         for output, attribute in OUTPUTS.items():
             values[attribute] = values[attribute] or outputs.get(output)
     missing = [f"--{name.replace('_', '-')}" for name in needed if not values[name]]
@@ -97,7 +100,18 @@ def process(core: Pipeline, received: list[Received]) -> Outcome:
 
 
 def receive_all(queue_url: str, args: argparse.Namespace) -> Iterator[dict]:
-    """Every message of the queue once: each stays hidden while handled (or until the visibility ends)."""
+    """Every message of the queue once, with a progress bar on a terminal."""
+    attributes = aws.client("sqs").get_queue_attributes(QueueUrl=queue_url,
+                                                        AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+    total = int(attributes["ApproximateNumberOfMessages"])
+    if args.max_messages:
+        total = min(total, args.max_messages)
+    # disable=None: the bar shows on a terminal only, so logs and tests read the report lines alone.
+    yield from tqdm(_receive(queue_url, args), total=total, unit="message", file=sys.stderr, disable=None, leave=False)
+
+
+def _receive(queue_url: str, args: argparse.Namespace) -> Iterator[dict]:
+    """Each message once: each stays hidden while handled (or until the visibility ends)."""
     sqs = aws.client("sqs")
     seen: set[str] = set()
     while not args.max_messages or len(seen) < args.max_messages:

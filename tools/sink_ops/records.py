@@ -15,7 +15,7 @@ def lambda_record(record: dict, stream_arn: str, shard_id: str, **context: str) 
             "partitionKey": record["PartitionKey"],
             "sequenceNumber": record["SequenceNumber"],
             "data": base64.b64encode(record["Data"]).decode("ascii"),
-            "approximateArrivalTimestamp": record["ApproximateArrivalTimestamp"].timestamp(),
+            "approximateArrivalTimestamp": round(record["ApproximateArrivalTimestamp"].timestamp(), 3),
         },
         "eventSource": "aws:kinesis",
         "eventVersion": "1.0",

@@ -1,7 +1,7 @@
 """Connect Twilio Event Streams to the deployed stack: create a sink, hand-shake it, subscribe it.
 
-    .venv/bin/python -m scripts.twilio_setup webhook --stack twilio-event-sink
-    .venv/bin/python -m scripts.twilio_setup kinesis --stack twilio-event-sink [--types 'com.twilio.comms-api.*']
+    twilio-sink connect webhook --stack twilio-event-sink
+    twilio-sink connect kinesis --stack twilio-event-sink [--types 'com.twilio.comms-api.*']
 
 `webhook` creates a webhook sink for the stack's WebhookUrl (active at once). `kinesis` creates a
 Kinesis sink for StreamArn / TwilioRoleArn / TwilioExternalId, asks Twilio for a test event, waits for
@@ -24,6 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
+from sink_ops import stack
 from twilio_sink.registry import known_types
 
 TEST_EVENT_TYPE = "com.twilio.eventstreams.test-event"  # sent by Twilio on a sink test, not subscribable
@@ -73,9 +74,6 @@ def twilio_client(environ=os.environ) -> Client:
     raise SetupError("set TWILIO_AUTH_TOKEN, or TWILIO_API_KEY + TWILIO_API_SECRET, for the account")
 
 
-def stack_outputs(stack: str, region: str | None) -> dict[str, str]:
-    stacks = boto3.client("cloudformation", region_name=region).describe_stacks(StackName=stack)["Stacks"]
-    return {output["OutputKey"]: output["OutputValue"] for output in stacks[0].get("Outputs", [])}
 
 
 class Setup:
@@ -152,7 +150,7 @@ def sink_tests(table) -> dict[str, dict]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="scripts.twilio_setup", description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog="twilio-sink connect", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split("\n\n", 1)[1])
     parser.add_argument("--list-types", action="store_true", help="print the subscribable types and exit")
@@ -178,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args, client_factory=twilio_client, say=print) -> int:
     types = subscription_types(args.types)
-    outputs = stack_outputs(args.stack, args.region) if args.stack else {}
+    outputs = stack.outputs(args.stack, args.region) if args.stack else {}
 
     def value(option: str, output: str) -> str:
         found = getattr(args, option) or outputs.get(output)
@@ -196,7 +194,7 @@ def run(args, client_factory=twilio_client, say=print) -> int:
         table = boto3.resource("dynamodb", region_name=args.region).Table(table_name)
         setup.handshake(sink_sid, table, args.wait)
     setup.subscribe(sink_sid, types, args.description)
-    say(f"done: sink {sink_sid} is subscribed; `python -m scripts.status --stack …` shows what arrives")
+    say(f"done: sink {sink_sid} is subscribed; `twilio-sink status --stack …` shows what arrives")
     return 0
 
 
@@ -211,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("choose webhook or kinesis (or --list-types)")
     try:
         return run(args)
-    except SetupError as error:
+    except (SetupError, stack.StackNotFound) as error:
         print(f"error: {error}", file=sys.stderr)
     except TwilioRestException as error:
         print(f"error: Twilio answered {error.status} to {error.method} {error.uri}: {error.msg}", file=sys.stderr)

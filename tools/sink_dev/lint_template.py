@@ -7,7 +7,7 @@ replaced by S3 placeholders as `sam validate` does.
 
 Run it with the SAM CLI's interpreter (it has samtranslator and cfn-lint):
 
-    .venv-sam/bin/python scripts/lint_template.py [template.yaml] [--show-translated]
+    .venv-sam/bin/python tools/sink_dev/lint_template.py [template.yaml] [--show-translated]
 
 Exit status: 0 clean (informational findings are printed), 1 errors or warnings, 2 translation failed.
 """
@@ -19,13 +19,14 @@ import os
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 # samtranslator and cfn-lint read the region from the environment; never let them look for credentials.
 os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
 os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = REGION
 
-sys.path.insert(0, str(ROOT))
+# Runs with the SAM CLI's interpreter, where the project's tools are not installed.
+sys.path.insert(0, str(ROOT / "tools"))
 
 import boto3  # noqa: E402
 from cfnlint.api import ManualArgs, lint  # noqa: E402
@@ -33,7 +34,7 @@ from samtranslator.model.exceptions import InvalidDocumentException  # noqa: E40
 from samtranslator.parser.parser import Parser  # noqa: E402
 from samtranslator.translator.translator import Translator  # noqa: E402
 
-from scripts.cfn import load_template  # noqa: E402
+from sink_dev.template import load_template  # noqa: E402
 
 PLACEHOLDER_S3 = "s3://bucket/value"
 

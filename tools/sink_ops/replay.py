@@ -1,4 +1,4 @@
-"""`make replay`: send dead letters back through the pipeline after a fix, removing those that succeed.
+"""`twilio-sink replay`: send dead letters back through the pipeline after a fix, removing those that succeed.
 
 Each dead letter (contract 4) holds the original record or event (`raw`) and where it came from.
 This command rebuilds what arrived from it, exactly as the functions decode it, and runs it through
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 from pydantic import ValidationError
 
-from scripts import recovery
+from sink_ops import recovery
 from twilio_sink import aws
 from twilio_sink.dead_letters import DeadLetter
 from twilio_sink.envelope import Poison, PoisonReason
@@ -119,7 +119,7 @@ def replay(resources: recovery.Resources, args: argparse.Namespace, out=None) ->
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="replay", description=__doc__.split("\n\n")[1].replace("\n", " "),
+        prog="twilio-sink replay", description=__doc__.split("\n\n")[1].replace("\n", " "),
         epilog="Exit status: 0 when every letter was replayed (or would be, in a dry run), 1 when some were "
                "kept, 2 on a usage error.")
     recovery.add_resource_options(parser)

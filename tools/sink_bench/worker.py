@@ -1,6 +1,6 @@
 """One measurement in a fresh interpreter (so peak memory and imports of one cannot leak into another).
 
-    python -m bench.worker '<json spec>' <result file>
+    python -m sink_bench.worker '<json spec>' <result file>
 
 Specs: {"kind": "consumer" | "naive", "records": N, "repeats": R, "latency": {...}} (the median run of R), {"kind": "webhook", "bytes": B,
 "runs": R, "latency": {...}}, {"kind": "profile", "records": N, "latency": {...}, "top": K}.
@@ -27,10 +27,10 @@ ENVIRONMENT = {
 os.environ.update(ENVIRONMENT)
 os.environ.pop("AWS_ENDPOINT_URL", None)
 
-from bench import workload  # noqa: E402
-from bench.fake_aws import FakeAws  # noqa: E402
-from scripts.generate_events import LOCAL_TEST_AUTH_TOKEN  # noqa: E402
-from scripts.local_aws import LambdaContext, load_function  # noqa: E402
+from sink_bench import workload  # noqa: E402
+from sink_bench.fake_aws import FakeAws  # noqa: E402
+from sink_dev.samples import LOCAL_TEST_AUTH_TOKEN  # noqa: E402
+from sink_local.stack import LambdaContext, load_function  # noqa: E402
 
 
 def fake_stack(latency: dict) -> FakeAws:
@@ -81,7 +81,7 @@ def consumer_run(spec: dict) -> dict:
     fake = fake_stack(spec["latency"])
     records = spec["records"]
     if spec["kind"] == "naive":
-        from bench.naive import NaiveConsumer
+        from sink_bench.naive import NaiveConsumer
 
         handler = NaiveConsumer(ENVIRONMENT["STATUS_TABLE_NAME"], ENVIRONMENT["TOPIC_ARN"])
         fake.attach(handler.dynamodb)
@@ -96,7 +96,7 @@ def consumer_run(spec: dict) -> dict:
         fake.forget_data()
         event = workload.kinesis_batch(records, run=f"m{repeat}")
         published_before = len(fake.sns.published)
-        result = measure(lambda: handler.lambda_handler(event, context), fake)
+        result = measure(lambda batch=event: handler.lambda_handler(batch, context), fake)
         failures = result.pop("answer")["batchItemFailures"]
         published = len(fake.sns.published) - published_before
         # Every event of the workload is an applied change: each must be published, once.

@@ -1,4 +1,4 @@
-"""`make redrive`: turn the stream consumer's OnFailure metadata back into records and reprocess them.
+"""`twilio-sink redrive`: turn the stream consumer's OnFailure metadata back into records and reprocess them.
 
 When a stream batch exhausts its retries (or its records get too old), Lambda sends only metadata to
 StreamFailureQueue: the stream ARN, shard id and first/last sequence numbers. This command reads
@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 
-from scripts import recovery
-from scripts.kinesis_records import lambda_record
+from sink_ops import recovery
+from sink_ops.records import lambda_record
 from twilio_sink import aws
+from twilio_sink.envelope import Poison
 from twilio_sink.inbound import Received, from_kinesis
 from twilio_sink.registry import route
-from twilio_sink.envelope import Poison
 
 GET_RECORDS_LIMIT = 1000
 # GetRecords may answer empty pages before the end of a shard's data; a range is given up after these.
@@ -167,7 +167,7 @@ def _format(counts: dict[str, int]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="redrive", description=__doc__.split("\n\n")[1].replace("\n", " "),
+        prog="twilio-sink redrive", description=__doc__.split("\n\n")[1].replace("\n", " "),
         epilog="Exit status: 0 when every message was redriven (or would be, in a dry run), 1 when some were "
                "kept, 2 on a usage error.")
     recovery.add_resource_options(parser)

@@ -1,8 +1,8 @@
-"""Throughput benchmark of the real handlers against a latency-charging AWS stand-in (`make bench`).
+"""Throughput benchmark of the real handlers against a latency-charging AWS stand-in (`twilio-sink bench`).
 
-    python -m bench                         # everything, default latencies (DynamoDB 8 ms, SNS 15 ms)
-    python -m bench --sizes 1000 --skip-webhook --skip-imports
-    python -m bench --profile 1000          # where the consumer's CPU goes (cProfile, all threads)
+    twilio-sink bench                         # everything, default latencies (DynamoDB 8 ms, SNS 15 ms)
+    twilio-sink bench --sizes 1000 --skip-webhook --skip-imports
+    twilio-sink bench --profile 1000          # where the consumer's CPU goes (cProfile, all threads)
 
 Each measurement runs in a fresh interpreter (bench/worker.py). Nothing here asserts: it prints.
 """
@@ -16,9 +16,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.fake_aws import DEFAULT_LATENCY
+from tqdm import tqdm
 
-ROOT = Path(__file__).resolve().parents[1]
+from sink_bench.fake_aws import DEFAULT_LATENCY
+from sink_dev.paths import ROOT
+
 FUNCTIONS = ("stream_consumer", "webhook")
 TARGETS = {"events_per_s": 1000, "vs_naive": 25, "requests_per_event": 1.0, "webhook_p99_s": 1.0,
            "import_ratio": 1.5, "peak_mb_10000": 256}
@@ -53,19 +55,29 @@ for code in {codes!r}:
 """
 
 
+# The run's progress bar (stderr; on a terminal only, so a redirected report holds the figures alone).
+STEPS = tqdm(total=0, unit="step", file=sys.stderr, disable=None, leave=False, bar_format="{n}/{total} {bar} {desc}")
+
+
 def progress(text: str) -> None:
-    print(f"  .. {text}", file=sys.stderr, flush=True)
+    """One step of the run begins: the bar names it and counts the one before as done."""
+    if STEPS.disable:
+        print(f"  .. {text}", file=sys.stderr, flush=True)
+        return
+    if STEPS.desc:
+        STEPS.update()
+    STEPS.set_description_str(text)
 
 
 def worker(spec: dict) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json") as result:
-        subprocess.run([sys.executable, "-m", "bench.worker", json.dumps(spec), result.name], cwd=ROOT, check=True,
+        subprocess.run([sys.executable, "-m", "sink_bench.worker", json.dumps(spec), result.name], cwd=ROOT, check=True,
                        stdout=subprocess.DEVNULL)
         return json.loads(Path(result.name).read_text())
 
 
 def import_seconds(code: str, runs: int) -> float:
-    from bench.worker import ENVIRONMENT
+    from sink_bench.worker import ENVIRONMENT
 
     env = os.environ | ENVIRONMENT
     times = []
@@ -126,7 +138,7 @@ def import_lines(runs: int) -> list[str]:
 
 
 def import_steps(runs: int) -> list[float]:
-    from bench.worker import ENVIRONMENT
+    from sink_bench.worker import ENVIRONMENT
 
     script = STEPS_SCRIPT.format(layer=str(ROOT / "layers" / "core"), codes=[code for _, code in IMPORT_STEPS])
     samples = []
@@ -138,7 +150,7 @@ def import_steps(runs: int) -> list[float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="twilio-sink bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000], help="Kinesis batch sizes")
     parser.add_argument("--ddb-latency", type=float, default=DEFAULT_LATENCY["dynamodb"], help="seconds per DynamoDB request")
     parser.add_argument("--sns-latency", type=float, default=DEFAULT_LATENCY["sns"], help="seconds per SNS request")
@@ -162,11 +174,13 @@ def main(argv: list[str] | None = None) -> int:
         print(worker({"kind": "profile", "records": args.profile, "latency": latency})["text"])
         return 0
     print(f"Consumer rows: the median of {args.repeats} runs (peak RSS: the highest); naive: one run.", flush=True)
+    STEPS.total = 2 * len(args.sizes) + (not args.skip_webhook) + (not args.skip_imports)
     lines = consumer_table(args.sizes, latency, args.naive_limit, args.repeats)
     if not args.skip_webhook:
         lines += [""] + webhook_lines(args.webhook_bytes, args.webhook_runs, latency)
     if not args.skip_imports:
         lines += [""] + import_lines(args.import_runs)
+    STEPS.close()
     print("\n".join(lines))
     print(f"\nTargets: 1,000-record batch >= {TARGETS['events_per_s']:,} events/s and >= {TARGETS['vs_naive']}x naive; "
           f"<= {TARGETS['requests_per_event']} AWS requests/event; webhook p99 <= {TARGETS['webhook_p99_s']} s; "

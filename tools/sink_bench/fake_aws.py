@@ -81,7 +81,8 @@ class Expression:
         for part in text.split("."):
             if part.startswith("#"):
                 if part not in self.names:
-                    raise ServiceError("ValidationException", f"An expression attribute name used in the document path is not defined; attribute name: {part}")
+                    raise ServiceError("ValidationException", "An expression attribute name used in the document path is not defined; "
+                                                             f"attribute name: {part}")
                 part = self.names[part]
             parts.append(part)
         return parts
@@ -89,7 +90,8 @@ class Expression:
     def operand(self, text: str, item: dict) -> dict | None:
         if text.startswith(":"):
             if text not in self.values:
-                raise ServiceError("ValidationException", f"An expression attribute value used in expression is not defined; attribute value: {text}")
+                raise ServiceError("ValidationException", "An expression attribute value used in expression is not defined; "
+                                                         f"attribute value: {text}")
             return self.values[text]
         return _get(item, self.path(text))
 
@@ -162,7 +164,7 @@ class Items(dict):
         return json.loads(super().__getitem__(key))
 
     def get(self, key: Key, default=None):
-        return self[key] if key in self else default
+        return self[key] if key in self else default  # noqa: SIM401 - dict.get would skip the JSON decoding
 
     def __setitem__(self, key: Key, item: dict) -> None:
         super().__setitem__(key, json.dumps(item, separators=(",", ":")))

@@ -10,18 +10,17 @@ never the values it was given.
 
 import copy
 import itertools
-import json
 import typing
 from collections.abc import Iterator
 
 import pytest
 from pydantic import BaseModel
 
-from tools.sink_dev.samples import load_samples
 from tests.support import factories as f
 from tests.support.sinks import consume, post
-from twilio_sink.registry import FAMILIES, UNMODELLED, family_of, route
+from tools.sink_dev.samples import load_samples
 from twilio_sink.envelope import CloudEvent
+from twilio_sink.registry import FAMILIES, UNMODELLED, family_of, route
 
 SENTINEL = "SENTINEL-7f3a9c"  # a value no detail may repeat
 BIG = 2**70

@@ -94,7 +94,7 @@ class CloudEvent(BaseModel):
         return self.time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
     @property
-    def schema(self) -> tuple[str, int] | None:
+    def named_schema(self) -> tuple[str, int] | None:
         """(schema name, version) read from `dataschema`, or None if it names none."""
         match = DATASCHEMA.fullmatch(self.dataschema.strip()) if self.dataschema else None
         return (match["name"], int(match["version"])) if match else None

@@ -107,7 +107,7 @@ def _is_new_version(event: CloudEvent, declared: EventType) -> bool:
     """Whether `dataschema` names a version the family does not declare; Poison if it names another schema."""
     if event.dataschema is None:
         return False
-    schema = event.schema
+    schema = event.named_schema
     if schema is None:
         raise Poison(PoisonReason.INVALID_PAYLOAD, "dataschema: not a schema URL ending in /<Schema>/<version>")
     name, version = schema

@@ -10,7 +10,7 @@ from `completed` to `ringing`, whatever the arrival order.
 from collections.abc import Iterable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from ..envelope import CloudEvent, Identifier
 from ..lifecycle import key
@@ -25,7 +25,7 @@ RANK = {"queued": 0, "initiated": 1, "ringing": 2, "in-progress": 3,
 
 class CallbackParameters(BaseModel):
     model_config = ConfigDict(extra="allow")
-    CallSid: str | None = Field(None, min_length=1, max_length=256)
+    CallSid: Identifier | None = None
     CallStatus: str | None = None
     AccountSid: str | None = None
 
@@ -34,7 +34,7 @@ class CallbackRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
     method: str | None = None
     url: str | None = None
-    parameters: CallbackParameters = Field(default_factory=CallbackParameters)
+    parameters: CallbackParameters | None = None
 
 
 class CallData(BaseModel):
@@ -44,18 +44,22 @@ class CallData(BaseModel):
     timestamp: str | None = None
     requestDateCreated: str | None = None  # RFC 1123
     eventSid: str | None = None
-    request: CallbackRequest = Field(default_factory=CallbackRequest)
+    request: CallbackRequest | None = None
     response: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _has_a_call_sid(self) -> "CallData":
-        if not (self.request.parameters.CallSid or self.sid):
+        if not self.call_sid:
             raise ValueError("sid or request.parameters.CallSid is required")
         return self
 
     @property
+    def parameters(self) -> CallbackParameters:
+        return (self.request.parameters if self.request else None) or CallbackParameters()
+
+    @property
     def call_sid(self) -> str:
-        return self.request.parameters.CallSid or self.sid or ""
+        return self.parameters.CallSid or self.sid or ""
 
 
 class Calls(Family[CallData]):
@@ -75,14 +79,14 @@ class Calls(Family[CallData]):
         return tuple(RANK)
 
     def status(self, event_type: str, data: CallData) -> str:
-        reported = data.request.parameters.CallStatus
+        reported = data.parameters.CallStatus
         return reported if reported in RANK else self.types[event_type].status
 
     def entity_id(self, event: CloudEvent, data: CallData) -> str:
         return data.call_sid
 
     def account_values(self, data: CallData) -> Iterable[Any]:
-        return (data.request.parameters.AccountSid,)
+        return (data.parameters.AccountSid,)
 
     def order_key(self, event: CloudEvent, data: CallData, status: str) -> str:
         return key(str(RANK[status]), event.time_utc, event.id)

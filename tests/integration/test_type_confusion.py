@@ -16,9 +16,9 @@ from collections.abc import Iterator
 import pytest
 from pydantic import BaseModel
 
+from sink_dev.samples import load_samples
 from tests.support import factories as f
 from tests.support.sinks import consume, post
-from tools.sink_dev.samples import load_samples
 from twilio_sink.envelope import CloudEvent
 from twilio_sink.registry import FAMILIES, UNMODELLED, family_of, route
 

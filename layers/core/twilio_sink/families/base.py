@@ -42,6 +42,7 @@ def event_types(prefix: str, statuses: Mapping[str, str], schema: str | Mapping[
 
 
 class Family[Data: BaseModel](ABC):
+    name: str  # how operators name the family (`twilio-sink connect --families`, the docs' table)
     entity: str
     id_source: str  # where the entity id comes from, in words (for the docs and the status command)
     types: Mapping[str, EventType]

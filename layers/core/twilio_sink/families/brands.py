@@ -22,6 +22,7 @@ class BrandData(A2PData):
 
 
 class Brands(LatestWins[BrandData]):
+    name = "brands"
     entity = "brand"
     id_source = "data.brandsid"
     types = {

@@ -27,6 +27,7 @@ class CallSummaryData(BaseModel):
 
 
 class CallSummaries(Family[CallSummaryData]):
+    name = "call-summaries"
     entity = "call_summary"
     id_source = "data.call_sid"
     # The exact schema name per stage is not shown in Twilio's docs: the namespace is checked.

@@ -63,6 +63,7 @@ class CallData(BaseModel):
 
 
 class Calls(Family[CallData]):
+    name = "calls"
     entity = "call"
     id_source = "data.request.parameters.CallSid (else data.sid)"
     types = {

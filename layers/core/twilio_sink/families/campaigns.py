@@ -17,6 +17,7 @@ class CampaignData(A2PData):
 
 
 class Campaigns(LatestWins[CampaignData]):
+    name = "campaigns"
     entity = "campaign"
     id_source = "data.campaignsid"
     types = {

@@ -22,6 +22,7 @@ class InboundMessageData(BaseModel):
 
 
 class InboundMessages(Family[InboundMessageData]):
+    name = "inbound-messages"
     entity = "message"
     id_source = "data.messageSid"
     types = event_types(TYPE, {"": "received"}, "Messaging.InboundMessageV1", [6])

@@ -33,6 +33,7 @@ class MessageStatusData(BaseModel):
 
 
 class MessageStatuses(Family[MessageStatusData]):
+    name = "message-status"
     entity = "message"
     id_source = "data.messageSid"
     types = event_types(PREFIX, {status: status for status in STATUSES}, "Messaging.MessageStatus", range(3, 9))

@@ -72,6 +72,7 @@ class MessageData(BaseModel):
 class Messages(Family[MessageData]):
     """Communications API messages."""
 
+    name = "comms-messages"
     entity = "message"
     id_source = "data.message_id"
     types = {

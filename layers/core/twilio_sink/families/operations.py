@@ -16,6 +16,7 @@ class OperationData(BaseModel):
 
 
 class Operations(Family[OperationData]):
+    name = "operations"
     entity = "operation"
     id_source = "data.operation_id"
     types = event_types(PREFIX, {status: status for status in RANK},

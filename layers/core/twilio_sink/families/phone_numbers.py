@@ -24,6 +24,7 @@ class PhoneNumberData(A2PData):
 
 
 class PhoneNumbers(LatestWins[PhoneNumberData]):
+    name = "phone-numbers"
     entity = "phone_number"
     id_source = "data.phonenumbersid"
     types = event_types(PREFIX, {suffix: status for suffix, (status, _) in STATUSES.items()},

@@ -19,6 +19,7 @@ class SinkTestData(BaseModel):
 
 
 class SinkTests(Family[SinkTestData]):
+    name = "sink-test"
     entity = "sink_test"
     id_source = "data.test_id"
     types = event_types(TYPE, {"": "received"}, "EventStreams.TestSink", [1])

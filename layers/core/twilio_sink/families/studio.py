@@ -28,6 +28,7 @@ class FlowExecutionData(BaseModel):
 
 
 class FlowExecutions(Family[FlowExecutionData]):
+    name = "studio"
     entity = "flow_execution"
     id_source = "data.execution_sid"
     types = event_types(PREFIX, {"started": "active", "ended": "ended"}, "Studio.FlowExecutionEvent", [1, 2])

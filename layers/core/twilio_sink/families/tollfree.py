@@ -28,6 +28,7 @@ class TollFreeData(BaseModel):
 
 
 class TollFreeVerifications(Family[TollFreeData]):
+    name = "toll-free"
     entity = "tollfree_verification"
     id_source = "data.tollfreeverificationsid"
     # Twilio names one schema per type (`TollFree.VerificationEdit`); only the namespace is checked.

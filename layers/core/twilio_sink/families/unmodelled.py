@@ -19,6 +19,7 @@ class AnyData(BaseModel):
 
 
 class Unmodelled(Family[AnyData]):
+    name = "unmodelled"
     entity = "event"
     id_source = "the CloudEvent `id`"
     types: dict = {}  # every type no other family declares

@@ -27,6 +27,7 @@ class VerificationData(BaseModel):
 
 
 class Verifications(Family[VerificationData]):
+    name = "verifications"
     entity = "verification"
     id_source = "data.verification_sid"
     types = event_types(PREFIX, {status: status for status in RANK}, "AccountSecurity.VerifyEventStreamEvent",

@@ -27,6 +27,7 @@ class VerifyMessageData(BaseModel):
 
 
 class VerifyMessages(Family[VerifyMessageData]):
+    name = "verify-messages"
     entity = "verify_message"
     id_source = "data.attempt_sid"
     types = event_types(PREFIX, {status: status for status in RANK}, "AccountSecurity.MessageStatusEvent", [1, 2])

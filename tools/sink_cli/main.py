@@ -22,6 +22,7 @@ COMMANDS = {
     "send": ("sink_local.send", "send CloudEvents to the running local stack through either door"),
     # Building and measuring.
     "events": ("sink_dev.events", "regenerate the sample Lambda events under events/"),
+    "families": ("sink_dev.families", "regenerate the table of event families in docs/families.md"),
     "bench": ("sink_bench.__main__", "throughput, cost, latency, memory and cold-start figures"),
 }
 

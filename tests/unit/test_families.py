@@ -7,7 +7,7 @@ import pytest
 
 from tests.support import factories as f
 from twilio_sink.envelope import CloudEvent, Poison, parse_timestamp
-from twilio_sink.registry import FAMILIES, dataschema, route
+from twilio_sink.registry import FAMILIES, account_of, dataschema, route
 
 PM = "com.twilio.messaging.message."
 CALL = "com.twilio.voice.status-callback.call."
@@ -271,10 +271,16 @@ def test_the_account_sid_is_recorded_as_an_index_attribute(event, expected):
     assert change.indexed.get("account_sid") == expected
 
 
-def test_each_family_reads_the_account_sid_of_its_own_payloads():
-    # H15's allow-list reads it through the same method: family.account_sid(event, data)
-    for family in FAMILIES:
-        assert callable(family.account_sid)
+@pytest.mark.parametrize(("event", "expected"), [
+    (f.message("sent", account_sid=ACCOUNT), ACCOUNT),
+    (call("ringing", "ringing", AccountSid=SUBACCOUNT), SUBACCOUNT),
+    (f.message("sent", message_id="", accountsid=ACCOUNT), ACCOUNT),  # refused by its model: read field by field
+    (f.message("sent", message_id="", account_sid=[1]) | {"source": f"/Accounts/{SUBACCOUNT}/x"}, SUBACCOUNT),
+    (f.cloudevent("com.twilio.conversations.message.added", {"AccountSid": "x", "accountSid": ACCOUNT}), ACCOUNT),
+    (f.message("sent"), None),
+])
+def test_account_of_reads_an_event_before_routing_and_never_raises(event, expected):
+    assert account_of(CloudEvent.model_validate(event)) == expected
 
 
 # ---- the catch-all -------------------------------------------------------------------------------

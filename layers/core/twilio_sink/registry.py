@@ -58,6 +58,19 @@ def dataschema(event_type: str, version: int | None = None) -> str | None:
     return f"https://events-schemas.twilio.com/{declared.schema}/{version or declared.latest}"
 
 
+def account_of(event: CloudEvent) -> str | None:
+    """The Account SID an event names (its family's account field, else `source`), or None; never raises.
+
+    For checks made before routing (an allow-list of accounts): a payload its family's model refuses
+    is still read, field by field, as the catch-all reads any payload.
+    """
+    family = family_of(event.type)
+    try:
+        return family.account_sid(event, family.data_model.model_validate(event.data))
+    except Exception:  # the payload will be a dead letter when routed; only its account is asked here
+        return UNMODELLED.account_sid(event, UNMODELLED.data_model.model_validate(event.data))
+
+
 def route(event: CloudEvent) -> Change:
     """Validate the payload for its type and say which entity it moves to which status."""
     family = family_of(event.type)

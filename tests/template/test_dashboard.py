@@ -68,6 +68,9 @@ def test_custom_metrics_are_exactly_what_the_functions_emit(template, stack, con
     samples = json.loads((ROOT / "events" / "samples" / "cloudevents.json").read_text())
     consumer.lambda_handler(kinesis_batch(samples), context)  # the pipeline's counts and EventsByType
     post(webhook, context, samples[:3])
+    status = next(s for s in samples if s["type"].startswith("com.twilio.messaging.message."))
+    newer = status | {"dataschema": "https://events-schemas.twilio.com/Messaging.MessageStatus/99"}
+    consumer.lambda_handler(kinesis_batch([newer]), context)  # SchemaVersionsUnknown
     code_emits = emitted(capsys.readouterr().out)
 
     on_dashboard = {(name, frozenset(dims)) for namespace, name, dims in dashboard_metrics(template)

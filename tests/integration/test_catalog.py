@@ -7,7 +7,7 @@ import pytest
 from sink_dev.samples import load_samples
 from tests.support import factories as f
 from tests.support.expectations import expected_final
-from tests.support.sinks import consume, post
+from tests.support.sinks import consume, post, without_deadline
 from twilio_sink.envelope import CloudEvent
 from twilio_sink.registry import family_of, route
 
@@ -17,7 +17,8 @@ UNMODELLED = f.cloudevent("com.twilio.conversations.participant.added", {"Partic
 
 
 def test_an_unmodelled_type_is_stored_and_notified_once_through_both_doors_and_never_dead_lettered(
-        stack, consumer, webhook, context):
+        stack, consumer, webhook, context, monkeypatch):
+    without_deadline(monkeypatch)
     # Given a type no family models, delivered twice on the stream and twice to the webhook
     assert consume(consumer, context, [UNMODELLED, UNMODELLED]) == {"batchItemFailures": []}
     status, answer = post(webhook, context, [UNMODELLED, UNMODELLED])
@@ -33,7 +34,8 @@ def test_an_unmodelled_type_is_stored_and_notified_once_through_both_doors_and_n
 
 
 @pytest.mark.parametrize("door", ["kinesis", "webhook"])
-def test_an_event_without_time_takes_its_payload_timestamp(stack, consumer, webhook, context, door):
+def test_an_event_without_time_takes_its_payload_timestamp(stack, consumer, webhook, context, door, monkeypatch):
+    without_deadline(monkeypatch)
     event = f.cloudevent("com.twilio.messaging.message.delivered",
                          {"messageSid": "SM1", "timestamp": "2025-06-16T17:00:57.563495225Z"})
     del event["time"]
@@ -64,7 +66,8 @@ def test_every_state_records_the_account_its_events_name(stack, consumer, contex
 
 
 def test_every_sample_in_any_order_and_repeated_ends_in_the_expected_states_with_one_note_per_change(
-        stack, consumer, webhook, context):
+        stack, consumer, webhook, context, monkeypatch):
+    without_deadline(monkeypatch)
     # Given the samples shuffled, repeated, and split across both doors
     rng = random.Random(11)
     events = SAMPLES + rng.sample(SAMPLES, len(SAMPLES) // 2)
@@ -80,3 +83,20 @@ def test_every_sample_in_any_order_and_repeated_ends_in_the_expected_states_with
     notes = stack.notifications()
     assert len({(n["entity"], n["id"], n["event_id"]) for n in notes}) == len(notes)
     assert stack.dead_letters() == []
+
+
+@pytest.mark.parametrize("order", [(0, 1, 2, 3), (3, 2, 1, 0), (2, 0, 3, 1)])
+def test_one_message_reported_by_both_message_families_ends_the_same_in_any_order(stack, consumer, context, order):
+    # Given one SID reported by the Communications API (no attempt) and by Programmable Messaging
+    pm = "com.twilio.messaging.message."
+    events = [f.message("queued", message_id="SM1", attempt=None, seconds=0),
+              f.cloudevent(pm + "sent", {"messageSid": "SM1", "messageStatus": "SENT"}, seconds=1),
+              f.message("delivered", message_id="SM1", attempt=None, seconds=2),
+              f.cloudevent(pm + "read", {"messageSid": "SM1", "messageStatus": "READ"}, seconds=3)]
+    # When they arrive in this order, one per batch
+    for n, index in enumerate(order):
+        assert consume(consumer, context, [events[index]], first_sequence=n + 1) == {"batchItemFailures": []}
+    # Then one entity, whose status is the highest-ranked event whatever the order
+    state = stack.states()["message#SM1"]
+    assert (state["status"], state["event_type"]) == ("read", pm + "read")
+    assert len(stack.history("message#SM1")) == 4

@@ -36,6 +36,9 @@ def stack(monkeypatch):
         built = Stack(LOCAL_TEST_AUTH_TOKEN)
         for name, value in built.env.items():
             monkeypatch.setenv(name, value)
+        # The longest deadline the webhook allows: only the deadline tests (which set their own)
+        # may answer 503 because moto is slow on a loaded machine.
+        monkeypatch.setenv("WEBHOOK_DEADLINE_SECONDS", "4.5")
         _reset_caches()
         yield built
         _reset_caches()

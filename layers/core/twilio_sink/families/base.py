@@ -55,11 +55,6 @@ class Family[Data: BaseModel](ABC):
     subscribable = True  # whether a Twilio subscription can name its types
 
     @property
-    def statuses(self) -> dict[str, str]:
-        """Event type -> the status it sets (a family may refine it from the payload: `status`)."""
-        return {event_type: declared.status for event_type, declared in self.types.items()}
-
-    @property
     def status_words(self) -> tuple[str, ...]:
         """Every status this family can set, in precedence order where it has one."""
         return tuple(dict.fromkeys(declared.status for declared in self.types.values()))

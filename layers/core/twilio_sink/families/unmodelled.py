@@ -26,7 +26,6 @@ class Unmodelled(Family[AnyData]):
     data_model = AnyData
     precedence = "one state per event id: a repeat is a duplicate"
     time_fields = COMMON_TIME_FIELDS
-    subscribable = False
 
     @property
     def status_words(self) -> tuple[str, ...]:

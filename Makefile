@@ -6,13 +6,14 @@ PYTHON313 ?= $(shell for p in "$$(command -v python3.13)" "$$(PYENV_VERSION=3.13
 VENV := .venv
 SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
+MUTMUT_VENV := .venv-mutmut
 PY := $(VENV)/bin/python
 CLI := $(VENV)/bin/twilio-sink
 SAM := $(SAM_VENV)/bin/sam
 # sam build looks for python3.13 on PATH: the project venv provides it.
 SAM_ENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0
 
-.PHONY: help setup run serve send status test test-fast lint build validate checkov events bench redrive replay clean
+.PHONY: help setup run serve send status test test-fast lint mutate build validate checkov events bench redrive replay clean
 
 # `make` alone: this list. Every target is a thin alias; `twilio-sink COMMAND --help` tells the options.
 help:
@@ -26,6 +27,7 @@ help:
 	@echo "  test       the whole suite (what CI runs after make lint)"
 	@echo "  test-fast  the quick loop: no sam/checkov runs, fewer property-test examples"
 	@echo "  lint       ruff over everything, mypy over the core"
+	@echo "  mutate     mutation score of the rules (slow; not part of test)   (docs/testing.md)"
 	@echo "  bench      throughput, cost, latency, memory, cold start          (ARGS=\"--help\")"
 	@echo "  redrive    reprocess stream batches that exhausted their retries  (ARGS=\"--stack NAME --dry-run\")"
 	@echo "  replay     send dead letters back through the pipeline            (ARGS=\"--stack NAME --dry-run\")"
@@ -67,6 +69,16 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
+# Mutation score of the rules against the unit tests; writes docs/generated/mutation.json (docs/testing.md).
+mutate: $(MUTMUT_VENV)/.installed
+	cd tools && ../$(MUTMUT_VENV)/bin/python -m sink_dev.mutate $(ARGS)
+
+$(MUTMUT_VENV)/.installed: requirements-mutmut.txt requirements-dev.txt layers/core/requirements.txt
+	@test -n "$(PYTHON313)" || { echo "Python 3.13 is required" >&2; exit 1; }
+	$(PYTHON313) -m venv $(MUTMUT_VENV)
+	$(MUTMUT_VENV)/bin/pip install -q --disable-pip-version-check -r requirements-mutmut.txt
+	@touch $@
+
 build: setup
 	$(SAM_ENV) $(SAM) build
 
@@ -78,4 +90,4 @@ checkov: $(CHECKOV_VENV)/.installed
 	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .serve
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(MUTMUT_VENV) .mutate .aws-sam .pytest_cache .serve

@@ -150,6 +150,29 @@ def test_a_secret_without_a_usable_token_answers_503_not_403(stack, webhook, con
     assert stack.states() == {}
 
 
+def test_the_templates_own_placeholder_secret_answers_503_even_to_a_delivery_signed_with_it(stack, webhook, context,
+                                                                                           capsys):
+    # Given the secret exactly as a fresh deploy leaves it: built from template.yaml's own
+    # GenerateSecretString (its JSON template plus the generated string under its key)
+    from sink_dev.template import load_template
+
+    generate = load_template()["Resources"]["AuthTokenSecret"]["Properties"]["GenerateSecretString"]
+    secrets = boto3.client("secretsmanager")
+    generated = secrets.get_random_password(PasswordLength=generate["PasswordLength"],
+                                            ExcludePunctuation=generate["ExcludePunctuation"])["RandomPassword"]
+    placeholder = json.loads(generate["SecretStringTemplate"]) | {generate["GenerateStringKey"]: generated}
+    secrets.put_secret_value(SecretId=stack.secret_arn, SecretString=json.dumps(placeholder))
+    # When Twilio delivers, signed with the real token, or (a forger who read the secret) with its values
+    body = json.dumps([f.message("queued")])
+    answers = [webhook.lambda_handler(webhook_event(body), context)["statusCode"]]
+    answers += [webhook.lambda_handler(shapes.event_for(shapes.DEFAULT, body, token=str(value)), context)["statusCode"]
+                for value in placeholder.values()]
+    # Then every delivery is answered 503 (Twilio retries; a 403 would drop it for good), counted, and none processed
+    assert answers == [503] * (1 + len(placeholder))
+    assert capsys.readouterr().out.count('"AuthTokenUnavailable":[1.0]') == len(answers)
+    assert stack.states() == {}
+
+
 # ---------------------------------------------------------------- every deployment shape, end to end
 
 @pytest.fixture

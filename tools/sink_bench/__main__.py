@@ -18,6 +18,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from sink_bench import results
 from sink_bench.fake_aws import DEFAULT_LATENCY
 from sink_dev.paths import ROOT
 
@@ -104,6 +105,7 @@ def consumer_table(sizes: list[int], latency: dict, naive_limit: int, repeats: i
         naive_records = min(size, naive_limit)
         progress(f"naive consumer, {naive_records} records")
         naive = worker({"kind": "naive", "records": naive_records, "latency": latency})
+        results.consumer(size, fast, naive)
         fast_rates, naive_rates = per_event(fast), per_event(naive)
         ratio = fast_rates["events_per_s"] / naive_rates["events_per_s"]
         for name, result, rates, vs in (("pipeline", fast, fast_rates, f"{ratio:.1f}x"),
@@ -118,6 +120,7 @@ def consumer_table(sizes: list[int], latency: dict, naive_limit: int, repeats: i
 def webhook_lines(size: int, runs: int, latency: dict) -> list[str]:
     progress(f"webhook, {runs} deliveries of {size // 1000} kB")
     result = worker({"kind": "webhook", "bytes": size, "runs": runs, "latency": latency})
+    results.webhook(size, result)
     return [f"Webhook, {size // 1000} kB body ({result['events']} events), {result['runs']} deliveries: "
             f"p50 {1000 * result['p50']:.0f} ms, p99 {1000 * result['p99']:.0f} ms, max {1000 * result['max']:.0f} ms "
             f"(check: {result['check']})"]
@@ -127,10 +130,12 @@ def import_lines(runs: int) -> list[str]:
     progress(f"import times, {runs} fresh interpreters each")
     baseline = import_seconds(IMPORT_BASELINE, runs)
     lines = [f"Cold start (median of {runs} fresh interpreters): boto3 + Powertools Logger {1000 * baseline:.0f} ms"]
+    measured = {}
     for name in FUNCTIONS:
         code = IMPORT_FUNCTION.format(layer=str(ROOT / "layers" / "core"), path=str(ROOT / "functions" / name / "app.py"))
-        seconds = import_seconds(code, runs)
+        seconds = measured[name] = import_seconds(code, runs)
         lines.append(f"  functions/{name}/app.py: {1000 * seconds:.0f} ms = {seconds / baseline:.2f}x")
+    results.imports(runs, baseline, measured)
     lines.append("  where it goes (each step after the previous ones, median):")
     for (label, _), seconds in zip(IMPORT_STEPS, import_steps(runs)):
         lines.append(f"    {1000 * seconds:5.0f} ms  {label}")
@@ -162,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--import-runs", type=int, default=7)
     parser.add_argument("--skip-webhook", action="store_true")
     parser.add_argument("--skip-imports", action="store_true")
+    parser.add_argument("--no-results", action="store_true",
+                        help=f"do not write {results.RESULTS.relative_to(ROOT)} and the docs block (a quick try)")
     parser.add_argument("--profile", type=int, metavar="RECORDS",
                         help="only profile the consumer on one batch of RECORDS and print the top functions")
     args = parser.parse_args(argv)
@@ -175,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"Consumer rows: the median of {args.repeats} runs (peak RSS: the highest); naive: one run.", flush=True)
     STEPS.total = 2 * len(args.sizes) + (not args.skip_webhook) + (not args.skip_imports)
+    results.start(TARGETS, latency, args.repeats)
     lines = consumer_table(args.sizes, latency, args.naive_limit, args.repeats)
     if not args.skip_webhook:
         lines += [""] + webhook_lines(args.webhook_bytes, args.webhook_runs, latency)
@@ -182,6 +190,12 @@ def main(argv: list[str] | None = None) -> int:
         lines += [""] + import_lines(args.import_runs)
     STEPS.close()
     print("\n".join(lines))
+    if not args.no_results:
+        from sink_bench import workload
+
+        results.record_size(workload.kinesis_batch(1000), 1000)
+        results.write()
+        print(f"\nResults written to {results.RESULTS.relative_to(ROOT)} and {results.DOC.relative_to(ROOT)}")
     print(f"\nTargets: 1,000-record batch >= {TARGETS['events_per_s']:,} events/s and >= {TARGETS['vs_naive']}x naive; "
           f"<= {TARGETS['requests_per_event']} AWS requests/event; webhook p99 <= {TARGETS['webhook_p99_s']} s; "
           f"imports <= {TARGETS['import_ratio']}x boto3 + Logger; 10,000-record batch peak <= {TARGETS['peak_mb_10000']} MB")

@@ -109,6 +109,7 @@ def consumer_run(spec: dict) -> dict:
     result["check"] = next((run["check"] for run in runs if run["check"] != "ok"), "ok")
     result["records"] = records
     result["repeats"] = len(runs)
+    result["runs_wall"], result["runs_cpu"] = [run["wall"] for run in runs], [run["cpu"] for run in runs]
     return result
 
 

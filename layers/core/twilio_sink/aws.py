@@ -10,7 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 # Short timeouts and bounded retries: the webhook must answer Twilio within 5 s, and a stuck
 # call is better retried by Lambda/Twilio than waited on. Client-side parameter validation is off:
 # every request is built by this code (and checked against moto in tests), AWS validates anyway,
-# and it cost ~10% of a DynamoDB request's CPU and ~30% of a PublishBatch's (see README, Performance).
+# and it cost ~10% of a DynamoDB request's CPU and ~30% of a PublishBatch's (see docs/performance.md).
 CLIENT_CONFIG = Config(
     connect_timeout=2,
     read_timeout=3,

@@ -196,7 +196,7 @@ def _rebuilt_queries(event: APIGatewayProxyEvent) -> tuple[str, ...]:
     """The query text of a 1.0 event, re-encoded each common way, with bodySHA256 last as Twilio appends it.
 
     Order within a repeated name is kept; the order of interleaved repeated names is lost by API
-    Gateway and cannot be rebuilt (documented in the README).
+    Gateway and cannot be rebuilt (documented in docs/webhook.md).
     """
     parameters = event.get("multiValueQueryStringParameters") or {
         name: [value] for name, value in (event.get("queryStringParameters") or {}).items()}

@@ -1,0 +1,138 @@
+"""The docs say only what is true: links resolve, contract numbers match the code's citations, every
+command and make target named exists, and every default, output, alarm count and teardown fact
+quoted from template.yaml is what the template says.
+"""
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from sink_cli.main import COMMANDS
+from sink_dev.paths import ROOT
+from sink_dev.template import load_template
+
+DOCS = [ROOT / "README.md", ROOT / "events" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+TEMPLATE = load_template()
+PARAMETERS = TEMPLATE["Parameters"]
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def text(path: Path) -> str:
+    return path.read_text()
+
+
+def everything() -> str:
+    return "\n".join(text(path) for path in DOCS)
+
+
+def anchors(path: Path) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens."""
+    found = set()
+    for heading in re.findall(r"^#+ (.+)$", text(path), flags=re.MULTILINE):
+        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower().replace("`", "")).replace(" ", "-")
+        found.add(slug)
+    return found
+
+
+def test_the_readme_reads_in_one_sitting():
+    assert len(text(ROOT / "README.md").splitlines()) <= 200
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_link_resolves(doc):
+    for target in LINK.findall(text(doc)):
+        if target.startswith(("http://", "https://", "mailto:")):
+            continue
+        path, _, anchor = target.partition("#")
+        resolved = (doc.parent / path).resolve() if path else doc
+        assert resolved.exists(), f"{doc.name}: {target} does not exist"
+        if anchor:
+            assert anchor in anchors(resolved), f"{doc.name}: no heading for #{anchor} in {resolved.name}"
+
+
+def test_every_contract_the_code_cites_has_its_numbered_heading():
+    headings = re.findall(r"^## Contract (\d) — ", text(ROOT / "docs" / "contracts.md"), flags=re.MULTILINE)
+    assert headings == ["1", "2", "3", "4", "5"]
+    sources = [p for folder in ("layers", "functions", "tools", "tests") for p in (ROOT / folder).rglob("*.py")]
+    cited = {n for p in sources for n in re.findall(r"\bcontract[ -](\d+)", p.read_text(), flags=re.IGNORECASE)}
+    assert cited and cited <= set(headings)
+
+
+def test_every_make_target_and_command_named_in_the_docs_exists():
+    makefile = text(ROOT / "Makefile")
+    targets = {t for line in re.findall(r"^([\w .-]+):(?!=)", makefile, flags=re.MULTILINE) for t in line.split()}
+    named = set(re.findall(r"\bmake ([a-z][\w-]*)", everything()))
+    assert named and named <= targets, named - targets
+    commands = set(re.findall(r"\btwilio-sink ([a-z][\w-]*)", everything()))
+    assert commands and commands <= set(COMMANDS), commands - set(COMMANDS)
+
+
+def test_every_stack_name_in_an_example_is_the_default_one():
+    config = tomllib.loads(text(ROOT / "samconfig.toml"))
+    default = config["default"]["global"]["parameters"]["stack_name"]
+    names = set(re.findall(r"--stack(?:-name)?[ =]([a-z][\w-]*)", everything()))
+    assert names == {default}
+
+
+def test_the_parameter_table_quotes_every_default_of_the_template():
+    rows = re.findall(r"^\| `(\w+)` \| ([^|]+) \|", text(ROOT / "docs" / "operations.md"), flags=re.MULTILINE)
+    quoted = {name: value.strip() for name, value in rows if name in PARAMETERS}
+    assert set(quoted) == set(PARAMETERS)
+    for name, value in quoted.items():
+        default = PARAMETERS[name].get("Default")
+        expected = "(required)" if default is None else f'`{default}`' if str(default) else '`""`'
+        assert value == expected, name
+
+
+def test_every_default_quoted_in_prose_is_the_templates():
+    quoted = re.findall(r"`(\w+)` \(default ([\d,.]+)", everything())
+    assert quoted
+    for name, value in quoted:
+        assert float(value.replace(",", "")) == float(PARAMETERS[name]["Default"]), name
+
+
+def test_the_outputs_listed_are_the_templates():
+    section = text(ROOT / "docs" / "operations.md").split("The stack's outputs list", 1)[1].split("\n\n", 1)[0]
+    assert set(re.findall(r"`(\w+)`", section)) == set(TEMPLATE["Outputs"])
+
+
+def test_the_alarm_count_quoted_is_the_templates():
+    alarms = [r for r in TEMPLATE["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    counts = re.findall(r"\*\*Alarms\*\* \((\d+)\)|the (\d+) CloudWatch alarms", text(ROOT / "docs" / "operations.md"))
+    assert counts and {int(a or b) for a, b in counts} == {len(alarms)}
+
+
+def test_teardown_keeps_the_table_and_only_the_table():
+    resources = TEMPLATE["Resources"]
+    retained = {name for name, r in resources.items() if r.get("DeletionPolicy") == "Retain"}
+    assert retained == {"StatusTable"}
+    assert PARAMETERS["TableDeletionProtection"]["Default"] == "true"
+    protection = resources["StatusTable"]["Properties"]["DeletionProtectionEnabled"]
+    assert protection == {"Fn::If": ["ProtectTable", True, False]}
+    # the log groups are the stack's own (so deleted with it), the layer versions too
+    groups = {r["Properties"]["LogGroupName"]["Fn::Sub"] for r in resources.values()
+              if r["Type"] == "AWS::Logs::LogGroup" and "LogGroupName" in r["Properties"]}
+    assert {"/aws/lambda/${StreamConsumerFunction}", "/aws/lambda/${WebhookFunction}"} <= groups
+    assert resources["CoreLayer"]["Properties"]["RetentionPolicy"] == "Delete"
+
+
+def test_the_queues_keep_messages_the_14_days_the_docs_say():
+    for name in ("DeadLetterQueue", "StreamFailureQueue"):
+        assert TEMPLATE["Resources"][name]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+    assert "keep messages 14 days" in text(ROOT / "docs" / "guarantees.md")
+
+
+def test_the_numbers_quoted_from_the_core_are_the_cores():
+    from twilio_sink import dead_letters, envelope, notify, pipeline, signature, store
+
+    docs = everything()
+    assert pipeline.WORKERS == 32 and "32 I/O threads" in docs and "32 at a time" in docs
+    assert store.BATCH_GET_LIMIT == 100 and "one `BatchGetItem` per 100 entities" in docs
+    assert store.BATCH_WRITE_LIMIT == 25 and "`BatchWriteItem`, 25 per request" in docs
+    assert store.TRANSACT_WRITE_LIMIT == 100 and "one `TransactWriteItems` per 100 entities" in docs
+    assert notify.PUBLISH_BATCH_LIMIT == 10 and "packed ten per request" in docs
+    assert signature.SECRET_MAX_AGE_SECONDS == 300 and "5 minutes" in docs
+    assert envelope.MAX_EVENT_BYTES == 64_000 and "over 64,000 bytes" in docs
+    assert dead_letters.MAX_RAW_CHARS == 100_000 and "cut at 100,000 characters" in docs

@@ -1,0 +1,39 @@
+"""Figures in the docs are generated, never typed: each generated block is exactly what its results
+file renders to (`make bench` -> docs/generated/bench.json, `make mutate` -> docs/generated/mutation.json),
+and every mutant that survived the last mutation run is explained in docs/testing.md.
+"""
+
+import json
+
+from sink_bench import results as bench
+from sink_dev import mutate
+from sink_dev.generated import read_block
+from sink_dev.paths import ROOT
+
+
+def test_the_performance_figures_are_the_last_bench_results():
+    data = json.loads(bench.RESULTS.read_text())
+    assert {"date", "python", "machine", "repeats", "consumer"} <= set(data)
+    assert all(len(row["events_per_s"]) == data["repeats"] for row in data["consumer"])
+    assert read_block(bench.DOC, "bench") == bench.render(data)
+
+
+def test_the_mutation_score_is_the_last_mutation_run():
+    data = json.loads(mutate.RESULTS.read_text())
+    assert data["killed"] + len(data["survivors"]) == data["total"]
+    assert read_block(mutate.DOC, "mutation") == mutate.render(data)
+
+
+def test_every_surviving_mutant_is_explained():
+    data = json.loads(mutate.RESULTS.read_text())
+    explained = (ROOT / "docs" / "testing.md").read_text().split("### Surviving mutants", 1)[1]
+    missing = [s["mutant"] for s in data["survivors"] if s["mutant"] not in explained]
+    assert not missing, missing
+
+
+def test_a_target_is_met_only_when_every_run_met_it():
+    assert bench.verdict([1100, 1200, 1050], 1000) == "met in all 3 runs"
+    assert bench.verdict([900, 1200, 1050], 1000) == "**met by the median only** (2 of 3 runs)"
+    assert bench.verdict([900, 950, 1050], 1000) == "**missed** (1 of 3 runs met it)"
+    assert bench.verdict([0.9], 1.0, at_most=True) == "met"
+    assert bench.spread([3.0, 1.0, 2.0]) == "2 (1–3)"

@@ -1,0 +1,36 @@
+"""`make run` (= `twilio-sink run`) as a new user runs it: a real local stack in its own processes, the
+samples through the stream and then again through the webhook, the printed results checked against
+events/samples/expected.json.
+"""
+
+import json
+import re
+import subprocess
+import sys
+
+from sink_dev.paths import EVENTS, ROOT
+from sink_dev.samples import load_samples
+
+
+def test_make_run_prints_the_expected_table_notifications_and_no_dead_letters():
+    done = subprocess.run([sys.executable, "-m", "sink_cli.main", "run"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    final = json.loads((EVENTS / "samples" / "expected.json").read_text())["final"]
+    table = out.split(f"Status table ({len(final)} entities):\n", 1)[1].split("\n\n", 1)[0]
+    rows = {tuple(line.split()[:3]) for line in table.splitlines()[1:]}
+    assert rows == {(state["entity"], state["id"], state["status"]) for state in final}
+    # the stream spreads one entity's events over its shards, so how many were stale varies between
+    # runs; but every entity's final status was announced, and nothing else was
+    count, listing = re.search(r"Notifications published to SNS \((\d+)\):\n(.*?)\n\n", out, re.DOTALL).groups()
+    notes = [re.match(r"\s*(\S+)\s+(\S+)\s+.*→ (\S+)$", line).groups() for line in listing.splitlines()]
+    assert len(notes) == int(count) and len(final) <= len(notes) <= len(load_samples())
+    assert {(state["entity"], state["id"], state["status"]) for state in final} <= set(notes)
+    assert {(entity, entity_id) for entity, entity_id, _ in notes} == {(s["entity"], s["id"]) for s in final}
+    # the webhook gets every event again: each answered 200 with nothing applied
+    answers = re.findall(r"^  (\S+\.json) +(\d+) (\{.*\})$", out, flags=re.MULTILINE)
+    assert len(answers) == len([p for p in (EVENTS / "webhook").glob("*.json") if p.name != "all.json"])
+    for name, status, answer in answers:
+        assert status == "200" and json.loads(answer)["applied"] == 0, name
+    assert "Dead letters: 0" in out

@@ -1,0 +1,91 @@
+"""Order keys are stored in the table (contract 2's `order_key`) and compared by DynamoDB's conditions
+against keys written by earlier versions: their text is a compatibility promise, pinned here for one
+seed event of each family. Also what `plan` returns beyond the winner, and the notification's exact text.
+"""
+
+import json
+
+import pytest
+
+from sink_dev.samples import load_samples
+from tests.support import factories as f
+from twilio_sink.envelope import CloudEvent
+from twilio_sink.lifecycle import Current, Notification, OutboxEntry, key, notification, padded, plan
+from twilio_sink.registry import route
+
+SEED = {sample["id"]: sample for sample in load_samples()}
+
+
+def change(event: dict):
+    return route(CloudEvent.model_validate(event))
+
+
+@pytest.mark.parametrize(("event_id", "order_key"), [
+    ("AC7052102cd33665b8046063f51b60605c", "2025-06-10T14:00:02.113000Z|AC7052102cd33665b8046063f51b60605c"),
+    ("EZffe0cfa16423ccbd7b0add2020623cbc",
+     "2025-06-10T14:05:12.381000Z|001749564312071|000000000000000|EZffe0cfa16423ccbd7b0add2020623cbc"),
+    ("EZ7e5c3d49833ca7529ec75a6a3809ba4a",
+     "2025-06-10T15:40:19.226000Z|001749570018052|001749570019226|EZ7e5c3d49833ca7529ec75a6a3809ba4a"),
+    ("EZ5fb05855f50c8bb3d1a05a3a0f2f6078",
+     "2025-06-12T18:23:05.412000Z|001749752585336|001749752585412|EZ5fb05855f50c8bb3d1a05a3a0f2f6078"),
+    ("EZ00e46421a5339a0f56768452ee671660", "0|2025-06-16T16:00:00.208000Z|EZ00e46421a5339a0f56768452ee671660"),
+    ("EZ90424c952ab7ddf6718c5b53e118a899",
+     "0000000001|2|2025-06-16T17:00:01.350000Z|EZ90424c952ab7ddf6718c5b53e118a899"),
+    ("EZ44edb0db8f6e1cabf50df704506dc2ae",
+     "0000000000|0|2025-06-16T17:05:12.338000Z|EZ44edb0db8f6e1cabf50df704506dc2ae"),
+])
+def test_the_stored_order_key_of_each_family_keeps_its_format(event_id, order_key):
+    assert change(SEED[event_id]).order_key == order_key
+
+
+def test_key_and_padding_are_fixed_width_text():
+    assert key("a", "b", "c") == "a|b|c"
+    assert padded(42) == "000000000000042" and padded(7, 3) == "007"
+    # an A2P payload without `updateddate` / `timestamp` sorts as zero for each
+    assert change(f.brand("brand-registered", updateddate=0)).order_key.split("|")[1:3] == ["0" * 15, "0" * 15]
+
+
+def test_a_message_carries_its_operation_for_the_index_only_when_it_has_one():
+    assert change(f.message("queued", operation_id="OP9")).indexed == {"operation_id": "OP9"}
+    assert change(f.message("queued", operation_id="")).indexed == {}
+    assert change(f.message("queued")).indexed == {}
+
+
+def test_plan_lists_the_stale_and_duplicate_changes_themselves():
+    sent, queued = change(f.message("sent", seconds=1)), change(f.message("queued"))
+    result = plan(None, [sent, queued, sent])
+    assert result.applied == [(sent, None)]
+    assert result.stale == [queued] and result.duplicates == [sent]
+
+
+def test_an_event_repeated_inside_one_group_is_a_duplicate_the_second_time():
+    queued = change(f.message("queued"))
+    result = plan(None, [queued, queued])
+    assert result.applied == [(queued, None)] and result.duplicates == [queued]
+
+
+def test_plan_notifications_announce_each_applied_change_with_its_previous_status():
+    queued, sent = change(f.message("queued")), change(f.message("sent", seconds=1))
+    current = Current("scheduled", "0", 1)
+    notes = plan(current, [queued, sent]).notifications()
+    assert [(n.key, json.loads(n.body)["status"], json.loads(n.body)["previous_status"]) for n in notes] == [
+        (queued.order_key, "queued", "scheduled"), (sent.order_key, "sent", "queued")]
+
+
+def test_the_notification_is_compact_json_that_keeps_text_as_it_is():
+    event = f.message("queued", body="café")
+    note = notification(change(event), None)
+    assert note.key == change(event).order_key
+    assert note.body == json.dumps(json.loads(note.body), separators=(",", ":"), ensure_ascii=False)
+    assert "café" in note.body and " " not in note.body.replace("café", "")
+    assert note.attributes == {"entity": "message", "status": "queued", "event_type": event["type"]}
+
+
+def test_a_republished_notification_gets_its_attributes_back_from_its_body():
+    queued = change(f.message("queued"))
+    body = notification(queued, None).body
+    outbox = {queued.order_key: OutboxEntry(body, by="webhook")}
+    [again] = plan(Current("queued", queued.order_key, 1, outbox), [queued.__class__(**{
+        **queued.__dict__, "delivery": "webhook"})]).republish
+    assert again == Notification(queued.order_key, body, {"entity": "message", "status": "queued",
+                                                          "event_type": f.MESSAGE + "queued"})

@@ -17,6 +17,10 @@ http_api = APIGatewayHttpResolver(strip_prefixes=_prefixes)
 rest_api = APIGatewayRestResolver(strip_prefixes=_prefixes)
 http_api.exception_handler(Exception)(webhook.unexpected)
 rest_api.exception_handler(Exception)(webhook.unexpected)
+# Without these the catch-all above would answer an unknown path 503, and Twilio would retry a
+# mistyped sink URL for four hours instead of failing at once.
+http_api.not_found(webhook.not_found)
+rest_api.not_found(webhook.not_found)
 
 
 @http_api.post(webhook.ROUTE)
@@ -27,6 +31,12 @@ def receive_from_http_api() -> Response:
 @rest_api.post(webhook.ROUTE)
 def receive_from_rest_api() -> Response:
     return webhook.receive(rest_api.current_event, rest_api.lambda_context.get_remaining_time_in_millis())
+
+
+@http_api.route(webhook.ROUTE, method=webhook.OTHER_METHODS)
+@rest_api.route(webhook.ROUTE, method=webhook.OTHER_METHODS)
+def other_method() -> Response:
+    return webhook.method_not_allowed()
 
 
 # log_event stays off whatever the environment says: bodies hold phone numbers and message text.

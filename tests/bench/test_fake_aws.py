@@ -204,3 +204,71 @@ def test_unmodelled_expressions_are_refused_rather_than_answered_wrongly():
                     ExpressionAttributeValues={":one": {"N": "1"}})
 
     assert with_fake(scenario)["Error"]["Code"] == "ValidationException"
+
+
+# ---- capacity units by DynamoDB's documented rules ----------------------------------------------
+
+def charged(fake: FakeAws) -> dict[tuple[str, str, str], float]:
+    units = dict(fake.dynamodb.capacity.units)
+    fake.dynamodb.capacity.units.clear()
+    return units
+
+
+def padded_state(pk: str, size: int, **extra) -> dict:
+    """A state item of exactly `size` bytes (names + values), with `extra` string attributes."""
+    from sink_bench.fake_aws import item_size
+
+    item = {**key(pk), "version": {"N": "1"}} | {name: {"S": value} for name, value in extra.items()}
+    item["data"] = {"S": ""}
+    item["data"]["S"] = "x" * (size - item_size(item))
+    assert item_size(item) == size
+    return item
+
+
+def test_item_size_is_names_plus_values():
+    from sink_bench.fake_aws import item_size
+
+    assert item_size({"pk": {"S": "ab"}, "n": {"N": "12345"}}) == (2 + 2) + (1 + 4)  # 5 digits: 3 + 1 bytes
+    assert item_size({"m": {"M": {"k": {"S": "v"}}}}) == 1 + 3 + (1 + 1 + 1)  # map: 3 + per entry name, value, 1
+
+
+def test_writes_are_charged_per_kilobyte_on_the_larger_of_before_and_after_and_when_refused():
+    fake = FakeAws(latency={"dynamodb": 0.0})
+    ddb = clients()["dynamodb"]
+    fake.attach(ddb)
+    fake.dynamodb.create_table(TABLE)
+    ddb.put_item(TableName=TABLE, Item=padded_state("a", 1024))
+    assert charged(fake) == {("PutItem", "state", "WRU"): 1}
+    ddb.put_item(TableName=TABLE, Item=padded_state("b", 1025))
+    assert charged(fake) == {("PutItem", "state", "WRU"): 2}
+    # an update that shrinks a 1,025-byte item is charged on the item before it
+    ddb.update_item(TableName=TABLE, Key=key("b"), UpdateExpression="SET #d = :d", ExpressionAttributeNames={"#d": "data"},
+                    ExpressionAttributeValues={":d": {"S": ""}})
+    assert charged(fake) == {("UpdateItem", "state", "WRU"): 2}
+    # a refused conditional write is charged all the same
+    with pytest.raises(ClientError):
+        ddb.put_item(TableName=TABLE, Item=padded_state("a", 100), ConditionExpression="attribute_not_exists(pk)")
+    assert charged(fake) == {("PutItem", "state", "WRU"): 1}
+    # the claims' share of a state write is its own kind: what the write would cost less without them
+    ddb.put_item(TableName=TABLE, Item=padded_state("c", 1100, claims="y" * 200))
+    assert charged(fake) == {("PutItem", "state", "WRU"): 1, ("PutItem", "outbox", "WRU"): 1}
+    # transactions twice
+    ddb.transact_write_items(TransactItems=[{"Put": {"TableName": TABLE, "Item": padded_state("d", 500)}}])
+    assert charged(fake) == {("TransactWriteItems", "state", "WRU"): 2}
+    # history items by what they are, 1 WRU per KB each in a batch
+    ddb.batch_write_item(RequestItems={TABLE: [{"PutRequest": {"Item": {"pk": {"S": "e"}, "sk": {"S": f"event#{i}"}}}}
+                                               for i in range(3)]})
+    assert charged(fake) == {("BatchWriteItem", "history", "WRU"): 3}
+
+
+def test_reads_are_charged_per_4_kb_per_item_even_when_absent_and_half_when_eventually_consistent():
+    fake = FakeAws(latency={"dynamodb": 0.0})
+    ddb = clients()["dynamodb"]
+    fake.attach(ddb)
+    fake.dynamodb.create_table(TABLE)
+    ddb.put_item(TableName=TABLE, Item=padded_state("a", 4097))
+    charged(fake)
+    ddb.batch_get_item(RequestItems={TABLE: {"Keys": [key("a"), key("absent")], "ConsistentRead": True}})
+    assert charged(fake) == {("BatchGetItem", "state", "RRU"): 2 + 1}
+    ddb.batch_get_item(RequestItems={TABLE: {"Keys": [key("a")]}})
+    assert charged(fake) == {("BatchGetItem", "state", "RRU"): 1}

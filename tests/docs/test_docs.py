@@ -131,8 +131,35 @@ def test_the_numbers_quoted_from_the_core_are_the_cores():
     assert pipeline.WORKERS == 32 and "32 I/O threads" in docs and "32 at a time" in docs
     assert store.BATCH_GET_LIMIT == 100 and "one `BatchGetItem` per 100 entities" in docs
     assert store.BATCH_WRITE_LIMIT == 25 and "`BatchWriteItem`, 25 per request" in docs
-    assert store.TRANSACT_WRITE_LIMIT == 100 and "one `TransactWriteItems` per 100 entities" in docs
+    assert pipeline.CLOCK_SKEW_SECONDS == 2 and "2 s for clocks that disagree" in docs
     assert notify.PUBLISH_BATCH_LIMIT == 10 and "packed ten per request" in docs
     assert signature.SECRET_MAX_AGE_SECONDS == 300 and "5 minutes" in docs
     assert envelope.MAX_EVENT_BYTES == 64_000 and "over 64,000 bytes" in docs
     assert dead_letters.MAX_RAW_CHARS == 100_000 and "cut at 100,000 characters" in docs
+
+
+class Parsed(Exception):
+    """Raised instead of running a command once its own parser accepted the command line."""
+
+
+def command_lines() -> list[str]:
+    blocks = re.findall(r"```bash\n(.*?)```", everything(), flags=re.DOTALL)
+    return [line.strip().removeprefix(".venv/bin/") for block in blocks for line in block.splitlines()
+            if line.strip().startswith(("twilio-sink ", ".venv/bin/twilio-sink "))]
+
+
+@pytest.mark.parametrize("line", command_lines())
+def test_every_command_line_in_the_docs_is_accepted_by_its_parser(line, monkeypatch):
+    import argparse
+    import importlib
+    import shlex
+
+    name, *argv = shlex.split(line, comments=True)[1:]
+    original = argparse.ArgumentParser.parse_args
+
+    def parse_only(self, args=None, namespace=None):
+        raise Parsed(original(self, args, namespace))  # a usage error exits 2 before this
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", parse_only)
+    with pytest.raises(Parsed):
+        importlib.import_module(COMMANDS[name][0]).main(argv)

@@ -1,56 +1,55 @@
-"""The batch-wide requests against moto: shared outbox clean-up, per-request failures stay local."""
+"""The batch-wide requests against moto: one write per entity, no clean-up write, failures stay local."""
 
 from tests.support import factories as f
+from tests.support.expectations import unpublished, unpublished_claims
 from tests.support.sinks import consume, failed_sequences, kinesis_batch
 
 
-def cancel_first_transaction(reasons):
-    """Make the next TransactWriteItems fail the way DynamoDB cancels one (per-action reasons)."""
+def calls(stack):
+    """The names of the core's DynamoDB calls from now on."""
     from twilio_sink import aws
 
-    client = aws.client("dynamodb")
-    real = client.transact_write_items
-    calls = []
-
-    def transact(**kwargs):
-        calls.append(kwargs["TransactItems"])
-        if len(calls) == 1:
-            raise client.exceptions.TransactionCanceledException(
-                {"Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
-                 "CancellationReasons": [{"Code": code} for code in reasons]}, "TransactWriteItems")
-        return real(**kwargs)
-
-    client.transact_write_items = transact
-    return calls
+    names: list[str] = []
+    aws.client("dynamodb").meta.events.register("before-call.*.*", lambda model, **_: names.append(model.name))
+    return names
 
 
-def test_one_transaction_clears_the_outboxes_of_every_entity_of_the_batch(stack, consumer, context):
+def test_a_batch_writes_each_entity_once_and_its_history_after_publishing(stack, consumer, context):
+    names = calls(stack)
     consume(consumer, context, [f.message("queued", message_id=f"MM{i}") for i in range(5)])
-    states = stack.states()
-    assert len(states) == 5 and all(state["pending"] == {} for state in states.values())
+    # one read, one conditional write per entity, one history request: no clean-up write
+    assert names == ["BatchGetItem"] + ["PutItem"] * 5 + ["BatchWriteItem"]
     assert len(stack.notifications()) == 5
+    assert {pk: len(claims) for pk, claims in unpublished_claims(stack).items()} == {f"message#MM{i}": 0
+                                                                                    for i in range(5)}
 
 
-def test_an_entity_refused_by_the_clean_up_keeps_its_entry_and_the_others_are_cleared(stack, consumer, context):
-    # Given the clean-up transaction is cancelled because of the second entity (a concurrent write)
-    calls = cancel_first_transaction(["None", "TransactionConflict", "None"])
-    # When three entities are applied and published
-    response = consume(consumer, context, [f.message("queued", message_id=f"MM{i}") for i in range(3)])
-    # Then nothing is retried, each change was published once, and only the refused outbox keeps its entry
-    assert response == {"batchItemFailures": []}
-    assert sorted(n["id"] for n in stack.notifications()) == ["MM0", "MM1", "MM2"]
-    assert [len(call) for call in calls] == [3, 2]
-    refused = calls[0][1]["Update"]["Key"]["pk"]["S"]
-    assert {pk: len(state["pending"]) for pk, state in stack.states().items()} == {
-        f"message#MM{i}": int(f"message#MM{i}" == refused) for i in range(3)}
+def test_the_next_write_drops_the_settled_claims(stack, consumer, context):
+    consume(consumer, context, [f.message("queued")])
+    [queued_id] = stack.states()["message#MM1"]["claims"]
+    names = calls(stack)
+    consume(consumer, context, [f.message("sent", seconds=1)], first_sequence=2)
+    # the claims were checked (one read of their history keys) and the settled one left the item
+    assert names == ["BatchGetItem", "BatchGetItem", "UpdateItem", "BatchWriteItem"]
+    claims = stack.states()["message#MM1"]["claims"]
+    assert queued_id not in claims and len(claims) == 1 and unpublished(stack) == set()
+    assert [(n["status"], n["previous_status"]) for n in stack.notifications()] == [("queued", None),
+                                                                                  ("sent", "queued")]
 
 
-def test_a_clean_up_cancelled_without_reasons_is_logged_and_retries_nothing(stack, consumer, context):
-    cancel_first_transaction([])
-    response = consume(consumer, context, [f.message("queued")])
-    assert response == {"batchItemFailures": []}
-    assert [n["status"] for n in stack.notifications()] == ["queued"]
-    assert len(stack.states()["message#MM1"]["pending"]) == 1  # left behind: only a redelivery would republish
+def test_a_failed_claim_check_fails_only_its_entities(stack, consumer, context, fail):
+    consume(consumer, context, [f.message("queued", message_id="MM-A")])
+    stack.notifications()
+    fail("dynamodb", "batch_get_item", times=1, when=lambda call: "ProjectionExpression" in
+         call["RequestItems"][stack.table_name])
+    batch = kinesis_batch([f.message("sent", message_id="MM-A", seconds=1), f.message("queued", message_id="MM-B")],
+                          first_sequence=10)
+    response = consumer.lambda_handler(batch, context)
+    assert len(failed_sequences(response)) == 1
+    assert {pk: s["status"] for pk, s in stack.states().items()} == {"message#MM-A": "queued",
+                                                                    "message#MM-B": "queued"}
+    assert consumer.lambda_handler(batch, context) == {"batchItemFailures": []}
+    assert sorted((n["id"], n["status"]) for n in stack.notifications()) == [("MM-A", "sent"), ("MM-B", "queued")]
 
 
 def test_a_failed_state_read_fails_only_the_entities_of_that_request(stack, consumer, context, fail):

@@ -6,7 +6,13 @@ import pytest
 
 from sink_dev.samples import load_samples
 from tests.support import factories as f
-from tests.support.expectations import assert_contract_state, expected_final, expected_per_event
+from tests.support.expectations import (
+    assert_contract_state,
+    expected_final,
+    expected_per_event,
+    unpublished,
+    unpublished_claims,
+)
 from tests.support.sinks import consume, failed_sequences, kinesis_batch
 
 SAMPLES = load_samples()
@@ -131,12 +137,12 @@ def test_failed_publish_keeps_the_notification_pending_until_a_retry_publishes_i
     response = consumer.lambda_handler(batch, context)
     assert len(failed_sequences(response)) == 2
     state = stack.states()["message#MM1"]
-    assert state["status"] == "sent" and len(state["pending"]) == 2
+    assert state["status"] == "sent" and len(unpublished_claims(stack)["message#MM1"]) == 2
     assert stack.notifications() == []
-    # The retry finds `queued` stale and `sent` a duplicate, but publishes both pending notifications, in order
+    # The retry finds `queued` stale and `sent` a duplicate, but publishes both unpublished claims, in order
     assert consumer.lambda_handler(batch, context) == {"batchItemFailures": []}
     assert [(n["status"], n["previous_status"]) for n in stack.notifications()] == [("queued", None), ("sent", "queued")]
-    assert stack.states()["message#MM1"]["pending"] == {}
+    assert unpublished(stack) == set()
     # and a third delivery publishes nothing more
     consumer.lambda_handler(batch, context)
     assert stack.notifications() == []
@@ -161,16 +167,20 @@ def test_each_failing_aws_call_is_retried_without_loss_or_doubles(stack, consume
     assert [(n["id"], n["status"]) for n in first_attempt + stack.notifications()] == [("MM1", "sent")]
 
 
-def test_failing_to_clear_a_published_notification_loses_nothing_and_retries_nothing(stack, consumer, context, fail):
-    # Given DynamoDB failing the clean-up that follows a successful publish
-    injected = fail("dynamodb", "transact_write_items")
+def test_failing_to_keep_the_history_after_publishing_marks_the_claim_so_the_retry_publishes_nothing(
+        stack, consumer, context, fail):
+    # Given DynamoDB failing the history write that follows a successful publish (the usual proof of it)
+    injected = fail("dynamodb", "batch_write_item")
+    batch = kinesis_batch([f.message("queued")])
     # When an event is applied and published
-    response = consume(consumer, context, [f.message("queued")])
-    # Then the record is done (nothing to retry) and its change was published once
-    assert injected["left"] == 0
-    assert response == {"batchItemFailures": []}
+    response = consumer.lambda_handler(batch, context)
+    # Then the record is retried (its history is missing), the claim says "published", and the retry
+    # keeps the history without publishing again
+    assert injected["left"] == 0 and len(failed_sequences(response)) == 1
+    assert [claim.split("|")[2] for claim in stack.states()["message#MM1"]["claims"].values()] == ["published"]
+    assert consumer.lambda_handler(batch, context) == {"batchItemFailures": []}
     assert [n["status"] for n in stack.notifications()] == ["queued"]
-    assert stack.states()["message#MM1"]["status"] == "queued"
+    assert len(stack.history("message#MM1")) == 1
 
 
 def test_dead_letter_queue_failure_retries_the_poison_record(stack, consumer, context, fail):
@@ -195,12 +205,9 @@ def test_a_batch_that_fails_entirely_reports_every_record_instead_of_raising(sta
 
 
 def test_changes_too_large_for_one_item_become_dead_letters_instead_of_blocking_the_shard(stack, consumer, context):
-    # Given six applied changes of one message, each event ~60 kB (under the per-event cap), whose
-    # outbox copies together exceed DynamoDB's 400 KB item, and a small neighbour in the same batch
-    big = {"content": {"text": "x" * 60_000}}
-    lifecycle = [f.message(status, seconds=second, attempt=attempt, **big) for second, (attempt, status) in
-                 enumerate([("1", "queued"), ("1", "sent"), ("1", "delivered"), ("1", "read"),
-                            ("2", "queued"), ("2", "sent")])]
+    # Given 3,500 applied changes of one brand in one batch, whose claims (~120 bytes each) together
+    # exceed DynamoDB's 400 KB item, and a small neighbour in the same batch
+    lifecycle = [f.brand("brand-registered", seconds=second) for second in range(3_500)]
     response = consume(consumer, context, [*lifecycle, f.message("queued", message_id="MM-small")])
     # Then nothing is retried (it could never succeed): the six are dead letters, the neighbour is done
     assert response == {"batchItemFailures": []}
@@ -210,3 +217,28 @@ def test_changes_too_large_for_one_item_become_dead_letters_instead_of_blocking_
     assert "400 KB" in letters[0]["detail"]
     assert set(stack.states()) == {"message#MM-small"}
     assert [n["id"] for n in stack.notifications()] == ["MM-small"]
+
+
+@pytest.mark.parametrize("days", ["90", "0"])
+def test_history_items_expire_after_the_retention_and_state_items_never(stack, consumer, context, monkeypatch, days):
+    import time
+
+    from sink_dev.template import load_template
+    from twilio_sink import config
+    from twilio_sink.store import EXPIRES_AT
+
+    # Given the table's TTL attribute (template) and a retention of `days` (HistoryRetentionDays)
+    ttl = load_template()["Resources"]["StatusTable"]["Properties"]["TimeToLiveSpecification"]
+    assert ttl == {"AttributeName": EXPIRES_AT, "Enabled": True}
+    monkeypatch.setenv("HISTORY_RETENTION_DAYS", days)
+    config.settings.cache_clear()
+    from twilio_sink.pipeline import default_pipeline
+
+    default_pipeline.cache_clear()
+    consume(consumer, context, [f.message("queued")])
+    [history] = stack.history("message#MM1")
+    assert EXPIRES_AT not in stack.states()["message#MM1"]
+    if days == "0":
+        assert EXPIRES_AT not in history
+    else:
+        assert abs(int(history[EXPIRES_AT]) - (time.time() + 90 * 86_400)) < 600

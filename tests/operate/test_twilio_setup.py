@@ -12,16 +12,17 @@ import boto3
 import pytest
 import responses
 
+from sink_dev.samples import SAMPLE_ACCOUNT_SID
 from sink_ops import connect as twilio_setup
 from tests.support.sinks import consume
 from twilio_sink.registry import FAMILIES, known_types
 
 EVENTS = "https://events.twilio.com/v1"
 SINK = "DG" + "0" * 32
-ACCOUNT = "AC" + "1" * 32
+ACCOUNT = SAMPLE_ACCOUNT_SID  # the account the stack accepts: its sink test event must reach the table
 STACK_OUTPUTS = {"WebhookUrl": "https://abc.execute-api.us-east-1.amazonaws.com/events",
                  "StreamArn": "arn:aws:kinesis:us-east-1:123456789012:stream/twilio",
-                 "TwilioRoleArn": "arn:aws:iam::123456789012:role/twilio-writer", "TwilioExternalId": "ext-123"}
+                 "TwilioRoleArn": "arn:aws:iam::123456789012:role/twilio-writer"}
 
 
 @pytest.fixture
@@ -121,7 +122,7 @@ def test_kinesis_sink_hand_shake_validates_with_the_test_id_that_reached_the_tab
     twilio.add(responses.POST, f"{EVENTS}/Sinks/{SINK}/Validate", json={"result": "valid"}, status=201)
     deploy_outputs(stack, STACK_OUTPUTS | {"StatusTableName": stack.table_name})
 
-    assert twilio_setup.main(["kinesis", "--stack", "sink", "--wait", "30"]) == 0
+    assert twilio_setup.main(["kinesis", "--stack", "sink", "--external-id", "ext-123", "--wait", "30"]) == 0
     urls = [call.request.url for call in twilio.calls]
     assert urls == [f"{EVENTS}/Sinks", f"{EVENTS}/Sinks/{SINK}/Test", f"{EVENTS}/Sinks/{SINK}/Validate",
                     f"{EVENTS}/Subscriptions"]  # subscribing needs an active (validated) sink

@@ -20,7 +20,7 @@ import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 from moto import mock_aws
 
-from sink_dev.samples import LOCAL_TEST_AUTH_TOKEN, kinesis_payload
+from sink_dev.samples import LOCAL_TEST_AUTH_TOKEN, SAMPLE_ACCOUNT_SID, kinesis_payload
 from sink_local.stack import REGION, LambdaContext, Stack
 from sink_ops import recovery
 from sink_ops.records import lambda_record
@@ -30,13 +30,31 @@ STREAM_NAME = "twilio-events"
 
 # The calls through which the core changes the world, by client.
 FAULTY_CALLS = {
-    "dynamodb": ["batch_get_item", "put_item", "update_item", "batch_write_item", "transact_write_items"],
+    "dynamodb": ["batch_get_item", "put_item", "update_item", "batch_write_item"],
     "sns": ["publish_batch"],
     "sqs": ["send_message_batch"],
 }
 FAULT_KINDS = ["throttle", "server_error", "timeout", "crash_before", "crash_after"]
 MAX_STREAM_RETRIES = 2  # the template's StreamMaximumRetryAttempts, small so exhaustion happens
 MAX_TWILIO_ATTEMPTS = 30  # Twilio retries for 4 hours: far more than any finite fault plan needs
+# Attempts that do not overlap are minutes apart (Twilio's backoff; a crashed invocation has reached its
+# timeout): longer than any lease, so a claim left by an ended attempt can be taken over by the next.
+BETWEEN_ATTEMPTS_SECONDS = 300
+
+
+class Clock:
+    """The core's wall clock (claims' leases), moved on between attempts that do not overlap."""
+
+    def __init__(self):
+        import time
+
+        self.now = time.time()
+
+    def time(self) -> float:
+        return self.now
+
+
+CLOCK = Clock()
 
 
 class Crash(BaseException):
@@ -92,6 +110,8 @@ class Faults:
 
     def attempt(self, delivery) -> None:
         """One attempt of a delivery, known as the host of any cut-in during it."""
+        if not self.running:
+            CLOCK.now += BETWEEN_ATTEMPTS_SECONDS
         self.running.append(delivery)
         try:
             delivery.attempt()
@@ -144,20 +164,24 @@ class Faults:
             self.nested = False
 
 
-def record_applied_changes(store) -> list[str]:
-    """Event ids of every change a state write made durable (from its outbox entries), in write order."""
+def record_applied_changes(store, stack) -> list[str]:
+    """Event ids of every change a state write made durable (the claims it added), in write order."""
     applied: list[str] = []
     real = store.save_state
 
-    def save_state(pk, attributes, order_key, expected_version, new_pending):
+    def save_state(pk, write):
+        # Read with the stack's own client: not one of the core's numbered calls.
+        item = stack.ddb.get_item(TableName=stack.table_name, Key={"pk": {"S": pk}, "sk": {"S": "state"}},
+                                  ConsistentRead=True).get("Item")
+        before = set(item["claims"]["M"]) if item else set()
+        added = [event_id for event_id in write.claims if event_id not in before]
         try:
-            version = real(pk, attributes, order_key, expected_version, new_pending)
+            real(pk, write)
         except Crash as crash:
             if crash.took_effect:
-                applied.extend(json.loads(entry["body"])["event_id"] for entry in new_pending.values())
+                applied.extend(added)
             raise
-        applied.extend(json.loads(entry["body"])["event_id"] for entry in new_pending.values())
-        return version
+        applied.extend(added)
 
     store.save_state = save_state
     return applied
@@ -291,15 +315,16 @@ class World:
         pipeline.default_pipeline.cache_clear()
         core = pipeline.default_pipeline()
         core._pool = InlineExecutor()  # one invocation = one deterministic sequence of AWS calls
+        core.clock = CLOCK.time
         self.faults = Faults()
         self.faults.install({service: aws.client(service) for service in ("dynamodb", "sns", "sqs")})
-        self.applied = record_applied_changes(core.store)
+        self.applied = record_applied_changes(core.store, self.stack)
         self.kinesis = boto3.client("kinesis", region_name=REGION)
         self.kinesis.create_stream(StreamName=STREAM_NAME, ShardCount=1)
         self.failure_queue = self.stack.sqs.create_queue(QueueName="stream-failures")["QueueUrl"]
         self.consumer, self.webhook, self.context = consumer, webhook, LambdaContext()
         self.resources = recovery.Resources(self.stack.table_name, self.stack.topic_arn, self.stack.dlq_url,
-                                            self.failure_queue)
+                                            self.failure_queue, SAMPLE_ACCOUNT_SID)
 
     def reset(self) -> None:
         for item in self.stack.items():

@@ -5,6 +5,7 @@ import json
 import boto3
 import pytest
 
+from sink_dev.samples import SAMPLE_ACCOUNT_SID
 from sink_local.stack import REGION
 from sink_ops import redrive, replay
 from tests.reliability.harness import on_failure_message, put_on_stream
@@ -22,7 +23,8 @@ def deployed(stack):
     kinesis.create_stream(StreamName=STREAM, ShardCount=1)
     failure_queue = stack.sqs.create_queue(QueueName="stream-failures")["QueueUrl"]
     outputs = {"StatusTableName": stack.table_name, "NotificationTopicArn": stack.topic_arn,
-               "DeadLetterQueueUrl": stack.dlq_url, "StreamFailureQueueUrl": failure_queue}
+               "DeadLetterQueueUrl": stack.dlq_url, "StreamFailureQueueUrl": failure_queue,
+               "TwilioAccountSids": SAMPLE_ACCOUNT_SID}
     template = {"Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
                 "Outputs": {name: {"Value": value} for name, value in outputs.items()}}
     boto3.client("cloudformation", region_name=REGION).create_stack(StackName=STACK,
@@ -104,7 +106,7 @@ def test_redrive_takes_explicit_resources_instead_of_a_stack(deployed):
     failed_batch(deployed, [f.message("queued")])
     assert redrive.main(["--stream-failure-queue-url", deployed.failure_queue, "--table-name", deployed.table_name,
                          "--topic-arn", deployed.topic_arn, "--dead-letter-queue-url", deployed.dlq_url,
-                         "--wait-seconds", "0"]) == 0
+                         "--twilio-account-sids", SAMPLE_ACCOUNT_SID, "--wait-seconds", "0"]) == 0
     assert deployed.states()["message#MM1"]["status"] == "queued"
 
 

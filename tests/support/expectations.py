@@ -38,3 +38,21 @@ def assert_contract_state(state: dict, sample: dict, expected: dict) -> None:
     assert ISO_UTC.fullmatch(state["event_time"]) and state["event_time"][:19] == sample["time"][:19]
     assert ISO_UTC.fullmatch(state["updated_at"])
     assert json.loads(state["data"]) == sample["data"]
+
+
+def unpublished_claims(stack) -> dict[str, set[str]]:
+    """pk -> event ids of the state item's claims not known published (no history item for the event yet).
+
+    A claim is an applied change; its event's history item is written only after the notification
+    was published, so a claim without one is a change that may never have reached subscribers.
+    """
+    items = stack.items()
+    history = {(item["pk"], item["sk"]) for item in items if item["sk"] != "state"}
+    return {item["pk"]: {event_id for event_id, claim in item.get("claims", {}).items()
+                         if (item["pk"], f"event#{claim.split('|')[1]}#{event_id}") not in history}
+            for item in items if item["sk"] == "state"}
+
+
+def unpublished(stack) -> set[str]:
+    """Every unpublished claim's event id, across entities."""
+    return {event_id for ids in unpublished_claims(stack).values() for event_id in ids}

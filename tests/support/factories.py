@@ -3,6 +3,7 @@
 import itertools
 from datetime import UTC, datetime, timedelta
 
+from sink_dev.samples import SAMPLE_ACCOUNT_SID
 from twilio_sink.registry import BY_TYPE, dataschema
 
 _ids = itertools.count(1)
@@ -21,7 +22,7 @@ def cloudevent(event_type: str, data: dict, seconds: float = 0, event_id: str | 
     event = {
         "specversion": "1.0",
         "type": event_type,
-        "source": "/tests",
+        "source": f"/2010-04-01/Accounts/{SAMPLE_ACCOUNT_SID}/tests",
         "id": event_id or f"EZ{next(_ids):032x}",
         # The schema Twilio names for a known type (a known type naming another schema is refused);
         # none for a type whose family knows only the schema's namespace.

@@ -2,6 +2,7 @@
 
 import base64
 import json
+import uuid
 
 from sink_dev.samples import kinesis_event, webhook_event
 
@@ -28,7 +29,9 @@ def failed_sequences(response: dict) -> list[str]:
 def post(webhook, context, body: str | list | dict, **signing) -> tuple[int, dict]:
     """POST a signed delivery to the webhook; returns (status code, JSON answer)."""
     text = body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))
-    response = webhook.lambda_handler(webhook_event(text, **signing), context)
+    event = webhook_event(text, **signing)
+    event["requestContext"]["requestId"] = str(uuid.uuid4())  # API Gateway: one id per request, retries too
+    response = webhook.lambda_handler(event, context)
     return response["statusCode"], json.loads(response["body"])
 
 

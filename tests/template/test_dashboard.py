@@ -4,11 +4,15 @@ output of real invocations of both functions (every metric path forced), not aga
 
 import json
 import re
+import threading
+import time
+from dataclasses import replace
 
 import pytest
 
+from sink_dev import dashboard
 from sink_dev.paths import ROOT
-from sink_dev.samples import LOCAL_TEST_AUTH_TOKEN
+from sink_dev.samples import LOCAL_TEST_AUTH_TOKEN, webhook_event
 from sink_dev.template import load_template
 from tests.support.sinks import kinesis_batch, post
 from tests.template.test_template import env_of
@@ -56,6 +60,7 @@ def emitted(output: str) -> set[tuple[str, frozenset]]:
 def test_custom_metrics_are_exactly_what_the_functions_emit(template, stack, consumer, webhook, context, capsys,
                                                             monkeypatch):
     from twilio_sink import aws
+    from twilio_sink import webhook as core
 
     monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
     secrets = aws.client("secretsmanager")
@@ -66,8 +71,20 @@ def test_custom_metrics_are_exactly_what_the_functions_emit(template, stack, con
     secrets.put_secret_value(SecretId=stack.secret_arn, SecretString=LOCAL_TEST_AUTH_TOKEN)
     post(webhook, context, [], token="wrong-token")  # SignatureRejected
     samples = json.loads((ROOT / "events" / "samples" / "cloudevents.json").read_text())
-    consumer.lambda_handler(kinesis_batch(samples), context)  # the pipeline's counts and EventsByType
-    post(webhook, context, samples[:3])
+    foreign = samples[1] | {"id": "EZforeign", "source": "/2010-04-01/Accounts/AC" + "0" * 32 + "/Brands"}
+    foreign["data"] = foreign["data"] | {"accountsid": "AC" + "0" * 32}
+    # The pipeline's counts and EventsByType, ForeignAccountEvents on both sinks, DeliveriesVerified.
+    consumer.lambda_handler(kinesis_batch(samples + [foreign]), context)
+    post(webhook, context, samples[:3] + [foreign])
+    unroutable = webhook_event("[]")
+    unroutable["rawPath"] = unroutable["requestContext"]["http"]["path"] = "/EVENTS"
+    webhook.lambda_handler(unroutable, context)  # RequestsUnroutable
+    released = threading.Event()
+    monkeypatch.setattr(core, "handle", lambda *args: released.wait(10))
+    webhook.lambda_handler(webhook_event("[]"), replace(context, deadline=time.monotonic() + 0.6))  # DeadlineExceeded
+    released.set()
+    monkeypatch.setattr(core, "receive", lambda *args: 1 / 0)
+    webhook.lambda_handler(webhook_event("[]"), context)  # UnexpectedErrors
     status = next(s for s in samples if s["type"].startswith("com.twilio.messaging.message."))
     newer = status | {"dataschema": "https://events-schemas.twilio.com/Messaging.MessageStatus/99"}
     consumer.lambda_handler(kinesis_batch([newer]), context)  # SchemaVersionsUnknown
@@ -99,3 +116,9 @@ def test_aws_metrics_cover_iterator_age_errors_durations_and_queues(template):
     assert expected <= metrics
     referenced = set(re.findall(r"\$\{(\w+)", template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]))
     assert referenced - {"AWS"} <= set(template["Resources"]) | set(template["Parameters"])
+
+
+def test_the_template_carries_dashboard_json_as_it_is(template):
+    body = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    assert body == dashboard.compact_body(), "edit dashboard.json, then run twilio-sink dashboard"
+    assert dashboard.main(["--check"]) == 0

@@ -24,10 +24,8 @@ FUNCTIONS = {
     "WebhookFunction": {"dir": "webhook", "service": "webhook", "log_group": "WebhookLogGroup"},
 }
 STREAM_ARN = {"Fn::If": ["CreateStream", {"Fn::GetAtt": ["EventStream", "Arn"]}, {"Ref": "ExistingStreamArn"}]}
-TABLE_ACTIONS = {
-    "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query",
-    "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem",
-}
+# What store.py calls (TransactWriteItems is authorised as the UpdateItem actions it carries).
+TABLE_ACTIONS = {"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
 
 
 # ---------------------------------------------------------------------------------------- helpers
@@ -339,14 +337,16 @@ def test_twilio_stream_writer_role(template):
     assert trust["Condition"] == {"StringEquals": {"sts:ExternalId": {"Ref": "TwilioExternalId"}}}
     external_id = template["Parameters"]["TwilioExternalId"]
     assert "Default" not in external_id, "the external id must be chosen by the operator"
-    assert external_id["MinLength"] >= 2 and external_id.get("AllowedPattern")
+    assert external_id["NoEcho"] is True
+    assert external_id["MinLength"] >= 32 and external_id.get("AllowedPattern")
     statements = [s for p in role["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
-    granted = {(action, str(s["Resource"])) for s in statements for action in s["Action"]}
+    granted = {(action, str(s["Resource"])) for s in statements for action in as_list(s["Action"])}
+    # Twilio's set-up script grants ListShards on "*"; the stream is all it needs to list.
     assert granted == {
         ("kinesis:PutRecord", str(STREAM_ARN)),
         ("kinesis:PutRecords", str(STREAM_ARN)),
-        ("kinesis:ListShards", "*"),
-        ("kinesis:DescribeLimits", "*"),
+        ("kinesis:ListShards", str(STREAM_ARN)),
+        ("kinesis:DescribeLimits", "*"),  # an account-level call: no resource to scope to
     }
     assert all(s["Effect"] == "Allow" for s in statements)
 
@@ -411,36 +411,61 @@ def test_auth_token_secret(template):
 
 # ---------------------------------------------------------------------------------------- least privilege
 
-def policies(template: dict, logical_id: str) -> tuple[set, dict]:
-    """(inline (action, resource) grants, {policy template name: its argument})."""
-    inline, templates = set(), {}
-    for policy in template["Resources"][logical_id]["Properties"].get("Policies", []):
-        assert isinstance(policy, dict), f"{logical_id}: managed policy {policy!r} is broader than needed"
-        if "Statement" in policy:
-            for statement in policy["Statement"]:
-                assert statement["Effect"] == "Allow"
-                assert statement["Resource"] != "*", f"{logical_id}: {statement}"
-                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-                inline |= {(a, str(statement["Resource"])) for a in actions}
-        else:
-            ((name, argument),) = policy.items()
-            templates[name] = argument
-    return inline, templates
+def as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
 
 
-@pytest.mark.parametrize("logical_id", FUNCTIONS)
-def test_function_policies_are_least_privilege(template, logical_id):
-    inline, templates = policies(template, logical_id)
+def grants(statements: list[dict]) -> set[tuple[str, str]]:
+    found = set()
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        found |= {(action, str(resource)) for action in as_list(statement["Action"])
+                  for resource in as_list(statement["Resource"])}
+    return found
+
+
+def test_the_table_policy_is_written_once_with_only_what_the_code_calls(template):
+    policy = template["Resources"]["StatusTableWritePolicy"]
+    assert policy["Type"] == "AWS::IAM::ManagedPolicy"
     table = str({"Fn::GetAtt": ["StatusTable", "Arn"]})
-    assert inline == {(action, table) for action in TABLE_ACTIONS}
-    expected = {
-        "SNSPublishMessagePolicy": {"TopicName": {"Fn::GetAtt": ["NotificationTopic", "TopicName"]}},
-        "SQSSendMessagePolicy": {"QueueName": {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}},
+    assert grants(policy["Properties"]["PolicyDocument"]["Statement"]) == {(a, table) for a in TABLE_ACTIONS}
+    assert str(template).count("dynamodb:") == len(TABLE_ACTIONS), "table actions granted somewhere else too"
+
+
+def test_webhook_policies_are_least_privilege(template):
+    props = template["Resources"]["WebhookFunction"]["Properties"]
+    assert "Role" not in props
+    assert props["Policies"] == [
+        {"Ref": "StatusTableWritePolicy"},
+        {"SNSPublishMessagePolicy": {"TopicName": {"Fn::GetAtt": ["NotificationTopic", "TopicName"]}}},
+        {"SQSSendMessagePolicy": {"QueueName": {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}}},
+        {"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": {"Ref": "AuthTokenSecret"}}},
+    ]
+
+
+def test_stream_consumer_role_reads_only_the_stacks_stream(template):
+    props = template["Resources"]["StreamConsumerFunction"]["Properties"]
+    # A generated role would get AWSLambdaKinesisExecutionRole from SAM: every stream of the account.
+    assert props["Role"] == {"Fn::GetAtt": ["StreamConsumerRole", "Arn"]} and "Policies" not in props
+    role = template["Resources"]["StreamConsumerRole"]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "lambda.amazonaws.com"}
+    assert role["ManagedPolicyArns"] == [{"Ref": "StatusTableWritePolicy"}]
+    logs = template["Resources"]["StreamConsumerLogsPolicy"]["Properties"]
+    assert logs["Roles"] == [{"Ref": "StreamConsumerRole"}]
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    stream, topic = str(STREAM_ARN), str({"Ref": "NotificationTopic"})
+    queue = lambda name: str({"Fn::GetAtt": [name, "Arn"]})  # noqa: E731
+    assert grants(statements + logs["PolicyDocument"]["Statement"]) == {
+        *{(f"kinesis:{a}", stream) for a in
+          ("DescribeStream", "DescribeStreamSummary", "GetRecords", "GetShardIterator", "ListShards")},
+        ("sns:Publish", topic),
+        ("sqs:SendMessage", queue("DeadLetterQueue")),
+        ("sqs:SendMessage", queue("StreamFailureQueue")),
+        ("xray:PutTraceSegments", "*"), ("xray:PutTelemetryRecords", "*"),  # X-Ray has no resources
+        ("logs:CreateLogStream", queue("StreamConsumerLogGroup")),
+        ("logs:PutLogEvents", queue("StreamConsumerLogGroup")),
     }
-    if logical_id == "WebhookFunction":
-        expected["AWSSecretsManagerGetSecretValuePolicy"] = {"SecretArn": {"Ref": "AuthTokenSecret"}}
-    assert templates == expected
-    assert "Role" not in template["Resources"][logical_id]["Properties"]
 
 
 # ---------------------------------------------------------------------------------------- alarms
@@ -449,6 +474,8 @@ def alarms(template: dict) -> list[dict]:
     found = []
     for name, alarm in resources_of(template, "AWS::CloudWatch::Alarm").items():
         props = alarm["Properties"]
+        if "Metrics" in props:  # metric math: see test_signature_mismatch_alarm_is_a_share
+            continue
         found.append(props | {
             "_name": name,
             "_namespace": parameter_value(template, props["Namespace"]),
@@ -490,22 +517,40 @@ def test_queue_alarms(template, queue):
     assert alarm["ComparisonOperator"] == "GreaterThanThreshold" and alarm["Threshold"] == 0
 
 
-def test_signature_rejection_alarm_watches_what_the_webhook_emits(template):
+def test_signature_mismatch_alarm_is_a_share_of_signed_deliveries(template):
+    """Unsigned noise does not move it; Twilio's own deliveries failing (wrong token or URL) do."""
     env = env_of(template, "WebhookFunction")
-    namespace = parameter_value(template, env["POWERTOOLS_METRICS_NAMESPACE"])
-    # Powertools adds the service name as the `service` dimension of every metric.
-    alarm = alarm_for(template, namespace, "SignatureRejected", {"service": env["POWERTOOLS_SERVICE_NAME"]})
-    assert alarm["Namespace"] == env["POWERTOOLS_METRICS_NAMESPACE"]  # the same parameter, not a copy
-    assert alarm["Statistic"] == "Sum"
+    props = template["Resources"]["WebhookSignatureMismatchAlarm"]["Properties"]
+    stats = {q["Id"]: q["MetricStat"] for q in props["Metrics"] if "MetricStat" in q}
+    assert {stat["Metric"]["MetricName"] for stat in stats.values()} == {"SignatureMismatch", "DeliveriesVerified"}
+    for stat in stats.values():
+        assert stat["Metric"]["Namespace"] == env["POWERTOOLS_METRICS_NAMESPACE"]
+        assert stat["Metric"]["Dimensions"] == [{"Name": "service", "Value": env["POWERTOOLS_SERVICE_NAME"]}]
+        assert stat["Stat"] == "Sum"
+    (returned,) = [q for q in props["Metrics"] if q.get("ReturnData")]
+    assert "mismatch" in returned["Expression"] and "verified" in returned["Expression"]
+    assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold" and props["Threshold"] == 50
+    assert props["TreatMissingData"] == "notBreaching"
+    assert "35.90.102.128/25" in props["AlarmDescription"]  # the runbook: Twilio's range or a probe
+
+
+@pytest.mark.parametrize(("metric", "service"), [
+    ("AuthTokenUnavailable", "webhook"), ("UnexpectedErrors", "webhook"), ("DeadlineExceeded", "webhook"),
+    ("ForeignAccountEvents", "webhook"), ("ForeignAccountEvents", "stream-consumer"),
+])
+def test_alarms_on_what_the_code_emits(template, metric, service):
+    namespace = parameter_value(template, env_of(template, "WebhookFunction")["POWERTOOLS_METRICS_NAMESPACE"])
+    alarm = alarm_for(template, namespace, metric, {"service": service})
+    assert alarm["Statistic"] == "Sum" and alarm["TreatMissingData"] == "notBreaching"
     assert alarm["ComparisonOperator"] == "GreaterThanThreshold" and alarm["Threshold"] == 0
-    assert alarm["TreatMissingData"] == "notBreaching"
+    assert "Runbook" in alarm["AlarmDescription"]
 
 
 def test_alarm_actions_go_to_the_optional_alarm_topic(template):
     assert template["Parameters"]["AlarmTopicArn"]["Default"] == ""
     expected = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
-    for alarm in alarms(template):
-        assert alarm["AlarmActions"] == expected, alarm["_name"]
+    for name, alarm in resources_of(template, "AWS::CloudWatch::Alarm").items():
+        assert alarm["Properties"]["AlarmActions"] == expected, name
 
 
 # ---------------------------------------------------------------------------------------- parameters, outputs, config
@@ -525,18 +570,50 @@ def test_every_parameter_is_used(template):
         assert f"'{name}'" in body or f"${{{name}}}" in body, f"parameter {name} is never used"
 
 
+def test_the_flood_option_lets_only_twilios_ranges_reach_the_webhook(template):
+    resources, parameters = template["Resources"], template["Parameters"]
+    assert parameters["WebhookTwilioSourceOnly"]["Default"] == "false"  # why: its Description and docs
+    assert parameters["TwilioSourceRanges"]["Default"] == "35.90.102.128/25"  # Twilio's published range
+    assert template["Conditions"]["TwilioSourceOnly"] == {"Fn::Equals": [{"Ref": "WebhookTwilioSourceOnly"}, "true"]}
+    option = {name for name, r in resources.items() if r.get("Condition") == "TwilioSourceOnly"}
+    assert option == {"WebhookRestApi", "WebhookRestApiDeployment", "WebhookRestApiStage", "WebhookRestApiPermission",
+                      "TwilioSourceRangeSet", "WebhookFirewall", "WebhookFirewallAssociation"}
+    # The open door closes when the filtered one opens.
+    assert resources["WebhookApi"]["Properties"]["DisableExecuteApiEndpoint"] == {
+        "Fn::If": ["TwilioSourceOnly", True, False]}
+    acl = resources["WebhookFirewall"]["Properties"]
+    # Blocked with 429, not 403: a Twilio address missing from the list is retried, not dropped.
+    assert acl["DefaultAction"] == {"Block": {"CustomResponse": {"ResponseCode": 429}}}
+    (rule,) = acl["Rules"]
+    assert rule["Action"] == {"Allow": {}}
+    assert rule["Statement"] == {"IPSetReferenceStatement": {"Arn": {"Fn::GetAtt": ["TwilioSourceRangeSet", "Arn"]}}}
+    assert resources["TwilioSourceRangeSet"]["Properties"]["Addresses"] == {"Ref": "TwilioSourceRanges"}
+    association = resources["WebhookFirewallAssociation"]["Properties"]
+    assert association["WebACLArn"] == {"Fn::GetAtt": ["WebhookFirewall", "Arn"]}
+    assert "${WebhookRestApiStage}" in association["ResourceArn"]["Fn::Sub"]
+    stage = resources["WebhookRestApiStage"]["Properties"]
+    (settings,) = stage["MethodSettings"]
+    assert settings["ThrottlingRateLimit"] == {"Ref": "WebhookThrottlingRateLimit"}
+    integration = resources["WebhookRestApi"]["Properties"]["Body"]["paths"]["/events"]["post"][
+        "x-amazon-apigateway-integration"]
+    assert integration["type"] == "aws_proxy" and "${WebhookFunction.Arn}" in integration["uri"]["Fn::Sub"]
+
+
 def test_outputs(template):
     outputs = template["Outputs"]
     assert set(outputs) >= {
-        "WebhookUrl", "StreamArn", "TwilioRoleArn", "TwilioExternalId", "StatusTableName", "NotificationTopicArn",
+        "WebhookUrl", "StreamArn", "TwilioRoleArn", "StatusTableName", "NotificationTopicArn",
         "DeadLetterQueueUrl", "StreamFailureQueueUrl", "AuthTokenSecretArn", "StreamConsumerFunctionName",
         "WebhookFunctionName",
     }
-    assert outputs["WebhookUrl"]["Value"] == {
-        "Fn::Sub": "https://${WebhookApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/events"
-    }
+    assert outputs["WebhookUrl"]["Value"] == {"Fn::If": [
+        "TwilioSourceOnly",
+        {"Fn::Sub": "https://${WebhookRestApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${WebhookRestApiStage}/events"},
+        {"Fn::Sub": "https://${WebhookApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/events"},
+    ]}
     assert outputs["StreamArn"]["Value"] == STREAM_ARN
-    assert outputs["TwilioExternalId"]["Value"] == {"Ref": "TwilioExternalId"}
+    # The external id is the role's only secret: it is not shown to whoever can read the stack.
+    assert "TwilioExternalId" not in str([output["Value"] for output in outputs.values()])
     for name, output in outputs.items():
         assert output.get("Description"), f"output {name} has no description"
 

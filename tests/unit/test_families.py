@@ -264,7 +264,7 @@ def test_a_time_without_a_utc_equivalent_is_not_a_cloudevent():
     (f.message("sent") | {"source": f"/2010-04-01/Accounts/{SUBACCOUNT}/Messages/MM1.json"}, SUBACCOUNT),
     (f.cloudevent("com.twilio.eventstreams.test-event", {"test_id": "t"}, event_id=ACCOUNT) | {"source": "Sink"},
      ACCOUNT),
-    (f.message("sent", account_sid="AC-not-a-sid"), None),
+    (f.message("sent", account_sid="AC-not-a-sid") | {"source": "/tests"}, None),
 ])
 def test_the_account_sid_is_recorded_as_an_index_attribute(event, expected):
     change = routed(event)
@@ -277,7 +277,7 @@ def test_the_account_sid_is_recorded_as_an_index_attribute(event, expected):
     (f.message("sent", message_id="", accountsid=ACCOUNT), ACCOUNT),  # refused by its model: read field by field
     (f.message("sent", message_id="", account_sid=[1]) | {"source": f"/Accounts/{SUBACCOUNT}/x"}, SUBACCOUNT),
     (f.cloudevent("com.twilio.conversations.message.added", {"AccountSid": "x", "accountSid": ACCOUNT}), ACCOUNT),
-    (f.message("sent"), None),
+    (f.message("sent") | {"source": "/tests"}, None),
 ])
 def test_account_of_reads_an_event_before_routing_and_never_raises(event, expected):
     assert account_of(CloudEvent.model_validate(event)) == expected

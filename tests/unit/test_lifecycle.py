@@ -1,5 +1,6 @@
 """Precedence rules of contract 2, table-driven, including every arrival order of a lifecycle."""
 
+import json
 from dataclasses import replace
 from itertools import permutations
 
@@ -7,7 +8,7 @@ import pytest
 
 from tests.support import factories as f
 from twilio_sink.envelope import CloudEvent
-from twilio_sink.lifecycle import Current, OutboxEntry, notification, plan
+from twilio_sink.lifecycle import Claim, Current, holder, notification, plan
 from twilio_sink.registry import route
 
 
@@ -119,44 +120,65 @@ def test_previous_status_chains_through_the_applied_changes():
     assert later.applied[0][1] == "sent"
 
 
-def test_a_redelivered_event_whose_notification_is_pending_is_published_again():
-    queued = changes(f.message("queued"))[0]
-    body = notification(queued, None).body
-    stored = Current("queued", queued.order_key, 1, pending={queued.order_key: OutboxEntry(body, queued.delivery)})
-    result = plan(stored, [queued, queued])
-    assert [n.body for n in result.republish] == [body]  # once, however often it is redelivered
-    assert result.applied == []
+NOW = 1_000_000
+LIVE, ENDED = NOW + 60, NOW - 1
 
 
-def test_a_redelivered_event_that_is_now_stale_still_publishes_its_pending_notification():
+def claim(change, previous, carrier, until=LIVE):
+    return {change.event.id: Claim(previous, change.event.time_utc, holder(carrier), until)}
+
+
+def test_applied_changes_are_claimed_by_their_carrier_until_the_lease_ends():
+    queued, sent = changes(f.message("queued", seconds=0), f.message("sent", seconds=1))
+    result = plan(None, [replace(queued, carrier="kinesis:1"), replace(sent, carrier="kinesis:2")], now=NOW, until=LIVE)
+    assert result.claims == claim(queued, None, "kinesis:1") | claim(sent, "queued", "kinesis:2")
+    assert result.writes and result.republish == [] and result.deferred == set()
+
+
+def test_a_redelivered_event_whose_claim_is_unpublished_is_published_again_by_its_own_carrier():
+    queued = replace(changes(f.message("queued"))[0], carrier="kinesis:7")
+    stored = Current("queued", queued.order_key, 1, claims=claim(queued, None, "kinesis:7"))
+    result = plan(stored, [queued, queued], now=NOW, until=LIVE + 5)
+    assert [n.body for n in result.notifications()] == [notification(queued, None).body]  # once
+    assert result.applied == [] and result.claims[queued.event.id].until == LIVE + 5  # renewed
+
+
+def test_a_published_claim_is_dropped_and_never_republished():
+    queued, sent = changes(f.message("queued", seconds=0), f.message("sent", seconds=1))
+    stored = Current("queued", queued.order_key, 1, claims=claim(queued, None, queued.carrier))
+    result = plan(stored, [queued, sent], published={queued.event.id}, now=NOW, until=LIVE)
+    assert result.republish == [] and result.published == {queued.event.id}
+    assert set(result.claims) == {sent.event.id}
+
+
+def test_a_redelivered_event_that_is_now_stale_still_publishes_its_unpublished_claim():
     # Given `failed` then `delivered` were applied together, and the function died before publishing
-    failed, delivered = changes(f.message("failed", seconds=0), f.message("delivered", seconds=1))
-    pending = {failed.order_key: OutboxEntry(notification(failed, None).body, failed.delivery),
-               delivered.order_key: OutboxEntry(notification(delivered, "failed").body, delivered.delivery)}
-    stored = Current("delivered", delivered.order_key, 1, pending=pending)
+    failed, delivered = (replace(c, carrier=f"kinesis:{i}") for i, c in
+                         enumerate(changes(f.message("failed", seconds=0), f.message("delivered", seconds=1))))
+    claims = claim(failed, None, "kinesis:0") | claim(delivered, "failed", "kinesis:1")
+    stored = Current("delivered", delivered.order_key, 1, claims=claims)
     # When Lambda bisects the retried batch and `failed` comes back alone, it is stale...
-    alone = plan(stored, [failed])
+    alone = plan(stored, [failed], now=NOW, until=LIVE)
     assert len(alone.stale) == 1
     # ...but its own notification is published again (and only its own: `delivered` may be a live writer's)
-    assert [n.key for n in alone.republish] == [failed.order_key]
+    assert [n.key for n in alone.notifications()] == [failed.order_key]
     # And redelivered together, in any order, both are republished in the order they were applied
-    both = plan(stored, [delivered, failed])
-    assert [n.key for n in both.republish] == [failed.order_key, delivered.order_key]
+    both = plan(stored, [delivered, failed], now=NOW, until=LIVE)
+    assert [n.key for n in both.notifications()] == [failed.order_key, delivered.order_key]
+    assert json.loads(both.notifications()[1].body)["previous_status"] == "failed"
 
 
-def test_pending_notifications_of_events_not_redelivered_are_left_alone():
+def test_claims_of_events_not_redelivered_are_left_alone():
     queued, sent = changes(f.message("queued", seconds=0), f.message("sent", seconds=1))
-    stored = Current("queued", queued.order_key, 1,
-                     pending={queued.order_key: OutboxEntry(notification(queued, None).body, queued.delivery)})
-    result = plan(stored, [sent])
+    stored = Current("queued", queued.order_key, 1, claims=claim(queued, None, "kinesis:1"))
+    result = plan(stored, [sent], now=NOW, until=LIVE)
     assert result.republish == [] and [c.status for c, _ in result.applied] == ["sent"]
+    assert set(result.claims) == {queued.event.id, sent.event.id}
 
 
 def test_notification_body_is_contract_3():
     change = changes(f.message("sent", message_id="MM9", seconds=1, to={"address": "+15555550100"}))[0]
     note = notification(change, "queued")
-    import json
-
     body = json.loads(note.body)
     assert set(body) == {"entity", "id", "status", "previous_status", "event_type", "event_id", "event_time", "data"}
     assert body["entity"] == "message" and body["id"] == "MM9" and body["status"] == "sent"
@@ -166,12 +188,18 @@ def test_notification_body_is_contract_3():
     assert note.attributes == {"entity": "message", "status": "sent", "event_type": change.event.type}
 
 
-def test_a_pending_notification_is_republished_only_by_the_delivery_that_wrote_it():
-    # Given `queued` applied from stream record 7, its notification still pending (the writer may be live)
+def test_a_live_claim_is_left_to_its_holder_and_an_ended_one_is_taken_over():
+    # Given `queued` applied from stream record 7, not yet known published (the holder may be live)
     queued = changes(f.message("queued"))[0]
-    stored = Current("queued", queued.order_key, 1,
-                     pending={queued.order_key: OutboxEntry(notification(queued, None).body, "kinesis:7")})
-    # When the same event arrives through the webhook at the same time, it leaves the entry to its writer
-    assert plan(stored, [replace(queued, delivery="webhook")]).republish == []
-    # And when record 7 itself is redelivered (the writer died), it publishes it
-    assert [n.key for n in plan(stored, [replace(queued, delivery="kinesis:7")]).republish] == [queued.order_key]
+    stored = Current("queued", queued.order_key, 1, claims=claim(queued, None, "kinesis:7"))
+    # When the same event arrives through a webhook request meanwhile, it leaves the claim to its holder
+    other = plan(stored, [replace(queued, carrier="webhook:r1")], now=NOW, until=LIVE)
+    assert other.republish == [] and other.deferred == {queued.event.id} and not other.writes
+    # And when record 7 itself is redelivered (its invocation ended), it publishes it
+    assert [n.key for n in plan(stored, [replace(queued, carrier="kinesis:7")], now=NOW).notifications()] == [
+        queued.order_key]
+    # And once the holder's lease is over, any carrier takes it over
+    ended = Current("queued", queued.order_key, 1, claims=claim(queued, None, "kinesis:7", until=ENDED))
+    taken = plan(ended, [replace(queued, carrier="webhook:r2")], now=NOW, until=LIVE)
+    assert [c.event.id for c, _ in taken.republish] == [queued.event.id]
+    assert taken.claims[queued.event.id] == Claim(None, queued.event.time_utc, holder("webhook:r2"), LIVE)

@@ -41,7 +41,7 @@ def names(bodies: list[str]) -> list[str]:
 def test_small_streams_share_requests_of_ten_and_keep_their_order():
     sns = RecordingSns()
     streams = {f"e{i}": notes(f"e{i}", 3) for i in range(7)}  # 21 notifications, 3 per entity
-    delivered = Notifier("arn", sns).publish_streams(streams)
+    delivered = Notifier("arn", sns).publish_in_order(streams)
     assert [len(request) for request in sns.requests] == [9, 9, 3]  # entities are never split across requests
     assert delivered.published == {stream: [n.key for n in ns] for stream, ns in streams.items()}
     assert delivered.errors == {}
@@ -52,7 +52,7 @@ def test_small_streams_share_requests_of_ten_and_keep_their_order():
 
 def test_a_long_stream_is_a_chain_of_requests_sent_in_order():
     sns = RecordingSns()
-    delivered = Notifier("arn", sns).publish_streams({"long": notes("long", 23), "short": notes("short", 2)})
+    delivered = Notifier("arn", sns).publish_in_order({"long": notes("long", 23), "short": notes("short", 2)})
     assert sorted(len(request) for request in sns.requests) == [2, 3, 10, 10]
     long_requests = [names(request) for request in sns.requests if names(request)[0].startswith("long")]
     assert [name for request in long_requests for name in request] == [f"long-{i}" for i in range(23)]
@@ -62,7 +62,7 @@ def test_a_long_stream_is_a_chain_of_requests_sent_in_order():
 def test_requests_stay_under_the_sns_size_limit():
     sns = RecordingSns()
     big = PUBLISH_BATCH_BYTES // 3
-    Notifier("arn", sns).publish_streams({"a": notes("a", 2, size=big), "b": notes("b", 2, size=big)})
+    Notifier("arn", sns).publish_in_order({"a": notes("a", 2, size=big), "b": notes("b", 2, size=big)})
     assert all(sum(len(body) for body in request) <= PUBLISH_BATCH_BYTES for request in sns.requests)
     assert sum(len(request) for request in sns.requests) == 4
 
@@ -70,7 +70,7 @@ def test_requests_stay_under_the_sns_size_limit():
 def test_a_refused_entry_stops_only_its_own_stream_there():
     streams = {"a": notes("a", 3), "b": notes("b", 3)}
     sns = RecordingSns(refuse={streams["a"][1].body})
-    delivered = Notifier("arn", sns).publish_streams(streams)
+    delivered = Notifier("arn", sns).publish_in_order(streams)
     # a-0 went out; a-1 was refused, so a-2 must wait (order) even though SNS took it; b is untouched
     assert delivered.published == {"a": ["a-0"], "b": ["b-0", "b-1", "b-2"]}
     assert set(delivered.errors) == {"a"}
@@ -79,7 +79,7 @@ def test_a_refused_entry_stops_only_its_own_stream_there():
 def test_a_failed_request_fails_its_streams_and_the_rest_of_their_chains():
     streams = {"long": notes("long", 12), "other": notes("other", 9)}
     sns = RecordingSns(fail_calls={0})  # the first request: the long chain's first ten
-    delivered = Notifier("arn", sns).publish_streams(streams)
+    delivered = Notifier("arn", sns).publish_in_order(streams)
     assert "long" not in delivered.published and isinstance(delivered.errors["long"], ClientError)
     assert delivered.published["other"] == [n.key for n in streams["other"]]
     assert len(sns.requests) == 2  # the chain's second request was never sent

@@ -24,7 +24,25 @@ from sink_dev.paths import ROOT
 
 FUNCTIONS = ("stream_consumer", "webhook")
 TARGETS = {"events_per_s": 1000, "vs_naive": 25, "requests_per_event": 1.0, "webhook_p99_s": 1.0,
-           "import_ratio": 1.5, "peak_mb_10000": 256}
+           "import_ratio": 1.5, "peak_mb_10000": 256, "wru_per_event": 2.0, "dollars_per_million": 2.0}
+
+# On-demand prices assumed for the cost estimate (us-east-1, USD, list prices of 2025; free tiers ignored).
+PRICES = {
+    "dynamodb_wru": 0.625e-6,  # per write request unit
+    "dynamodb_rru": 0.125e-6,  # per read request unit
+    "dynamodb_gb_month": 0.25,  # storage, per GB-month (history kept: reported apart)
+    "sns_request": 0.50e-6,  # per publish request (each 64 KB chunk of a PublishBatch is one request)
+    "lambda_request": 0.20e-6,
+    "lambda_gb_second": 0.0000133334,  # arm64
+    "kinesis_gb_in": 0.08,  # on-demand, each record rounded up to 1 KB
+    "kinesis_gb_out": 0.04,  # on-demand, one standard consumer (the function)
+    "api_request": 1.00e-6,  # HTTP API, per request of up to 512 KB
+    "logs_gb": 0.50,  # CloudWatch Logs ingestion
+    "xray_trace": 5.00e-6,  # per trace recorded: the default rule records 1 a second, then 5 %
+}
+MEMORY_GB = {"kinesis": 1769 / 1024, "webhook": 512 / 1024}  # the template's defaults
+LAMBDA_LOG_BYTES = 350  # START, END and REPORT lines Lambda writes per invocation
+HISTORY_ITEM_OVERHEAD = 100  # bytes DynamoDB adds per item for storage
 
 # Import timing runs in a bare interpreter with the Lambda-like environment the worker sets.
 IMPORT_BASELINE = "import boto3\nfrom aws_lambda_powertools import Logger"
@@ -117,6 +135,62 @@ def consumer_table(sizes: list[int], latency: dict, naive_limit: int, repeats: i
     return lines
 
 
+def cost_lines(entities: int, rate: float, latency: dict) -> list[str]:
+    """WRU per event by API and item kind, and $ per million events by service, for both doors."""
+    workload = (f"Cost: {entities:,} entities' lifecycles ({rate:.0f} new a second; messages: queued and sent together, the "
+                "outcome seconds later, read a minute later for 30 %; 10 % A2P registrations, two events minutes apart), "
+                "every event through one door: Kinesis in 1 s batching windows (at most 1,000 records), the webhook in "
+                "64 kB bodies. Capacity units by DynamoDB's rules (tools/sink_bench/fake_aws.py `Capacity`); `outbox`: "
+                "what a state write costs more for its claims.")
+    lines = [workload, "| door | events | invocations | WRU/event (by API, item kind) | RRU/event | requests/event "
+             "| $ per million events | check |", "|---|---:|---:|---|---:|---:|---|---|"]
+    for door in ("kinesis", "webhook"):
+        progress(f"cost through the {door}, {entities:,} entities")
+        result = worker({"kind": "cost", "door": door, "entities": entities, "rate": rate, "latency": latency})
+        n = result["events"]
+        writes = {f"{api} {kind}": units / n for api, kind, unit, units in result["capacity"] if unit == "WRU"}
+        reads = sum(units for _, _, unit, units in result["capacity"] if unit == "RRU") / n
+        dollars = dollars_per_million(door, result)
+        history_gb = (result["history_bytes"] / n + HISTORY_ITEM_OVERHEAD) * 1e6 / 2**30
+        results.cost(door, workload, result, dollars, history_gb)
+        lines.append(
+            f"| {door} | {n:,} | {result['invocations']:,} | **{sum(writes.values()):.2f}**: "
+            + ", ".join(f"{name} {value:.2f}" for name, value in writes.items())
+            + f" | {reads:.2f} | {sum(result['requests'].values()) / n:.2f} | **{sum(dollars.values()):.2f}**: "
+            + ", ".join(f"{service} {value:.3f}" for service, value in dollars.items()) + f" | {result['check']} |")
+    storage = history_gb * PRICES["dynamodb_gb_month"]
+    memory = ", ".join(f"{door} {gb * 1024:.0f} MB" for door, gb in MEMORY_GB.items())
+    assumptions = (f"History kept: {history_gb:.2f} GB per million events, ${storage:.2f} a month while kept "
+                   f"(the default HistoryRetentionDays, 90 days: about ${3 * storage:.2f} per million events; 0 keeps "
+                   "them forever). Prices assumed (on-demand, us-east-1, free tiers ignored): "
+                   + ", ".join(f"{name} {value:g}" for name, value in PRICES.items())
+                   + f"; Lambda memory {memory}; X-Ray: every invocation traced (the default rule's 1 a second covers "
+                   "a steady stream); SNS deliveries to subscribers and the stream's hourly charge ($0.04/h) not included.")
+    results.cost_assumptions(assumptions)
+    return lines + [assumptions]
+
+
+def dollars_per_million(door: str, result: dict) -> dict[str, float]:
+    """$ per million events, by service, from one cost run's counts and the PRICES above."""
+    per_million = 1e6 / result["events"]
+    capacity = {unit: sum(units for _, _, u, units in result["capacity"] if u == unit) for unit in ("WRU", "RRU")}
+    requests = result["requests"]
+    invocations = result["invocations"]
+    dollars = {
+        "DynamoDB": capacity["WRU"] * PRICES["dynamodb_wru"] + capacity["RRU"] * PRICES["dynamodb_rru"],
+        "SNS": sum(count for api, count in requests.items() if api.startswith("SNS.")) * PRICES["sns_request"],
+        "Lambda": invocations * PRICES["lambda_request"] + result["wall"] * MEMORY_GB[door] * PRICES["lambda_gb_second"],
+    }
+    if door == "kinesis":
+        gigabytes = result["record_kb"] / 2**20
+        dollars["Kinesis"] = gigabytes * (PRICES["kinesis_gb_in"] + PRICES["kinesis_gb_out"])
+    else:
+        dollars["API Gateway"] = invocations * PRICES["api_request"]
+    dollars["CloudWatch Logs"] = (result["log_bytes"] + invocations * LAMBDA_LOG_BYTES) / 2**30 * PRICES["logs_gb"]
+    dollars["X-Ray"] = invocations * PRICES["xray_trace"]
+    return {service: value * per_million for service, value in dollars.items()}
+
+
 def webhook_lines(size: int, runs: int, latency: dict) -> list[str]:
     progress(f"webhook, {runs} deliveries of {size // 1000} kB")
     result = worker({"kind": "webhook", "bytes": size, "runs": runs, "latency": latency})
@@ -165,6 +239,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--webhook-bytes", type=int, default=64_000)
     parser.add_argument("--webhook-runs", type=int, default=100)
     parser.add_argument("--import-runs", type=int, default=7)
+    parser.add_argument("--cost-entities", type=int, default=5000, help="entities of the cost workload")
+    parser.add_argument("--cost-rate", type=float, default=200, help="new entities a second in the cost workload")
+    parser.add_argument("--skip-cost", action="store_true")
     parser.add_argument("--skip-webhook", action="store_true")
     parser.add_argument("--skip-imports", action="store_true")
     parser.add_argument("--no-results", action="store_true",
@@ -181,9 +258,11 @@ def main(argv: list[str] | None = None) -> int:
         print(worker({"kind": "profile", "records": args.profile, "latency": latency})["text"])
         return 0
     print(f"Consumer rows: the median of {args.repeats} runs (peak RSS: the highest); naive: one run.", flush=True)
-    STEPS.total = 2 * len(args.sizes) + (not args.skip_webhook) + (not args.skip_imports)
+    STEPS.total = 2 * len(args.sizes) + 2 * (not args.skip_cost) + (not args.skip_webhook) + (not args.skip_imports)
     results.start(TARGETS, latency, args.repeats)
     lines = consumer_table(args.sizes, latency, args.naive_limit, args.repeats)
+    if not args.skip_cost:
+        lines += [""] + cost_lines(args.cost_entities, args.cost_rate, latency)
     if not args.skip_webhook:
         lines += [""] + webhook_lines(args.webhook_bytes, args.webhook_runs, latency)
     if not args.skip_imports:
@@ -198,7 +277,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nResults written to {results.RESULTS.relative_to(ROOT)} and {results.DOC.relative_to(ROOT)}")
     print(f"\nTargets: 1,000-record batch >= {TARGETS['events_per_s']:,} events/s and >= {TARGETS['vs_naive']}x naive; "
           f"<= {TARGETS['requests_per_event']} AWS requests/event; webhook p99 <= {TARGETS['webhook_p99_s']} s; "
-          f"imports <= {TARGETS['import_ratio']}x boto3 + Logger; 10,000-record batch peak <= {TARGETS['peak_mb_10000']} MB")
+          f"imports <= {TARGETS['import_ratio']}x boto3 + Logger; 10,000-record batch peak <= {TARGETS['peak_mb_10000']} MB; "
+          f"<= {TARGETS['wru_per_event']} WRU/event and <= ${TARGETS['dollars_per_million']:.2f} per million events through each door")
     return 0
 
 

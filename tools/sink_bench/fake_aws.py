@@ -7,7 +7,8 @@ sleeping the configured latency (per service), from a small in-memory model:
 - DynamoDB: BatchGetItem, PutItem and UpdateItem (conditions enforced, `ALL_OLD` returned on a
   failed condition), BatchWriteItem, TransactWriteItems; the expression grammar the core uses
   (`attribute_[not_]exists`, comparisons joined by AND, SET/REMOVE of attributes and map entries).
-  Anything outside that grammar is refused loudly rather than answered wrongly.
+  Anything outside that grammar is refused loudly rather than answered wrongly. Every request is
+  charged the capacity units DynamoDB would charge (see `Capacity`).
 - SNS: Publish, PublishBatch (query protocol, XML answers). SQS: SendMessageBatch (JSON protocol).
 - Secrets Manager: GetSecretValue.
 
@@ -15,7 +16,9 @@ The sleep happens in the calling thread, as real network waits do, so concurrenc
 honestly. tests/bench/test_fake_aws.py checks these answers against moto's for the same calls.
 """
 
+import base64
 import json
+import math
 import re
 import threading
 import time
@@ -157,6 +160,81 @@ def apply_update(expression: str, item: dict, names, values) -> None:
                     container["M"].pop(last, None)
 
 
+# ---------------------------------------------------------------------------------------- capacity
+
+def attribute_size(value: dict) -> int:
+    """Bytes of one attribute value by DynamoDB's item-size rules."""
+    (kind, raw), = value.items()
+    if kind == "S":
+        return len(raw.encode("utf-8"))
+    if kind == "N":  # about one byte per two significant digits, plus one
+        digits = raw.lstrip("-").replace(".", "").strip("0") or "0"
+        return (len(digits) + 1) // 2 + 1
+    if kind == "B":
+        return len(base64.b64decode(raw))
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "M":  # 3 bytes, plus per element its name, its value and 1 byte
+        return 3 + sum(len(name.encode("utf-8")) + attribute_size(element) + 1 for name, element in raw.items())
+    if kind == "L":
+        return 3 + sum(attribute_size(element) + 1 for element in raw)
+    return sum(attribute_size({kind[0]: element}) for element in raw)  # SS, NS, BS
+
+
+def item_size(item: dict | None) -> int:
+    """An item's size: the lengths of its attribute names plus the sizes of their values."""
+    return sum(len(name.encode("utf-8")) + attribute_size(value) for name, value in (item or {}).items())
+
+
+OUTBOX_ATTRIBUTES = ("claims", "pending")  # what a state item carries about notifications (today's, main's)
+
+
+def item_kind(item: dict) -> str:
+    return "history" if item.get("sk", {}).get("S", "").startswith("event#") else "state"
+
+
+class Capacity:
+    """Capacity units by DynamoDB's documented rules, per (API, item kind, unit).
+
+    Writes: 1 WRU per KB (rounded up) of the item, per item; PutItem and UpdateItem are charged on
+    the larger of the item before and after; a write whose condition fails is charged all the same;
+    transactional writes twice. Reads: 1 RRU per 4 KB (rounded up) per item for a strongly consistent
+    read, half for an eventually consistent one, also for an item that does not exist. The share of a
+    state item's write due to its outbox (claims, or an older version's pending bodies) is counted as
+    kind `outbox`: what the same write would cost less without those attributes.
+    """
+
+    def __init__(self):
+        self.units: Counter[tuple[str, str, str]] = Counter()
+        self.lock = threading.Lock()
+
+    def write(self, api: str, before: dict | None, after: dict | None, factor: int = 1) -> None:
+        item = after or before or {}
+        kind = item_kind(item)
+        full = _write_units(max(item_size(before), item_size(after)))
+        charges = {kind: full}
+        if kind == "state":
+            slim = _write_units(max(item_size(_without_outbox(before)), item_size(_without_outbox(after))))
+            charges = {"state": slim, "outbox": full - slim}
+        with self.lock:
+            for charged_kind, units in charges.items():
+                if units:
+                    self.units[(api, charged_kind, "WRU")] += units * factor
+
+    def read(self, api: str, key: dict, item: dict | None, consistent: bool) -> None:
+        units = math.ceil(max(1, item_size(item)) / 4096) * (1 if consistent else 0.5)
+        with self.lock:
+            self.units[(api, item_kind(item or key), "RRU")] += units
+
+
+def _write_units(size: int) -> int:
+    return max(1, math.ceil(size / 1024))
+
+
+def _without_outbox(item: dict | None) -> dict | None:
+    return None if item is None else {name: value for name, value in item.items() if name not in OUTBOX_ATTRIBUTES}
+
+
 class Items(dict):
     """Items kept as compact JSON text: a 10,000-event benchmark would otherwise measure mostly this model's dicts."""
 
@@ -186,6 +264,7 @@ class DynamoDB:
     def __init__(self):
         self.tables: dict[str, Table] = {}
         self.lock = threading.Lock()
+        self.capacity = Capacity()
 
     def create_table(self, name: str, key_names: tuple[str, ...] = ("pk", "sk")) -> None:
         self.tables[name] = Table(key_names)
@@ -206,32 +285,40 @@ class DynamoDB:
         responses = {}
         for name, spec in request["RequestItems"].items():
             table = self.table(name)
-            responses[name] = [table.items[table.key_of(key)] for key in spec["Keys"] if table.key_of(key) in table.items]
+            found = []
+            for key in spec["Keys"]:
+                item = table.items.get(table.key_of(key))
+                self.capacity.read("BatchGetItem", key, item, spec.get("ConsistentRead", False))
+                if item is not None:
+                    found.append(item)
+            responses[name] = found
         return {"Responses": responses, "UnprocessedKeys": {}}
 
-    def _conditional(self, table: Table, key: Key, request: dict) -> dict | None:
-        old = table.items.get(key)
+    def _check(self, old: dict | None, request: dict) -> None:
         expression = request.get("ConditionExpression")
         if expression and not condition_holds(expression, old, request.get("ExpressionAttributeNames"),
                                               request.get("ExpressionAttributeValues")):
             extra = {"Item": old} if old and request.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" else {}
             raise ServiceError("ConditionalCheckFailedException", "The conditional request failed", **extra)
-        return old
 
-    def PutItem(self, request: dict) -> dict:
+    def PutItem(self, request: dict, api: str = "PutItem", factor: int = 1) -> dict:
         table = self.table(request["TableName"])
         key = table.key_of(request["Item"])
-        self._conditional(table, key, request)
+        old = table.items.get(key)
+        self.capacity.write(api, old, request["Item"], factor)  # charged whether the condition holds or not
+        self._check(old, request)
         table.items[key] = request["Item"]
         return {}
 
-    def UpdateItem(self, request: dict) -> dict:
+    def UpdateItem(self, request: dict, api: str = "UpdateItem", factor: int = 1) -> dict:
         table = self.table(request["TableName"])
         key = table.key_of(request["Key"])
-        old = self._conditional(table, key, request)
-        item = old if old else dict(request["Key"])  # `old` is already a fresh copy
+        old = table.items.get(key)
+        item = table.items.get(key) if old else dict(request["Key"])  # a fresh copy to update
         apply_update(request["UpdateExpression"], item, request.get("ExpressionAttributeNames"),
                      request.get("ExpressionAttributeValues"))
+        self.capacity.write(api, old, item, factor)
+        self._check(old, request)
         table.items[key] = item
         return {}
 
@@ -243,9 +330,12 @@ class DynamoDB:
             for write in writes:
                 if "PutRequest" in write:
                     item = write["PutRequest"]["Item"]
+                    self.capacity.write("BatchWriteItem", table.items.get(table.key_of(item)), item)
                     table.items[table.key_of(item)] = item
                 else:
-                    table.items.pop(table.key_of(write["DeleteRequest"]["Key"]), None)
+                    key = table.key_of(write["DeleteRequest"]["Key"])
+                    self.capacity.write("BatchWriteItem", table.items.get(key), None)
+                    table.items.pop(key, None)
         return {"UnprocessedItems": {}}
 
     def TransactWriteItems(self, request: dict) -> dict:
@@ -261,7 +351,7 @@ class DynamoDB:
                 raise ServiceError("ValidationException", "Transaction request cannot include multiple operations on one item")
             touched.add((spec["TableName"], key))
             try:
-                self._conditional(table, key, spec)
+                self._check(table.items.get(key), spec)
                 reasons.append({"Code": "None"})
             except ServiceError as error:
                 failed = True
@@ -274,13 +364,15 @@ class DynamoDB:
         for action in actions:
             (kind, spec), = action.items()
             getattr(self, {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem"}[kind])(
-                {k: v for k, v in spec.items() if k != "ConditionExpression"})
+                {k: v for k, v in spec.items() if k != "ConditionExpression"}, "TransactWriteItems", 2)
         return {}
 
-    def DeleteItem(self, request: dict) -> dict:
+    def DeleteItem(self, request: dict, api: str = "DeleteItem", factor: int = 1) -> dict:
         table = self.table(request["TableName"])
         key = table.key_of(request["Key"])
-        self._conditional(table, key, request)
+        old = table.items.get(key)
+        self.capacity.write(api, old, None, factor)
+        self._check(old, request)
         table.items.pop(key, None)
         return {}
 

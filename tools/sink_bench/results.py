@@ -51,6 +51,22 @@ def webhook(size: int, result: dict) -> None:
                       "check": result["check"]}
 
 
+def cost(door: str, workload: str, result: dict, dollars: dict[str, float], history_gb: float) -> None:
+    """One door's run of the cost workload: capacity units, requests and $ per event."""
+    n = result["events"]
+    run.setdefault("cost", {"workload": workload, "doors": {}})["doors"][door] = {
+        "events": n, "invocations": result["invocations"],
+        "wru_per_event": {f"{api} {kind}": units / n for api, kind, unit, units in result["capacity"] if unit == "WRU"},
+        "rru_per_event": sum(units for _, _, unit, units in result["capacity"] if unit == "RRU") / n,
+        "requests_per_event": sum(result["requests"].values()) / n,
+        "dollars_per_million": dollars, "history_gb_per_million": history_gb, "check": result["check"],
+    }
+
+
+def cost_assumptions(text: str) -> None:
+    run.setdefault("cost", {"workload": "", "doors": {}})["assumptions"] = text
+
+
 def imports(runs: int, baseline: float, functions: dict[str, float]) -> None:
     run["imports"] = {"interpreters": runs, "baseline_ms": 1000 * baseline,
                       "functions_ms": {name: 1000 * seconds for name, seconds in functions.items()}}
@@ -127,6 +143,18 @@ def render(data: dict) -> str:
                   f"{cold['baseline_ms']:.0f} ms; " + "; ".join(
                       f"`functions/{name}/app.py` {ms:.0f} ms = {ms / cold['baseline_ms']:.2f}x"
                       for name, ms in cold["functions_ms"].items()) + ".", ""]
+    if "cost" in data:
+        lines += [data["cost"]["workload"], "",
+                  "| door | events | WRU/event (by API, item kind) | RRU/event | requests/event | $ per million events (by service) |",
+                  "|---|---:|---|---:|---:|---|"]
+        for door, row in data["cost"]["doors"].items():
+            writes = ", ".join(f"{name} {value:.2f}" for name, value in row["wru_per_event"].items())
+            dollars = ", ".join(f"{service} {value:.3f}" for service, value in row["dollars_per_million"].items())
+            check = "" if row["check"] == "ok" else f" — check: {row['check']}"
+            lines.append(f"| {door} | {row['events']:,} | **{sum(row['wru_per_event'].values()):.2f}**: {writes} "
+                         f"| {row['rru_per_event']:.2f} | {row['requests_per_event']:.2f} "
+                         f"| **{sum(row['dollars_per_million'].values()):.2f}**: {dollars}{check} |")
+        lines += ["", data["cost"].get("assumptions", ""), ""]
     if "kinesis_event_bytes_per_record" in data:
         per_record = data["kinesis_event_bytes_per_record"]
         lines += [f"One bench record takes {per_record:,.0f} bytes of the Lambda event, so a real invocation "
@@ -164,6 +192,15 @@ def _targets(data: dict, rows: dict, targets: dict) -> list[tuple[str, str, str]
                     verdict([max(ratios)], targets["import_ratio"], at_most=True)))
     else:
         out.append(("import time", "—", missing))
+    if "cost" in data:
+        for door, row in data["cost"]["doors"].items():
+            wru, dollars = sum(row["wru_per_event"].values()), sum(row["dollars_per_million"].values())
+            out += [(f"≤ {targets['wru_per_event']} WRU/event ({door})", f"{wru:.2f}",
+                     verdict([wru], targets["wru_per_event"], at_most=True)),
+                    (f"≤ ${targets['dollars_per_million']:.2f} per million events ({door})", f"${dollars:.2f}",
+                     verdict([dollars], targets["dollars_per_million"], at_most=True))]
+    else:
+        out.append(("WRU and $ per event", "—", missing))
     if 10000 in rows:
         out.append((f"10,000-record batch peak memory ≤ {targets['peak_mb_10000']} MB", f"{rows[10000]['peak_mb']:.0f} MB",
                     verdict([rows[10000]["peak_mb"]], targets["peak_mb_10000"], at_most=True)))

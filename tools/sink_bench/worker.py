@@ -7,6 +7,7 @@ Specs: {"kind": "consumer" | "naive", "records": N, "repeats": R, "latency": {..
 Prints nothing on stdout worth reading (Powertools metrics go there); writes the result as JSON.
 """
 
+import base64
 import json
 import os
 import statistics
@@ -23,12 +24,13 @@ ENVIRONMENT = {
     "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/dead-letters",
     "AUTH_TOKEN_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:twilio-auth-token-AbCdEf",
     "PUBLIC_BASE_URL": "",
+    "TWILIO_ACCOUNT_SIDS": "AC7052102cd33665b8046063f51b60605c",  # the samples' account (SAMPLE_ACCOUNT_SID)
 }
 os.environ.update(ENVIRONMENT)
 os.environ.pop("AWS_ENDPOINT_URL", None)
 
 from sink_bench import workload  # noqa: E402
-from sink_bench.fake_aws import FakeAws  # noqa: E402
+from sink_bench.fake_aws import FakeAws, item_kind, item_size  # noqa: E402
 from sink_dev.samples import LOCAL_TEST_AUTH_TOKEN  # noqa: E402
 from sink_local.stack import LambdaContext, load_function  # noqa: E402
 
@@ -132,6 +134,54 @@ def webhook_run(spec: dict) -> dict:
             "check": "ok" if statuses == {200} else f"answers {sorted(statuses)}"}
 
 
+def cost_run(spec: dict) -> dict:
+    """The lifecycle workload through one door: capacity units, requests, time, log bytes per event."""
+    import io
+    import uuid
+    from contextlib import redirect_stdout
+
+    from sink_dev.samples import kinesis_event, webhook_event
+
+    fake = fake_stack(spec["latency"])
+    door = spec["door"]
+    handler = load_function("stream_consumer" if door == "kinesis" else "webhook")
+    attach_core(fake)
+    context = LambdaContext()
+    handler.lambda_handler(workload.kinesis_batch(26, run="w") if door == "kinesis"
+                           else workload.webhook_delivery(2_000, run="w")[0], context)  # warm: clients, caches
+    fake.forget_data()
+    fake.dynamodb.capacity.units.clear()
+    events = workload.lifecycles(spec["entities"], spec["rate"])
+    if door == "kinesis":
+        invocations = [kinesis_event(batch, 1 + 10_000 * n) for n, batch in enumerate(workload.stream_batches(events))]
+    else:
+        invocations = []
+        for body in workload.webhook_bodies(events):
+            event = webhook_event(body)
+            event["requestContext"]["requestId"] = str(uuid.uuid4())  # API Gateway: one id per request
+            invocations.append(event)
+    logs = io.StringIO()
+    with redirect_stdout(logs):  # what the functions print (EMF metrics) is what CloudWatch Logs ingests
+        result = measure(lambda: [handler.lambda_handler(invocation, context) for invocation in invocations], fake)
+    answers = result.pop("answer")
+    failures = sum(len(a["batchItemFailures"]) for a in answers) if door == "kinesis" else sum(
+        a["statusCode"] != 200 for a in answers)
+    published = len(fake.sns.published)
+    table = fake.dynamodb.tables[ENVIRONMENT["STATUS_TABLE_NAME"]].items
+    history = [table[key] for key in list(table.keys())]
+    return result | {
+        "history_bytes": sum(item_size(item) for item in history if item_kind(item) == "history"),
+        # Kinesis on-demand bills each record rounded up to 1 KB
+        "record_kb": sum(-(-len(base64.b64decode(r["kinesis"]["data"])) // 1024) for i in invocations
+                         for r in i.get("Records", [])),
+        "door": door, "events": len(events), "entities": spec["entities"], "invocations": len(invocations),
+        "log_bytes": len(logs.getvalue().encode()),
+        "capacity": [[api, kind, unit, units] for (api, kind, unit), units in sorted(fake.dynamodb.capacity.units.items())],
+        # In order per entity, every event is an applied change: each must be published, once.
+        "check": "ok" if not failures and published == len(events) else f"{failures} failures, {published} of {len(events)} published",
+    }
+
+
 def profile_run(spec: dict) -> dict:
     import cProfile
     import io
@@ -154,7 +204,8 @@ def profile_run(spec: dict) -> dict:
 
 def main() -> None:
     spec, result_file = json.loads(sys.argv[1]), sys.argv[2]
-    run = {"consumer": consumer_run, "naive": consumer_run, "webhook": webhook_run, "profile": profile_run}[spec["kind"]]
+    run = {"consumer": consumer_run, "naive": consumer_run, "webhook": webhook_run, "profile": profile_run,
+           "cost": cost_run}[spec["kind"]]
     result = run(spec)
     with open(result_file, "w") as handle:
         json.dump(result, handle)

@@ -16,6 +16,7 @@ COMMANDS = {
     "connect": ("sink_ops.connect", "connect Twilio: create a sink, hand-shake it, subscribe it"),
     "redrive": ("sink_ops.redrive", "reprocess stream batches that exhausted their retries"),
     "replay": ("sink_ops.replay", "send dead letters back through the pipeline"),
+    "external-id": ("sink_ops.external_id", "generate a TwilioExternalId (random, passes the template's check)"),
     # On this machine, no AWS account.
     "serve": ("sink_local.serve", "run the template's stack locally (moto) until Ctrl-C"),
     "run": ("sink_local.run", "start the local stack, replay events/ through both doors, print, stop"),
@@ -23,6 +24,7 @@ COMMANDS = {
     # Building and measuring.
     "events": ("sink_dev.events", "regenerate the sample Lambda events under events/"),
     "families": ("sink_dev.families", "regenerate the table of event families in docs/families.md"),
+    "dashboard": ("sink_dev.dashboard", "copy dashboard.json into template.yaml's DashboardBody (--check: compare)"),
     "bench": ("sink_bench.__main__", "throughput, cost, latency, memory and cold-start figures"),
 }
 

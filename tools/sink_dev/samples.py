@@ -23,6 +23,8 @@ SAMPLES = EVENTS / "samples" / "cloudevents.json"
 
 # The auth token the local/test webhook events are signed with (documented in events/README.md).
 LOCAL_TEST_AUTH_TOKEN = "twilio-sink-local-test-token"
+# The Twilio account of every sample event: the one account the local stack accepts (TwilioAccountSids).
+SAMPLE_ACCOUNT_SID = "AC7052102cd33665b8046063f51b60605c"
 
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"

@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 
 from sink_dev.paths import ROOT
+from sink_dev.samples import SAMPLE_ACCOUNT_SID
 from sink_dev.template import load_template, table_create_kwargs
 
 REGION = "us-east-1"
@@ -28,6 +29,8 @@ FAKE_CREDENTIALS = {
     "AWS_SESSION_TOKEN": "testing",
 }
 FUNCTIONS = ("StreamConsumerFunction", "WebhookFunction")
+# The template's required parameters, as the local stack answers them (a deploy asks the operator).
+LOCAL_PARAMETERS = {"TwilioAccountSids": SAMPLE_ACCOUNT_SID}
 
 
 def load_function(name: str):
@@ -119,7 +122,7 @@ class Stack:
 
     def __init__(self, auth_token: str, endpoint_url: str | None = None,
                  parameters: dict[str, str] | None = None):
-        self.template = Template(overrides=parameters or {})
+        self.template = Template(overrides=LOCAL_PARAMETERS | (parameters or {}))
         self.endpoint_url = endpoint_url
         self.client_kwargs = {"region_name": REGION} | ({"endpoint_url": endpoint_url} if endpoint_url else {})
         self.ddb = self.client("dynamodb")

@@ -6,7 +6,7 @@
     twilio-sink connect --list-types       # every subscribable type: its family and schema version
 
 `webhook` creates a webhook sink for the stack's WebhookUrl (active at once). `kinesis` creates a
-Kinesis sink for StreamArn / TwilioRoleArn / TwilioExternalId, asks Twilio for a test event, waits for
+Kinesis sink for StreamArn / TwilioRoleArn and the external id you deployed with, asks Twilio for a test event, waits for
 its test_id to reach the status table (pk `sink_test#<test_id>`), and validates the sink with it.
 Then the sink is subscribed to the event types the registry knows (or those of the --families named,
 or matching --types: shell patterns, or type prefixes), each with the latest schema version its family
@@ -173,7 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             sub.add_argument("--stream-arn", help="overrides the StreamArn output")
             sub.add_argument("--role-arn", help="overrides the TwilioRoleArn output")
-            sub.add_argument("--external-id", help="overrides the TwilioExternalId output")
+            sub.add_argument("--external-id", default=os.environ.get("TWILIO_EXTERNAL_ID"),
+                             help="the TwilioExternalId the stack was deployed with (default: $TWILIO_EXTERNAL_ID); "
+                                  "it is the role's secret, so no stack output repeats it")
             sub.add_argument("--table", help="overrides the StatusTableName output")
             sub.add_argument("--wait", type=float, default=180, help="seconds to wait for the test event (default 180)")
     return parser
@@ -195,12 +197,19 @@ def run(args, client_factory=twilio_client, say=print) -> int:
     else:
         table_name = value("table", "StatusTableName")
         sink_sid = args.sink_sid or setup.kinesis_sink(value("stream_arn", "StreamArn"), value("role_arn", "TwilioRoleArn"),
-                                                       value("external_id", "TwilioExternalId"), args.description)
+                                                       external_id(args), args.description)
         table = boto3.resource("dynamodb", region_name=args.region).Table(table_name)
         setup.handshake(sink_sid, table, args.wait)
     setup.subscribe(sink_sid, types, args.description)
     say(f"done: sink {sink_sid} is subscribed; `twilio-sink status --stack …` shows what arrives")
     return 0
+
+
+def external_id(args) -> str:
+    if not args.external_id:
+        raise SetupError("no external id: give --external-id (or TWILIO_EXTERNAL_ID), the TwilioExternalId "
+                         "the stack was deployed with")
+    return args.external_id
 
 
 def main(argv: list[str] | None = None) -> int:

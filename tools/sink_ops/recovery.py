@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from sink_ops import stack
 from twilio_sink import aws
+from twilio_sink.accounts import parse_account_sids
 from twilio_sink.dead_letters import DeadLetterQueue
 from twilio_sink.inbound import Received
 from twilio_sink.notify import Notifier
@@ -27,6 +28,8 @@ OUTPUTS = {
     "NotificationTopicArn": "topic_arn",
     "DeadLetterQueueUrl": "dead_letter_queue_url",
     "StreamFailureQueueUrl": "stream_failure_queue_url",
+    # The functions' allow-list: what they would dead-letter as foreign_account, so do the commands.
+    "TwilioAccountSids": "twilio_account_sids",
 }
 
 
@@ -40,6 +43,11 @@ class Resources:
     topic_arn: str
     dead_letter_queue_url: str
     stream_failure_queue_url: str
+    twilio_account_sids: str  # comma-separated
+
+    @property
+    def accounts(self) -> frozenset[str]:
+        return parse_account_sids(self.twilio_account_sids)
 
 
 def add_resource_options(parser: argparse.ArgumentParser) -> None:
@@ -66,9 +74,15 @@ def resolve(args: argparse.Namespace, needed: tuple[str, ...]) -> Resources:
             raise UsageError(str(error)) from None
         for output, attribute in OUTPUTS.items():
             values[attribute] = values[attribute] or outputs.get(output)
+    # Every command decodes events, and decoding checks their account.
+    needed = (*needed, "twilio_account_sids")
     missing = [f"--{name.replace('_', '-')}" for name in needed if not values[name]]
     if missing:
         raise UsageError(f"unknown resource(s): give --stack or {', '.join(missing)}")
+    try:
+        parse_account_sids(values["twilio_account_sids"])
+    except ValueError as error:
+        raise UsageError(f"--twilio-account-sids: {error}") from None
     return Resources(**{name: value or "" for name, value in values.items()})
 
 

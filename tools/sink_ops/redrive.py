@@ -11,6 +11,7 @@ Records that succeeded before are simply duplicates again: reprocessing changes 
 import argparse
 import json
 import sys
+from collections.abc import Set
 from dataclasses import dataclass, field
 
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
@@ -90,8 +91,8 @@ def _checked(records: list[dict], batch: FailedBatch) -> list[dict]:
     return records
 
 
-def decoded(records: list[dict]) -> list[Received]:
-    return [from_kinesis(KinesisStreamRecord(record)) for record in records]
+def decoded(records: list[dict], accounts: Set[str]) -> list[Received]:
+    return [from_kinesis(KinesisStreamRecord(record), accounts) for record in records]
 
 
 def dry_run_counts(received: list[Received]) -> dict[str, int]:
@@ -128,7 +129,7 @@ def redrive(resources: recovery.Resources, args: argparse.Namespace, out=None) -
                 continue
             where = f"{batch.shard_id} {batch.start}..{batch.end}"
             try:
-                received = decoded(read_records(batch))
+                received = decoded(read_records(batch), resources.accounts)
             except RecordsUnavailable as error:
                 print(f"  [{summary.messages}] kept: {where}: {error}", file=out)
                 summary.kept += 1

@@ -113,8 +113,10 @@ def show(table: StatusTable, entity: str, entity_id: str) -> tuple[int, str]:
             out.append(f"  account {state['account_sid']}")
         if state.get("operation_id"):
             out.append(f"  operation {state['operation_id']}")
-        if state.get("pending"):
-            out.append(f"  {len(state['pending'])} notification(s) not yet confirmed published")
+        # A claim is settled once its event's history item exists (written after publishing).
+        waiting = set(state.get("claims") or {}) - {item["event_id"] for item in history}
+        if waiting:
+            out.append(f"  {len(waiting)} change(s) not yet confirmed published")
         out.append(f"  data {state['data']}")
     out += ["", f"History ({len(history)} events accepted, in event time order):", history_table(history)]
     return 0, "\n".join(out)

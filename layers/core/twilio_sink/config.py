@@ -6,6 +6,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .accounts import parse_account_sids
+
 
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -13,6 +15,8 @@ class Settings(BaseModel):
     table_name: str = Field(alias="STATUS_TABLE_NAME", min_length=1)
     topic_arn: str = Field(alias="TOPIC_ARN", min_length=1)
     dead_letter_queue_url: str = Field(alias="DEAD_LETTER_QUEUE_URL", min_length=1)
+    # The Twilio accounts whose events are accepted (comma-separated SIDs); none accepted fails loudly.
+    twilio_account_sids: frozenset[str] = Field(alias="TWILIO_ACCOUNT_SIDS", min_length=1)
     # Webhook only: the Secrets Manager secret holding the Twilio auth token(s).
     auth_token_secret_arn: str = Field("", alias="AUTH_TOKEN_SECRET_ARN")
     # Webhook only: the public URL Twilio calls (custom domain), when it differs from the request's own.
@@ -20,6 +24,13 @@ class Settings(BaseModel):
     # Webhook only: answer 503 (Twilio retries) after this many seconds of work. Twilio gives up at
     # 5 s, counted from its request: what is left covers a cold start and the network.
     webhook_deadline_seconds: float = Field(3.0, alias="WEBHOOK_DEADLINE_SECONDS", gt=0, le=4.5)
+    # History items expire this many days after they were written (DynamoDB TTL); 0 keeps them forever.
+    history_retention_days: int = Field(0, alias="HISTORY_RETENTION_DAYS", ge=0)
+
+    @field_validator("twilio_account_sids", mode="before")
+    @classmethod
+    def _comma_separated_sids(cls, value: object) -> object:
+        return parse_account_sids(value) if isinstance(value, str) else value
 
     @field_validator("public_base_url")
     @classmethod

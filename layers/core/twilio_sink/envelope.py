@@ -5,6 +5,7 @@ turns it into a dead letter instead of failing its neighbours.
 """
 
 import json
+import math
 import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -34,6 +35,7 @@ class PoisonReason(StrEnum):
     NOT_CLOUDEVENT = "not_cloudevent"
     INVALID_PAYLOAD = "invalid_payload"  # `data` does not fit its type's model
     OVERSIZED = "oversized"
+    FOREIGN_ACCOUNT = "foreign_account"  # from a Twilio account this stack does not accept
 
 
 class Poison(Exception):
@@ -79,7 +81,10 @@ class CloudEvent(BaseModel):
         # Twilio's Kinesis sink writes `data` as a JSON-encoded string; the webhook sends an object.
         if isinstance(value, str):
             try:
-                return json.loads(value, parse_constant=_no_constant)
+                return strict_json(value)
+            except NotJsonNumber as error:
+                # Not a ValueError for pydantic to wrap: the event is poison for its payload, as a whole.
+                raise Poison(PoisonReason.INVALID_PAYLOAD, f"data: not strict JSON: {error}") from None
             except ValueError as error:
                 raise ValueError(f"data is a string that is not JSON ({error})") from None
             except RecursionError:
@@ -140,14 +145,32 @@ def decode_text(raw: bytes) -> str:
         raise Poison(PoisonReason.UNDECODABLE, f"not UTF-8 text: {error}") from None
 
 
-def _no_constant(name: str) -> Any:
-    # Python reads NaN and Infinity, which are not JSON: no subscriber could parse them back.
-    raise ValueError(f"{name} is not a JSON value")
+def strict_json(text: str) -> Any:
+    """`json.loads` without JavaScript's NaN/Infinity, nor numbers too large for a float: Python reads
+    both, but what was stored or published with them would not be JSON (contracts 2 and 3)."""
+    return json.loads(text, parse_constant=_not_a_number, parse_float=_finite_float)
+
+
+class NotJsonNumber(ValueError):
+    """NaN, Infinity, or a number that overflows to infinity."""
+
+
+def _not_a_number(literal: str) -> Any:
+    raise NotJsonNumber(f"{literal} is not a JSON number")
+
+
+def _finite_float(literal: str) -> float:
+    value = float(literal)
+    if not math.isfinite(value):
+        raise NotJsonNumber("a number overflows a 64-bit float")
+    return value
 
 
 def parse_json(text: str) -> Any:
     try:
-        value = json.loads(text, parse_constant=_no_constant)
+        value = strict_json(text)
+    except NotJsonNumber as error:
+        raise Poison(PoisonReason.INVALID_PAYLOAD, f"not strict JSON: {error}") from None
     except ValueError as error:
         raise Poison(PoisonReason.NOT_JSON, f"not JSON: {error}") from None
     except RecursionError:

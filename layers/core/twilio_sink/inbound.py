@@ -1,17 +1,20 @@
 """What arrived, one item per record or event, decoded as far as it goes.
 
 A Kinesis record holds one CloudEvent; a webhook body holds an array of them (or one object).
-Items that cannot be decoded carry their `Poison` so the pipeline can dead-letter them.
+Items that cannot be decoded, or come from an account this stack does not accept, carry their
+`Poison` so the pipeline can dead-letter them.
 """
 
 import base64
 import binascii
 import json
+from collections.abc import Set
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 
+from .accounts import check_account
 from .envelope import CloudEvent, Poison, PoisonReason, cloudevent_from_record, split_webhook_body, to_cloudevent
 
 
@@ -30,12 +33,15 @@ class Received:
         return self.event
 
     @property
-    def delivery(self) -> str:
-        """What Lambda or Twilio retries after a failure: this stream record, or the webhook's delivery."""
-        return f"kinesis:{self.origin.get('sequence_number')}" if self.source == "kinesis" else "webhook"
+    def carrier(self) -> str:
+        """What carried it (see `Change.carrier`): this stream record, or this webhook request."""
+        if self.source == "kinesis":
+            return f"kinesis:{self.origin.get('sequence_number')}"
+        return f"webhook:{self.origin.get('request_id')}"
 
 
-def from_kinesis(record: KinesisStreamRecord) -> Received:
+def from_kinesis(record: KinesisStreamRecord, accounts: Set[str]) -> Received:
+    """`accounts`: the Twilio accounts whose events are accepted."""
     kinesis = record.kinesis
     origin = {
         "sequence_number": kinesis.sequence_number,
@@ -53,12 +59,13 @@ def from_kinesis(record: KinesisStreamRecord) -> Received:
     except UnicodeDecodeError:
         text = kinesis.data  # keep undecodable bytes as their base64 form
     try:
-        return Received("kinesis", text, origin, event=cloudevent_from_record(raw))
+        return Received("kinesis", text, origin, event=_accepted(cloudevent_from_record(raw), accounts))
     except Poison as poison:
         return Received("kinesis", text, origin, poison=poison)
 
 
-def from_webhook(body: str, origin: dict[str, Any]) -> list[Received]:
+def from_webhook(body: str, origin: dict[str, Any], accounts: Set[str]) -> list[Received]:
+    """`accounts`: the Twilio accounts whose events are accepted."""
     try:
         events = split_webhook_body(body)
     except Poison as poison:
@@ -68,7 +75,12 @@ def from_webhook(body: str, origin: dict[str, Any]) -> list[Received]:
         where = origin | {"index": index}
         raw = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
         try:
-            received.append(Received("webhook", raw, where, event=to_cloudevent(obj)))
+            received.append(Received("webhook", raw, where, event=_accepted(to_cloudevent(obj), accounts)))
         except Poison as poison:
             received.append(Received("webhook", raw, where, poison=poison))
     return received
+
+
+def _accepted(event: CloudEvent, accounts: Set[str]) -> CloudEvent:
+    check_account(event, accounts)
+    return event

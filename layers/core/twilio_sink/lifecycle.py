@@ -5,9 +5,10 @@ fields, the event id last as a deterministic tie-break). "Newer wins" is then a 
 which DynamoDB can also enforce in a condition, so the final state never depends on arrival order.
 """
 
+import hashlib
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field, replace
 
 from .envelope import CloudEvent
 
@@ -22,19 +23,47 @@ class Change:
     order_key: str
     event: CloudEvent
     indexed: Mapping[str, str] = field(default_factory=dict)  # the family's index attributes
-    # Which delivery carried it ("kinesis:<sequence number>" or "webhook"): the one that Lambda or
-    # Twilio retries after a failure, so the one entitled to republish its pending notification.
-    delivery: str = ""
+    # What carried it: a stream record ("kinesis:<sequence number>") or one webhook request
+    # ("webhook:<request id>"). Neither runs twice at once: Lambda retries a record only after the
+    # invocation that had it ended, and each Twilio retry is a new request.
+    carrier: str = ""
 
     @property
     def pk(self) -> str:
         return f"{self.entity}#{self.entity_id}"
 
 
+# A claim's holder when its notification was published but its history item could not be written.
+PUBLISHED = "published"
+
+
+def holder(carrier: str) -> str:
+    """A short fixed-size name for a carrier (a sequence number is 56 digits): only equality matters."""
+    return hashlib.blake2b(carrier.encode(), digest_size=4).hexdigest()
+
+
 @dataclass(frozen=True)
-class OutboxEntry:
-    body: str  # the notification, JSON of contract 3
-    by: str  # the delivery that wrote it (see `Change.delivery`): only its retry republishes it
+class Claim:
+    """An applied change whose notification is not yet known to be published, and who may publish it.
+
+    The notification is rebuilt from the redelivered event and `previous`, so the state item keeps
+    ~100 bytes per change instead of the body. It counts as published once the event's history item
+    exists: that item is written only after the notification was.
+    """
+
+    previous: str | None  # the status the change replaced
+    event_time: str  # with the event id, the key of the event's history item
+    holder: str  # `holder(carrier)` of the delivery that may publish it, or PUBLISHED
+    until: int  # epoch seconds by which the holder's invocation has certainly ended
+
+    def text(self) -> str:
+        """One string, `previous|event_time|holder|until`: a state item must stay under 1 KB (1 write unit)."""
+        return f"{self.previous or ''}|{self.event_time}|{self.holder}|{self.until}"
+
+    @classmethod
+    def from_text(cls, text: str) -> "Claim":
+        previous, event_time, holder, until = text.split("|")
+        return cls(previous or None, event_time, holder, int(until))
 
 
 @dataclass(frozen=True)
@@ -44,9 +73,7 @@ class Current:
     status: str
     order_key: str
     version: int
-    # The outbox: order key -> notification written but not yet confirmed published. Keyed by the
-    # order key because applied changes are applied in that order: sorting the keys restores it.
-    pending: dict[str, OutboxEntry] = field(default_factory=dict)
+    claims: dict[str, Claim] = field(default_factory=dict)  # event id -> claim
 
 
 @dataclass(frozen=True)
@@ -54,11 +81,6 @@ class Notification:
     key: str  # the order key of the change it announces
     body: str  # JSON of contract 3
     attributes: dict[str, str]
-
-    @classmethod
-    def from_body(cls, key: str, body: str) -> "Notification":
-        fields = json.loads(body)
-        return cls(key, body, {k: fields[k] for k in ("entity", "status", "event_type")})
 
 
 @dataclass
@@ -68,52 +90,82 @@ class Plan:
     applied: list[tuple[Change, str | None]] = field(default_factory=list)  # (change, previous status)
     stale: list[Change] = field(default_factory=list)
     duplicates: list[Change] = field(default_factory=list)
-    republish: list[Notification] = field(default_factory=list)  # redelivered events whose notice is pending
+    # Redelivered events whose claim is taken over (their own, or an ended holder's): published again.
+    republish: list[tuple[Change, str | None]] = field(default_factory=list)
+    # Event ids whose claim a live holder keeps: that holder publishes them, not this delivery.
+    deferred: set[str] = field(default_factory=set)
+    published: set[str] = field(default_factory=set)  # claims known published: dropped by the write
+    claims: dict[str, Claim] = field(default_factory=dict)  # the claims the write leaves on the item
 
     @property
     def winner(self) -> Change | None:
         return self.applied[-1][0] if self.applied else None
 
+    @property
+    def writes(self) -> bool:
+        return bool(self.applied or self.republish)
+
+    @property
+    def published_now(self) -> list[str]:
+        """The event ids of the notifications below, once published."""
+        return [change.event.id for change, _ in self.republish + self.applied]
+
     def notifications(self) -> list[Notification]:
-        return [notification(change, previous) for change, previous in self.applied]
+        return [notification(change, previous) for change, previous in self.republish + self.applied]
 
 
-def plan(current: Current | None, changes: list[Change]) -> Plan:
-    """Classify each event as applied, stale or duplicate against the current state.
+def plan(current: Current | None, changes: list[Change], published: Collection[str] = (),
+         now: float = 0.0, until: int = 0) -> Plan:
+    """Classify each event as applied, stale or duplicate against the current state, and settle claims.
 
     An event is applied when it outranks everything before it (stored or earlier in the group):
     `queued, sent, delivered` in that order are three applied changes; `delivered, queued, sent`
     are one. An event with the current winner's key (or repeated in the group) is a duplicate;
-    anything else older is stale.
+    anything else older is stale. Each applied change gets a claim held by its carrier until `until`.
 
-    A redelivered event, duplicate or stale, whose notification is still in the outbox (the
-    function died or SNS failed after the write) is published again: Lambda and Twilio always
-    redeliver the event itself after such a failure. Only the event's own entry, and only when
-    this is the delivery that wrote it, is taken: the same event arriving at the same time through
-    the other sink (or as another stream record) finds a live writer's entry and must leave it to
-    that writer, or its one change would be published twice. If that writer died, its own delivery
-    is retried (or redriven) and publishes the entry.
+    `published` names the claims whose notification is known published (their history item exists);
+    so are claims marked PUBLISHED. Both are dropped by the write.
+    A redelivered event whose claim is not among them was applied but maybe never published (the
+    holder died, or SNS failed): its carrier takes the claim over and publishes it again when the
+    claim is its own (a record is never processed twice at once) or its holder has certainly ended
+    (`until` passed). A claim held by another live carrier is left to it (`deferred`): publishing
+    it here too is how one change would reach subscribers twice.
     """
     result = Plan()
     best = current.order_key if current else None
     status = current.status if current else None
     seen = {best} if best else set()
-    pending = current.pending if current else {}
+    claims = dict(current.claims) if current else {}
+    result.published = {event_id for event_id, claim in claims.items()
+                        if event_id in published or claim.holder == PUBLISHED}
+    for event_id in result.published:
+        del claims[event_id]
+    stored = dict(claims)
     for change in changes:
-        key = change.order_key
+        key, event_id = change.order_key, change.event.id
         if key in seen:
             result.duplicates.append(change)
         elif best is None or key > best:
             result.applied.append((change, status))
+            claims[event_id] = Claim(status, change.event.time_utc, holder(change.carrier), until)
             best, status = key, change.status
+            seen.add(key)
+            continue
         else:
             result.stale.append(change)
-        entry = pending.get(key)
-        if entry and entry.by == change.delivery and all(n.key != key for n in result.republish):
-            result.republish.append(Notification.from_body(key, entry.body))
         seen.add(key)
-    # Outbox keys were applied in key order, all below any fresh change: sorted, they come first.
-    result.republish.sort(key=lambda n: n.key)
+        # Only a claim found stored counts: one made by this group is this group's to publish.
+        claim = stored.get(event_id)
+        if claim is None or event_id in result.deferred or any(c.event.id == event_id for c, _ in result.republish):
+            continue
+        if claim.holder == holder(change.carrier) or claim.until <= now:
+            result.republish.append((change, claim.previous))
+            claims[event_id] = replace(claim, holder=holder(change.carrier), until=until)
+        else:
+            result.deferred.add(event_id)
+    # Claims were applied in key order, all below any fresh change: sorted, they come first.
+    result.republish.sort(key=lambda taken: taken[0].order_key)
+    result.claims = claims
     return result
 
 

@@ -15,19 +15,19 @@ from .lifecycle import Notification
 PUBLISH_BATCH_LIMIT = 10
 PUBLISH_BATCH_BYTES = 256 * 1024
 
-Entry = tuple[str, Notification]  # (stream: whose notifications must stay in order, notification)
+Entry = tuple[str, Notification]  # (series: whose notifications must stay in order, notification)
 
 
 @dataclass
-class Delivered:
-    """Per stream: the keys published (a prefix of its notifications, in order), or why it stopped."""
+class PublishOutcome:
+    """Per series: the keys published (a prefix of its notifications, in order), or why it stopped."""
 
     published: dict[str, list[str]] = field(default_factory=dict)
     errors: dict[str, BaseException] = field(default_factory=dict)
 
-    def merge(self, other: "Delivered") -> None:
-        for stream, keys in other.published.items():
-            self.published.setdefault(stream, []).extend(keys)
+    def merge(self, other: "PublishOutcome") -> None:
+        for series, keys in other.published.items():
+            self.published.setdefault(series, []).extend(keys)
         self.errors |= other.errors
 
 
@@ -36,41 +36,41 @@ class Notifier:
         self.topic_arn = topic_arn
         self.client = client
 
-    def publish_streams(self, streams: dict[str, list[Notification]],
-                        run: Callable[[Callable, Iterable], Iterator] = map) -> Delivered:
-        """Publish every stream's notifications in its order; `run` maps over independent jobs (a pool's map).
+    def publish_in_order(self, by_entity: dict[str, list[Notification]],
+                         run: Callable[[Callable, Iterable], Iterator] = map) -> PublishOutcome:
+        """Publish each entity's series of notifications in its order; `run` maps over independent jobs.
 
-        A stream stops at its first entry SNS refuses (or whose request fails), so that what is
-        left is published later, in order. AWS failures are reported per stream, not raised.
+        A series stops at its first entry SNS refuses (or whose request fails), so that what is
+        left is published later, in order. AWS failures are reported per series, not raised.
         """
-        delivered = Delivered()
-        for result in run(self._send_chain, _pack(streams)):
-            delivered.merge(result)
-        return delivered
+        outcome = PublishOutcome()
+        for result in run(self._send_chain, _pack(by_entity)):
+            outcome.merge(result)
+        return outcome
 
-    def _send_chain(self, chain: list[list[Entry]]) -> Delivered:
-        delivered = Delivered()
+    def _send_chain(self, chain: list[list[Entry]]) -> PublishOutcome:
+        outcome = PublishOutcome()
         stopped: set[str] = set()
         for request in chain:
-            entries = [(stream, note) for stream, note in request if stream not in stopped]
+            entries = [(series, note) for series, note in request if series not in stopped]
             if not entries:
                 continue
             try:
                 succeeded = self._publish_batch([note for _, note in entries])
             except AWS_ERRORS as error:
-                for stream, _ in entries:
-                    delivered.errors.setdefault(stream, error)
-                    stopped.add(stream)
+                for series, _ in entries:
+                    outcome.errors.setdefault(series, error)
+                    stopped.add(series)
                 continue
-            for index, (stream, note) in enumerate(entries):
-                if stream in stopped:
+            for index, (series, note) in enumerate(entries):
+                if series in stopped:
                     continue
                 if index in succeeded:
-                    delivered.published.setdefault(stream, []).append(note.key)
+                    outcome.published.setdefault(series, []).append(note.key)
                 else:
-                    delivered.errors[stream] = RuntimeError("SNS refused a notification")
-                    stopped.add(stream)
-        return delivered
+                    outcome.errors[series] = RuntimeError("SNS refused a notification")
+                    stopped.add(series)
+        return outcome
 
     def _publish_batch(self, notifications: list[Notification]) -> set[int]:
         response = self.client.publish_batch(
@@ -95,39 +95,39 @@ def _size(notification: Notification) -> int:
         len(name) + len(value.encode("utf-8")) for name, value in notification.attributes.items())
 
 
-def _pack(streams: dict[str, list[Notification]]) -> list[list[list[Entry]]]:
+def _pack(by_entity: dict[str, list[Notification]]) -> list[list[list[Entry]]]:
     """Chains of requests: each chain's requests go in sequence, chains are independent.
 
-    Streams that fit in one request share requests (first fit, in the given order); a longer one
+    Series that fit in one request share requests (first fit, in the given order); a longer one
     is a chain of its own, ten entries (or 256 KiB) at a time.
     """
     chains: list[list[list[Entry]]] = []
     open_request: list[Entry] = []
     open_bytes = 0
-    for stream, notifications in streams.items():
+    for series, notifications in by_entity.items():
         if not notifications:
             continue
         sizes = [_size(note) for note in notifications]
         if len(notifications) > PUBLISH_BATCH_LIMIT or sum(sizes) > PUBLISH_BATCH_BYTES:
-            chains.append(_split(stream, notifications, sizes))
+            chains.append(_split(series, notifications, sizes))
             continue
         if len(open_request) + len(notifications) > PUBLISH_BATCH_LIMIT or open_bytes + sum(sizes) > PUBLISH_BATCH_BYTES:
             chains.append([open_request])
             open_request, open_bytes = [], 0
-        open_request.extend((stream, note) for note in notifications)
+        open_request.extend((series, note) for note in notifications)
         open_bytes += sum(sizes)
     if open_request:
         chains.append([open_request])
     return chains
 
 
-def _split(stream: str, notifications: list[Notification], sizes: list[int]) -> list[list[Entry]]:
+def _split(series: str, notifications: list[Notification], sizes: list[int]) -> list[list[Entry]]:
     requests: list[list[Entry]] = [[]]
     used = 0
     for note, size in zip(notifications, sizes):
         if requests[-1] and (len(requests[-1]) == PUBLISH_BATCH_LIMIT or used + size > PUBLISH_BATCH_BYTES):
             requests.append([])
             used = 0
-        requests[-1].append((stream, note))
+        requests[-1].append((series, note))
         used += size
     return requests

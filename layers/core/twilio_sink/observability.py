@@ -1,10 +1,12 @@
 """The one place that owns logger, metrics and tracer (service name and namespace come from env)."""
 
 import logging
+from collections import Counter
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+from botocore.exceptions import ClientError
 
 # The AWS SDK logs request and response bodies (phone numbers, message text) at DEBUG: keep it above
 # that even when an operator sets the runtime's log level to DEBUG.
@@ -15,7 +17,39 @@ logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
 
-__all__ = ["logger", "metrics", "tracer", "MetricUnit", "single_metric", "is_metrics_disabled", "count"]
+__all__ = ["logger", "metrics", "tracer", "MetricUnit", "single_metric", "is_metrics_disabled", "emit_batch_metrics",
+           "log_aws_failure", "count"]
+
+
+def log_aws_failure(step: str, error: BaseException, items: int) -> None:
+    code = error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else None
+    logger.warning("AWS call failed; items will be retried",
+                   extra={"step": step, "error": type(error).__name__, "code": code, "items": items})
+
+
+def emit_batch_metrics(received: list, counts: Counter, dead_letters: int, failed: int) -> None:
+    """One batch's metrics: what arrived, what it changed, what was published, dead-lettered, retried."""
+    from .registry import BY_TYPE  # the registry imports every family: not needed by the other users
+
+    for name, value in (
+        ("EventsReceived", len(received)),
+        ("EventsApplied", counts["applied"]),
+        ("EventsStale", counts["stale"]),
+        ("EventsDuplicate", counts["duplicate"]),
+        ("NotificationsPublished", counts["published"]),
+        ("DeadLetters", dead_letters),
+        ("RetriableFailures", failed),
+    ):
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    # single_metric prints even when metrics are disabled (local runs): honour the switch here.
+    if is_metrics_disabled():
+        return
+    # Only known types become dimensions: an arbitrary `type` must not mint new metrics.
+    by_type = Counter(item.event.type for item in received if item.event is not None and item.event.type in BY_TYPE)
+    for event_type, count in by_type.items():
+        with single_metric(name="EventsByType", unit=MetricUnit.Count, value=count,
+                           default_dimensions=metrics.default_dimensions) as metric:
+            metric.add_dimension(name="event_type", value=event_type)
 
 
 def count(name: str, dimension: str, value: str) -> None:

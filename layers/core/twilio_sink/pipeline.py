@@ -1,49 +1,52 @@
-"""The core both entry points share: route → apply per entity → notify → dead-letter.
+"""The core both entry points share: route → read → settle claims → write → publish → keep history.
 
-Events are grouped per entity in arrival order. A batch then runs in phases, each phase's requests
-concurrently: read every entity's state (`BatchGetItem`, 100 per request) while the history is
-written (`BatchWriteItem`, 25 per request); one conditional write per entity, whatever its number
-of events; the applied changes published, packed across entities ten per `PublishBatch` (each
-entity's in order); the published entries cleared from the outboxes, 100 entities per
-`TransactWriteItems`. An AWS failure fails only the items it touched, which the caller reports for
-retry; retries are safe because every step is idempotent (duplicates are recognised by their
-order key, and a redelivered event republishes its own pending notification).
+Events are grouped per entity in arrival order. A batch then runs in steps, each step's requests
+concurrently:
+1. route: decode, validate and group per entity; what cannot be routed is a dead letter (sent meanwhile);
+2. read every entity's state (`BatchGetItem`, 100 per request);
+3. check the claims that matter (was that change's notification published? `BatchGetItem` of history keys);
+4. one conditional write per entity, whatever its number of events: the winner, and a claim per
+   applied change (who may publish it, until when);
+5. publish the applied changes, packed across entities ten per `PublishBatch` (each entity's in order);
+6. keep the history (`BatchWriteItem`, 25 per request): an event's history item is written only
+   after its notification was published, so its presence settles the claim. No clean-up write:
+   the entity's next write drops the settled claims.
+An AWS failure fails only the items it touched, which the caller reports for retry; retries are
+safe because every step is idempotent and a redelivered event whose claim is unsettled publishes
+again only when the claim is its own or its holder has certainly ended.
 """
 
 import json
+import math
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
-
-from botocore.exceptions import ClientError
 
 from . import aws
 from .config import settings
 from .dead_letters import DeadLetter, DeadLetterQueue
 from .envelope import Poison, PoisonReason, now_utc
 from .inbound import Received
-from .lifecycle import Change, Current, Notification, OutboxEntry, Plan, plan
+from .lifecycle import PUBLISHED, Change, Claim, Current, Notification, Plan, plan
 from .notify import Notifier
-from .observability import MetricUnit, is_metrics_disabled, logger, metrics, single_metric
-from .registry import BY_TYPE, route
-from .store import (
-    BATCH_GET_LIMIT,
-    BATCH_WRITE_LIMIT,
-    TRANSACT_WRITE_LIMIT,
-    Conflict,
-    ItemTooLarge,
-    StatusStore,
-    chunks,
-    history_key,
-)
+from .observability import emit_batch_metrics, log_aws_failure, logger
+from .registry import route
+from .store import BATCH_GET_LIMIT, BATCH_WRITE_LIMIT, Conflict, ItemTooLarge, StateWrite, StatusStore, chunks
 
 MAX_CONFLICT_RETRIES = 5
-# Threads for I/O: the requests of a phase wait on the network together (the CPU work holds the GIL
+# Threads for I/O: the requests of a step wait on the network together (the CPU work holds the GIL
 # anyway, so more threads would not add throughput on Lambda's one or two vCPUs).
 WORKERS = 32
+# A claim outlives its holder's invocation by this much, for clocks that disagree between hosts.
+CLOCK_SKEW_SECONDS = 2
+# A run that nothing stops at a hard timeout (redrive, replay) holds its claims this long, and starts
+# no publish in the last PUBLISH_SECONDS of it (the rest is retried), so no taker publishes alongside it.
+UNBOUNDED_LEASE_SECONDS = 900
+PUBLISH_SECONDS = 30
 
 Members = list[tuple[int, Change]]  # (index in the received list, change), in arrival order
 
@@ -67,108 +70,158 @@ class Outcome:
 
 
 @dataclass
+class StatesRead:
+    """The read step's result: each entity's stored state item (None: no state yet), or unread."""
+
+    stored: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    unread: set[str] = field(default_factory=set)
+
+
+@dataclass
 class EntityResult:
     plan: Plan | None = None
-    to_publish: list[Notification] = field(default_factory=list)  # in order: pending republished, then fresh
+    to_publish: list[Notification] = field(default_factory=list)  # in order: taken over, then fresh
+    published: int = 0
+    known_kept: set[str] = field(default_factory=set)  # event ids whose history item exists
     error: str | None = None  # transient: the entity's records are retried
     poison: Poison | None = None  # permanent: the entity's events become dead letters
 
+    @property
+    def settled(self) -> bool:
+        return not self.error and not self.poison and self.published == len(self.to_publish)
+
+
+@dataclass(frozen=True)
+class Lease:
+    """How long this run's claims hold: `until` (epoch seconds) is past the run's certain end."""
+
+    until: int
+    publish_by: float  # no publish starts after this (epoch seconds)
+
+    @classmethod
+    def starting(cls, now: float, remaining_seconds: float | None) -> "Lease":
+        if remaining_seconds is None:
+            ends = now + UNBOUNDED_LEASE_SECONDS
+            return cls(math.ceil(ends + CLOCK_SKEW_SECONDS), ends - PUBLISH_SECONDS)
+        # Lambda stops the invocation at its timeout: nothing it does can happen later.
+        ends = now + remaining_seconds
+        return cls(math.ceil(ends + CLOCK_SKEW_SECONDS), ends)
+
 
 class Pipeline:
-    def __init__(self, store: StatusStore, notifier: Notifier, dead_letters: DeadLetterQueue):
+    def __init__(self, store: StatusStore, notifier: Notifier, dead_letters: DeadLetterQueue,
+                 clock: Callable[[], float] = time.time):
         self.store = store
         self.notifier = notifier
         self.dead_letters = dead_letters
+        self.clock = clock  # wall-clock epoch seconds: claims are compared across hosts
         self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="pipeline")
 
-    def process(self, received: list[Received], deadline: float | None = None) -> Outcome:
-        """`deadline` (a time.monotonic() value): once passed, nothing more is published."""
+    def process(self, received: list[Received], remaining_seconds: float | None = None) -> Outcome:
+        """`remaining_seconds`: until the invocation's hard timeout (None when nothing stops the run)."""
+        now = self.clock()
+        lease = Lease.starting(now, remaining_seconds)
         outcome = Outcome()
+        groups = self._route(received, outcome)
+        letters = self._pool.submit(self._send_dead_letters, outcome.dead_letters)
+        read = self._read_states(groups)
+        published = self._check_claims(read, groups, now)
+        read.unread |= read.stored.keys() - published.keys()
+        outcome.failed |= {index for pk in read.unread for index, _ in groups[pk]}
+        results = self._write_states(groups, read, published, now, lease)
+        self._publish(results, lease)
+        self._release_unpublished(results)
+        failed_history = self._keep_history(received, groups, results)
+        self._settle(received, groups, results, outcome)
+        outcome.failed |= failed_history | letters.result()
+        emit_batch_metrics(received, outcome.counts, dead_letters=len(outcome.dead_letters),
+                           failed=len(outcome.failed))
+        return outcome
+
+    # ---- the steps ---------------------------------------------------------------------------
+
+    def _route(self, received: list[Received], outcome: Outcome) -> dict[str, Members]:
         groups: dict[str, Members] = defaultdict(list)
         for index, item in enumerate(received):
             try:
-                change = replace(route(item.cloudevent()), delivery=item.delivery)
+                change = replace(route(item.cloudevent()), carrier=item.carrier)
             except Poison as poison:
                 outcome.dead_letters[index] = _dead_letter(item, poison)
             else:
                 groups[change.pk].append((index, change))
+        return groups
 
-        letters = self._pool.submit(self._send_dead_letters, outcome.dead_letters)
-        history = self._pool.map(self._write_history, _history_batches(received, groups))
-        states = self._pool.map(self._load_states, chunks(sorted(groups), BATCH_GET_LIMIT))
-        readable = {pk: stored for found in states for pk, stored in found.items()}
-        unread = groups.keys() - readable.keys()
-        outcome.failed |= {index for pk in unread for index, _ in groups[pk]}
+    def _read_states(self, groups: dict[str, Members]) -> StatesRead:
+        read = StatesRead()
+        for pks, found in zip(chunks(sorted(groups), BATCH_GET_LIMIT),
+                              self._pool.map(self._load_states, chunks(sorted(groups), BATCH_GET_LIMIT))):
+            if found is None:
+                read.unread |= set(pks)
+            else:
+                read.stored |= {pk: found.get(pk) for pk in pks}
+        return read
 
-        pks = [pk for pk in groups if pk in readable]
-        results = dict(zip(pks, self._pool.map(lambda pk: self._write_state(pk, groups[pk], readable[pk][0]), pks)))
-        if deadline is not None and time.monotonic() >= deadline:
-            # The caller has answered "retry": the outboxes keep these notices for the retry to
-            # publish, rather than racing it to publish them twice.
-            for result in results.values():
-                if not result.error and result.to_publish:
-                    result.error = "deadline passed before publishing"
-        delivered = self.notifier.publish_streams(
-            {pk: result.to_publish for pk, result in results.items() if not result.error}, run=self._pool.map)
-        for pk, error in delivered.errors.items():
-            _log_aws_failure("publish notifications", error, len(results[pk].to_publish))
-        self._clear_pending({pk: keys for pk, keys in delivered.published.items() if keys})
-
-        unstorable = {index: _dead_letter(received[index], result.poison)
-                      for pk, result in results.items() if result.poison for index, _ in groups[pk]}
-        if unstorable:
-            outcome.dead_letters |= unstorable
-            outcome.failed |= self._send_dead_letters(unstorable)
-        for pk, result in results.items():
-            if result.poison:
-                continue
-            published = len(delivered.published.get(pk, []))
-            if not result.error and published < len(result.to_publish):
-                result.error = f"{len(result.to_publish) - published} notifications not published"
-            if result.error:
-                logger.warning("entity not settled, will be retried", extra={"pk": pk, "error": result.error})
-                outcome.failed |= {index for index, _ in groups[pk]}
-            if result.plan:
-                outcome.counts["applied"] += len(result.plan.applied)
-                outcome.counts["stale"] += len(result.plan.stale)
-                outcome.counts["duplicate"] += len(result.plan.duplicates)
-            outcome.counts["published"] += published
-        for failed in history:
-            outcome.failed |= failed
-        outcome.failed |= letters.result()
-        _emit_metrics(received, outcome)
-        return outcome
-
-    def _load_states(self, pks: list[str]) -> dict[str, tuple[dict[str, Any] | None]]:
-        """pk -> (stored state or None) for the pks read; none of them if the read failed."""
+    def _load_states(self, pks: list[str]) -> dict[str, dict[str, Any]] | None:
         try:
-            found = self.store.load_states(pks)
+            return self.store.load_states(pks)
         except aws.AWS_ERRORS as error:
-            _log_aws_failure("load states", error, len(pks))
-            return {}
-        return {pk: (found.get(pk),) for pk in pks}
+            log_aws_failure("load states", error, len(pks))
+            return None
 
-    def _write_state(self, pk: str, members: Members, stored: dict[str, Any] | None) -> EntityResult:
-        """Apply one entity's events in one conditional write; say what must be published."""
-        changes = [change for _, change in members]
-        result = EntityResult()
+    def _check_claims(self, read: StatesRead, groups: dict[str, Members], now: float) -> dict[str, set[str]]:
+        """pk -> the claims known published, for every readable entity (left out: the check failed).
+
+        Only claims that can matter are checked: an entity's claims when it will be written (its
+        settled claims are dropped then), or a claim of an event this batch carries again.
+        """
+        wanted: dict[str, dict[str, str]] = {}
+        for pk, stored in read.stored.items():
+            current = _current(stored)
+            if current and current.claims:
+                changes = [change for _, change in groups[pk]]
+                carried = {change.event.id for change in changes}
+                if carried & current.claims.keys() or plan(current, changes, now=now).winner:
+                    wanted[pk] = {event_id: claim.event_time for event_id, claim in current.claims.items()}
+        published: dict[str, set[str]] = {pk: set() for pk in read.stored.keys() - wanted.keys()}
+        for found in self._pool.map(self._published, list(_claim_chunks(wanted))):
+            if found is not None:
+                published |= found
+        return published
+
+    def _published(self, claims: dict[str, dict[str, str]]) -> dict[str, set[str]] | None:
+        try:
+            return self.store.published(claims)
+        except aws.AWS_ERRORS as error:
+            log_aws_failure("check claims", error, len(claims))
+            return None
+
+    def _write_states(self, groups: dict[str, Members], read: StatesRead, published: dict[str, set[str]],
+                      now: float, lease: Lease) -> dict[str, EntityResult]:
+        pks = [pk for pk in groups if pk not in read.unread]
+        return dict(zip(pks, self._pool.map(
+            lambda pk: self._write_state(pk, [c for _, c in groups[pk]], read.stored[pk], published[pk], now, lease),
+            pks)))
+
+    def _write_state(self, pk: str, changes: list[Change], stored: dict[str, Any] | None,
+                     published: set[str], now: float, lease: Lease) -> EntityResult:
+        """Apply one entity's events (and claims taken over) in one conditional write."""
+        result = EntityResult(known_kept=set(published))
+        published = result.known_kept
+        first = _current(stored)
+        checked = set(first.claims) if first else set()
         try:
             for _ in range(MAX_CONFLICT_RETRIES):
                 current = _current(stored)
-                result.plan = plan(current, changes)
-                fresh = result.plan.notifications()
-                winner = result.plan.winner
-                if winner is None:
+                unchecked = {event_id: claim.event_time for event_id, claim in (current.claims if current else {}).items()
+                             if event_id not in checked}
+                if unchecked:  # written by whoever won the race: checked now, rarely needed
+                    published |= self.store.published({pk: unchecked})[pk]
+                    checked |= unchecked.keys()
+                result.plan = plan(current, changes, published, now, lease.until)
+                if not result.plan.writes:
                     break
                 try:
-                    self.store.save_state(
-                        pk,
-                        _state_attributes(winner, changes),
-                        winner.order_key,
-                        current.version if current else None,
-                        {n.key: asdict(OutboxEntry(n.body, change.delivery))
-                         for n, (change, _) in zip(fresh, result.plan.applied, strict=True)},
-                    )
+                    self.store.save_state(pk, _state_write(result.plan, changes, current))
                     break
                 except Conflict as conflict:
                     # Another invocation wrote this entity since we read it: plan again on its state.
@@ -183,33 +236,121 @@ class Pipeline:
                                    "the entity's state with this batch's changes exceeds DynamoDB's 400 KB item limit")
             return result
         except aws.AWS_ERRORS as error:
-            _log_aws_failure("write state", error, 1)
+            log_aws_failure("write state", error, 1)
             result.error = type(error).__name__
             return result
-        result.to_publish = result.plan.republish + fresh
+        result.to_publish = result.plan.notifications()
         return result
 
-    def _clear_pending(self, published: dict[str, list[str]]) -> None:
-        # Published is what matters: an entry left behind only risks one repeated notification if
-        # that event is ever redelivered, while failing here would make the redelivery certain.
-        for left in self._pool.map(self._clear_group, chunks(list(published.items()), TRANSACT_WRITE_LIMIT)):
-            if left:
-                logger.warning("published notifications left in the outbox", extra={"entities": len(left)})
+    def _publish(self, results: dict[str, EntityResult], lease: Lease) -> None:
+        series = {pk: result.to_publish for pk, result in results.items() if not result.error and result.to_publish}
+        if series and self.clock() >= lease.publish_by:
+            # Past its lease a taker may publish these claims: leave them to it (or to a retry).
+            for pk in series:
+                results[pk].error = "lease over before publishing"
+            return
+        done = self.notifier.publish_in_order(series, run=self._pool.map)
+        for pk, error in done.errors.items():
+            log_aws_failure("publish notifications", error, len(results[pk].to_publish))
+        for pk, keys in done.published.items():
+            results[pk].published = len(keys)
 
-    def _clear_group(self, group: list[tuple[str, list[str]]]) -> set[str]:
+    def _release_unpublished(self, results: dict[str, EntityResult]) -> None:
+        """Claims this run wrote but could not publish: released, so a retry need not wait for the lease.
+
+        The published ones among them (a prefix) are marked PUBLISHED: their history, the usual proof,
+        is not written for an entity that is retried.
+        """
+        left = {pk: result for pk, result in results.items()
+                if result.plan and result.to_publish and result.published < len(result.to_publish)}
+        list(self._pool.map(self._release, left.keys(), left.values()))
+
+    def _release(self, pk: str, result: EntityResult) -> None:
+        assert result.plan is not None
+        claims = result.plan.claims
+        ids = result.plan.published_now
+        texts = {event_id: replace(claims[event_id], holder=PUBLISHED).text() for event_id in ids[:result.published]}
+        texts |= {event_id: replace(claims[event_id], until=0).text() for event_id in ids[result.published:]}
         try:
-            return self.store.clear_pending(dict(group))
+            self.store.replace_claims(pk, texts)
         except aws.AWS_ERRORS as error:
-            _log_aws_failure("clear published notifications", error, len(group))
-            return {pk for pk, _ in group}
+            log_aws_failure("release claims", error, len(texts))
+
+    def _keep_history(self, received: list[Received], groups: dict[str, Members],
+                      results: dict[str, EntityResult]) -> set[int]:
+        """History items of the settled entities' events: the published ones' are the proof they were.
+
+        Left out: events whose claim a live holder keeps (its item is that holder's to write), and
+        events whose item is known to exist already.
+        """
+        received_at = now_utc()
+        items: dict[tuple[str, str], tuple[dict[str, Any], set[int]]] = {}
+        for pk, result in results.items():
+            if not result.settled or result.plan is None:
+                continue
+            skip = result.plan.deferred | result.known_kept
+            for index, change in groups[pk]:
+                if change.event.id in skip:
+                    continue
+                item = self.store.history_item(pk, change.event.time_utc, change.event.id,
+                                               _event_attributes(change) | {"order_key": change.order_key,
+                                                                            "source": received[index].source,
+                                                                            "received_at": received_at})
+                items.setdefault((pk, item["sk"]), (item, set()))[1].add(index)
+        failed: set[int] = set()
+        for indexes in self._pool.map(self._write_history, chunks(list(items.values()), BATCH_WRITE_LIMIT)):
+            failed |= indexes
+        unproven = {pk: {event_id: replace(plan.claims[event_id], holder=PUBLISHED).text()
+                         for event_id in plan.published_now}
+                    for pk, members in groups.items()
+                    if pk in results and results[pk].to_publish and (plan := results[pk].plan)
+                    and any(index in failed for index, _ in members)}
+        list(self._pool.map(self._mark_published, unproven.keys(), unproven.values()))
+        return failed
+
+    def _mark_published(self, pk: str, claims: dict[str, str]) -> None:
+        """Published, but no history item proves it: say so in the claims, so the retry does not publish again."""
+        try:
+            self.store.replace_claims(pk, claims)
+        except aws.AWS_ERRORS as error:
+            log_aws_failure("mark claims published", error, len(claims))
 
     def _write_history(self, batch: list[tuple[dict[str, Any], set[int]]]) -> set[int]:
         try:
             self.store.put_history([item for item, _ in batch])
         except aws.AWS_ERRORS as error:
-            _log_aws_failure("write history", error, len(batch))
+            log_aws_failure("write history", error, len(batch))
             return {index for _, indexes in batch for index in indexes}
         return set()
+
+    def _settle(self, received: list[Received], groups: dict[str, Members], results: dict[str, EntityResult],
+                outcome: Outcome) -> None:
+        """Count what happened and decide, per entity, what the caller must retry or dead-letter."""
+        unstorable = {index: _dead_letter(received[index], result.poison)
+                      for pk, result in results.items() if result.poison for index, _ in groups[pk]}
+        if unstorable:
+            outcome.dead_letters |= unstorable
+            outcome.failed |= self._send_dead_letters(unstorable)
+        for pk, result in results.items():
+            if result.poison:
+                continue
+            if not result.error and not result.settled:
+                result.error = f"{len(result.to_publish) - result.published} notifications not published"
+            if result.error:
+                logger.warning("entity not settled, will be retried", extra={"pk": pk, "error": result.error})
+                outcome.failed |= {index for index, _ in groups[pk]}
+            elif result.plan:
+                # A webhook request may be Twilio's retry of the very delivery whose earlier attempt
+                # holds the claim (it answered 503 at its deadline and works on): answering 200 would
+                # end that delivery, and should the holder die nobody would publish. So: "retry later".
+                # A stream record's holder is always another record, which Lambda retries on its own.
+                outcome.failed |= {index for index, change in groups[pk]
+                                   if change.event.id in result.plan.deferred and received[index].source == "webhook"}
+            if result.plan:
+                outcome.counts["applied"] += len(result.plan.applied)
+                outcome.counts["stale"] += len(result.plan.stale)
+                outcome.counts["duplicate"] += len(result.plan.duplicates)
+            outcome.counts["published"] += result.published
 
     def _send_dead_letters(self, letters: dict[int, DeadLetter]) -> set[int]:
         if not letters:
@@ -224,32 +365,47 @@ class Pipeline:
         try:
             sent = self.dead_letters.send([letters[i] for i in indexes])
         except aws.AWS_ERRORS as error:
-            _log_aws_failure("send dead letters", error, len(indexes))
+            log_aws_failure("send dead letters", error, len(indexes))
             sent = set()
         return {index for position, index in enumerate(indexes) if position not in sent}
 
 
-def _history_batches(received: list[Received], groups: dict[str, Members]) -> list[list[tuple[dict[str, Any], set[int]]]]:
-    """History items, one per distinct event (a repeat in the batch is the same item), 25 per request."""
-    received_at = now_utc()
-    items: dict[tuple[str, str], tuple[dict[str, Any], set[int]]] = {}
-    for members in groups.values():
-        for index, change in members:
-            item = _history_item(change, received[index].source, received_at)
-            items.setdefault(history_key(item), (item, set()))[1].add(index)
-    return list(chunks(list(items.values()), BATCH_WRITE_LIMIT))
+def _claim_chunks(wanted: dict[str, dict[str, str]]):
+    """Groups of whole entities, about BATCH_GET_LIMIT claims each (an entity's claims stay together)."""
+    group: dict[str, dict[str, str]] = {}
+    size = 0
+    for pk, claims in wanted.items():
+        if group and size + len(claims) > BATCH_GET_LIMIT:
+            yield group
+            group, size = {}, 0
+        group[pk] = claims
+        size += len(claims)
+    if group:
+        yield group
 
 
 def _current(stored: dict[str, Any] | None) -> Current | None:
     if stored is None:
         return None
-    outbox = stored.get("pending") or {}
+    claims = stored.get("claims") or {}
     return Current(
         status=stored["status"],
         order_key=stored["order_key"],
         version=int(stored["version"]),
-        pending={key: OutboxEntry(**entry) for key, entry in outbox.items()},
+        claims={event_id: Claim.from_text(text) for event_id, text in claims.items()},
     )
+
+
+def _state_write(result: Plan, changes: list[Change], current: Current | None) -> StateWrite:
+    winner = result.winner
+    claims = {event_id: claim.text() for event_id, claim in result.claims.items()}
+    version = current.version if current else None
+    if winner is None:
+        return StateWrite({}, None, version, claims)
+    # Index attributes from any event of the group: the winning status event may lack them.
+    indexed = {name: value for change in changes for name, value in change.indexed.items()}
+    return StateWrite(_event_attributes(winner) | indexed | {"updated_at": now_utc()}, winner.order_key, version,
+                      claims)
 
 
 def _event_attributes(change: Change) -> dict[str, Any]:
@@ -261,24 +417,12 @@ def _event_attributes(change: Change) -> dict[str, Any]:
         "event_type": event.type,
         "event_id": event.id,
         "event_time": event.time_utc,
-        "data": json.dumps(event.data, separators=(",", ":"), ensure_ascii=False),
+        "data": json_text(event.data),
     }
 
 
-def _state_attributes(winner: Change, changes: list[Change]) -> dict[str, Any]:
-    # Index attributes from any event of the group: the winning status event may lack them.
-    indexed = {name: value for change in changes for name, value in change.indexed.items()}
-    return _event_attributes(winner) | indexed | {"updated_at": now_utc()}
-
-
-def _history_item(change: Change, source: str, received_at: str) -> dict[str, Any]:
-    return _event_attributes(change) | {
-        "pk": change.pk,
-        "sk": f"event#{change.event.time_utc}#{change.event.id}",
-        "order_key": change.order_key,
-        "source": source,
-        "received_at": received_at,
-    }
+def json_text(data: Any) -> str:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
 def _dead_letter(item: Received, poison: Poison) -> DeadLetter:
@@ -295,39 +439,11 @@ def _dead_letter(item: Received, poison: Poison) -> DeadLetter:
     )
 
 
-def _log_aws_failure(step: str, error: BaseException, items: int) -> None:
-    code = error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else None
-    logger.warning("AWS call failed; items will be retried",
-                   extra={"step": step, "error": type(error).__name__, "code": code, "items": items})
-
-
-def _emit_metrics(received: list[Received], outcome: Outcome) -> None:
-    for name, value in (
-        ("EventsReceived", len(received)),
-        ("EventsApplied", outcome.counts["applied"]),
-        ("EventsStale", outcome.counts["stale"]),
-        ("EventsDuplicate", outcome.counts["duplicate"]),
-        ("NotificationsPublished", outcome.counts["published"]),
-        ("DeadLetters", len(outcome.dead_letters)),
-        ("RetriableFailures", len(outcome.failed)),
-    ):
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
-    # single_metric prints even when metrics are disabled (local runs): honour the switch here.
-    if is_metrics_disabled():
-        return
-    # Only known types become dimensions: an arbitrary `type` must not mint new metrics.
-    by_type = Counter(item.event.type for item in received if item.event is not None and item.event.type in BY_TYPE)
-    for event_type, count in by_type.items():
-        with single_metric(name="EventsByType", unit=MetricUnit.Count, value=count,
-                           default_dimensions=metrics.default_dimensions) as metric:
-            metric.add_dimension(name="event_type", value=event_type)
-
-
 @cache
 def default_pipeline() -> Pipeline:
     config = settings()
     return Pipeline(
-        StatusStore(config.table_name, aws.client("dynamodb")),
+        StatusStore(config.table_name, aws.client("dynamodb"), config.history_retention_days),
         Notifier(config.topic_arn, aws.client("sns")),
         DeadLetterQueue(config.dead_letter_queue_url, aws.client("sqs")),
     )

@@ -13,6 +13,8 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from urllib.parse import parse_qs, quote, quote_plus, urlsplit
@@ -27,6 +29,7 @@ from twilio.request_validator import (
 )
 
 from . import aws
+from .accounts import ACCOUNT_SID
 
 SIGNATURE_HEADER = "x-twilio-signature"
 BODY_HASH_PARAMETER = "bodySHA256"
@@ -71,15 +74,26 @@ class Delivery:
 class SigningKeys:
     """The secrets a delivery may be signed with (contract 1's secret, extended with SharedKeys)."""
 
-    auth_tokens: tuple[str, ...]  # current first, then the previous one during a rotation
+    auth_tokens: tuple[str, ...] = ()  # current first, then the previous one during a rotation
     shared_keys: dict[str, str] = field(default_factory=dict)  # SharedKey id -> its secret
+    accounts: dict[str, str] = field(default_factory=dict)  # account SID -> its auth token (ISV subaccounts)
 
-    def for_request(self, settings_header: str | None) -> tuple[str, ...]:
-        """The SharedKey named by the settings header when we hold it, else the auth tokens."""
+    def for_request(self, settings_header: str | None) -> tuple[tuple[str, str | None], ...]:
+        """(key, the account it belongs to or None): the SharedKey named by the settings header when
+        we hold it, else every auth token."""
         key_id = _setting(settings_header, "key")
         if key_id in self.shared_keys:
-            return (self.shared_keys[key_id],)
-        return self.auth_tokens
+            return ((self.shared_keys[key_id], None),)
+        return tuple((token, None) for token in self.auth_tokens) + tuple(
+            (token, account) for account, token in self.accounts.items())
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A delivery proven to come from Twilio."""
+
+    body: bytes
+    account: str | None  # the account whose own token signed it (`accounts` in the secret), else None
 
 
 def delivery(event: ProxyEvent, public_base_url: str = "") -> Delivery:
@@ -119,8 +133,13 @@ def signed_urls(event: ProxyEvent, public_base_url: str = "") -> tuple[str, ...]
     return tuple(dict.fromkeys(f"{base}?{query}" if query else base for query in queries))
 
 
-def verify(request: Delivery, keys: SigningKeys) -> bytes:
-    """Return the raw body if one of the keys proves the request came from Twilio, else raise."""
+def verify(request: Delivery, keys: Callable[[], SigningKeys]) -> Verified:
+    """The raw body (and the account that signed it) if one of the keys proves the request came from
+    Twilio, else raise. Each key is compared in constant time by the `twilio` package.
+
+    `keys` is called only for a request complete enough to check: unsigned noise is rejected (403)
+    without reading the secret, even while the secret is unusable (which answers 503).
+    """
     if not request.signature:
         raise Rejected("missing_signature")
     if not request.urls:
@@ -139,12 +158,13 @@ def verify(request: Delivery, keys: SigningKeys) -> bytes:
         text: str | None = request.body.decode("utf-8")
     except UnicodeDecodeError:
         text = None  # still checkable: signed but not text is a dead letter (400), not a forgery
+    candidates = keys().for_request(request.settings_header)
     try:
-        for key in keys.for_request(request.settings_header):
+        for key, account in candidates:
             validator = RequestValidator(key)
             for url in request.urls:
                 if _valid(validator, url, request, text, body_hashes[0], algorithm):
-                    return request.body
+                    return Verified(request.body, account)
     except (TypeError, ValueError):
         raise Rejected("malformed_signature_input") from None
     if not _hash_matches(request.body, body_hashes[0]):
@@ -251,29 +271,82 @@ def source_ip(event: ProxyEvent) -> str | None:
 
 
 class TokenNotConfigured(Exception):
-    """The secret holds no auth token yet (a fresh deploy): answer 503 so Twilio keeps retrying."""
+    """The secret holds no usable key (a fresh deploy, or a value of the wrong shape): answer 503 so
+    Twilio keeps retrying. Its message never quotes the secret."""
+
+
+# What one key may look like: visible ASCII, no spaces (Twilio's auth tokens are 32 hex digits).
+_KEY = re.compile(r"[!-~]+")
+_TWILIO_AUTH_TOKEN = re.compile(r"[0-9a-fA-F]{32}")
 
 
 def signing_keys(secret_id: str) -> SigningKeys:
-    """The keys in the secret (contract 1): the token itself, or JSON with `auth_token`, optionally
-    `previous_auth_token` during a rotation and `shared_keys` ({"<SharedKey id>": "<secret>"}).
+    """The keys in the secret (see `parse_signing_keys`), re-read at most every five minutes."""
+    try:
+        return parse_signing_keys(aws.secrets().get(secret_id, max_age=SECRET_MAX_AGE_SECONDS))
+    except TokenNotConfigured as error:
+        raise TokenNotConfigured(f"secret {secret_id}: {error}") from None  # its name, never its value
 
-    A JSON secret with no usable key (the template's placeholder) means "not configured".
+
+def parse_signing_keys(value: object) -> SigningKeys:
+    """The keys in a secret's value (contract 1), failing closed on every other shape.
+
+    Usable: the token itself, as text; or a JSON object with `auth_token`, optionally
+    `previous_auth_token` during a rotation, `accounts` ({"AC…": "<token>"}, one per subaccount) and
+    `shared_keys` ({"<SharedKey id>": "<secret>"}). Anything else — empty, binary, JSON that is not
+    an object (`null`, `""`, `["tok"]`, numbers), an object with no usable key (the template's
+    placeholder) — is "not configured": were it taken as a key, whoever guessed it could sign.
     """
-    value = aws.secrets().get(secret_id, max_age=SECRET_MAX_AGE_SECONDS)
-    text = value.decode("utf-8") if isinstance(value, bytes) else str(value)
-    shared: dict[str, str] = {}
-    if text.lstrip().startswith("{"):
-        fields = json.loads(text)
-        if not isinstance(fields, dict):
-            raise TokenNotConfigured(f"secret {secret_id} is not a JSON object")
-        tokens = [fields.get("auth_token"), fields.get("previous_auth_token")]
-        given = fields.get("shared_keys")
-        if isinstance(given, dict):
-            shared = {str(k): v.strip() for k, v in given.items() if isinstance(v, str) and v.strip()}
-    else:
-        tokens = [text]
-    usable = tuple(token.strip() for token in tokens if isinstance(token, str) and token.strip())
-    if not usable and not shared:
-        raise TokenNotConfigured(f"secret {secret_id} holds no auth token")
-    return SigningKeys(auth_tokens=usable, shared_keys=shared)
+    if isinstance(value, bytes | bytearray):
+        try:
+            value = bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            raise TokenNotConfigured("the secret is binary, not UTF-8 text") from None  # no byte of it quoted
+    if not isinstance(value, str):
+        raise TokenNotConfigured("the secret is not text")
+    text = value.strip()
+    if text.startswith("{"):
+        return _keys_from_object(_json_or_none(text))
+    if _TWILIO_AUTH_TOKEN.fullmatch(text):
+        return SigningKeys(auth_tokens=(text,))  # even when its digits happen to read as a JSON number
+    if not text or _json_or_none(text) is not _NOT_JSON:
+        raise TokenNotConfigured("the secret is empty or JSON other than an object")
+    if not _KEY.fullmatch(text):
+        raise TokenNotConfigured("the secret is not a single token (it holds spaces or control characters)")
+    return SigningKeys(auth_tokens=(text,))
+
+
+_NOT_JSON = object()
+
+
+def _json_or_none(text: str) -> object:
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return _NOT_JSON
+
+
+def _keys_from_object(fields: object) -> SigningKeys:
+    if not isinstance(fields, dict):
+        raise TokenNotConfigured("the secret starts like a JSON object but is not one")
+    tokens = tuple(token for token in (_key(fields.get("auth_token")), _key(fields.get("previous_auth_token")))
+                   if token)
+    shared = {key_id: key for key_id, key in _pairs(fields.get("shared_keys")) if key_id and key}
+    accounts = {sid: key for sid, key in _pairs(fields.get("accounts")) if ACCOUNT_SID.fullmatch(sid) and key}
+    if not tokens and not shared and not accounts:
+        raise TokenNotConfigured("the secret's JSON object holds no usable key")
+    return SigningKeys(auth_tokens=tokens, shared_keys=shared, accounts=accounts)
+
+
+def _pairs(mapping: object) -> list[tuple[str, str | None]]:
+    if not isinstance(mapping, dict):
+        return []
+    return [(str(name).strip(), _key(value)) for name, value in mapping.items()]
+
+
+def _key(value: object) -> str | None:
+    """A usable key: a non-empty string of visible ASCII once surrounding whitespace is dropped."""
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    return value if _KEY.fullmatch(value) else None

@@ -7,6 +7,7 @@ can never move a status backwards; and one history item per accepted event.
 
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -15,9 +16,9 @@ from botocore.exceptions import ClientError
 from .aws import PartialBatchError
 
 STATE_SK = "state"
+EXPIRES_AT = "expires_at"  # the table's TTL attribute (epoch seconds), on history items only
 BATCH_GET_LIMIT = 100
 BATCH_WRITE_LIMIT = 25
-TRANSACT_WRITE_LIMIT = 100
 BATCH_RETRIES = 5
 
 _serialize = TypeSerializer().serialize
@@ -44,6 +45,19 @@ def history_key(item: dict[str, Any]) -> tuple[str, str]:
     return item["pk"], item["sk"]
 
 
+def history_sk(event_time: str, event_id: str) -> str:
+    """History items sort after the state item and in event time order under the entity's pk."""
+    return f"event#{event_time}#{event_id}"
+
+
+@dataclass(frozen=True)
+class StateWrite:
+    attributes: dict[str, Any]  # the winner's attributes; empty when only claims change
+    order_key: str | None  # the winner's order key; None when only claims change
+    expected_version: int | None  # the version read; None: the item must not exist yet
+    claims: dict[str, str]  # the item's whole claims map after the write
+
+
 def chunks(items: list, size: int) -> Iterator[list]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -54,78 +68,89 @@ class ItemTooLarge(Exception):
 
 
 class StatusStore:
-    def __init__(self, table_name: str, client):
+    def __init__(self, table_name: str, client, history_retention_days: int = 0):
         self.table_name = table_name
         self.client = client
+        self.history_retention_days = history_retention_days  # 0: history items never expire
 
     def load_states(self, pks: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Current state items by pk (strongly consistent); absent entities are left out."""
         found: dict[str, dict[str, Any]] = {}
         for group in chunks(sorted(set(pks)), BATCH_GET_LIMIT):
-            request: dict[str, Any] = {
-                self.table_name: {
-                    "Keys": [to_item({"pk": pk, "sk": STATE_SK}) for pk in group],
-                    "ConsistentRead": True,
-                }
-            }
-            for attempt in range(BATCH_RETRIES):
-                response = self.client.batch_get_item(RequestItems=request)
-                for item in response.get("Responses", {}).get(self.table_name, []):
-                    record = from_item(item)
-                    found[record["pk"]] = record
-                request = response.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-                _backoff(attempt)
-            else:
-                raise PartialBatchError(f"BatchGetItem left {len(request[self.table_name]['Keys'])} keys unread")
+            request = {self.table_name: {"Keys": [to_item({"pk": pk, "sk": STATE_SK}) for pk in group],
+                                         "ConsistentRead": True}}
+            for item in self._batch_get(request):
+                record = from_item(item)
+                found[record["pk"]] = record
         return found
 
-    def save_state(
-        self,
-        pk: str,
-        attributes: dict[str, Any],
-        order_key: str,
-        expected_version: int | None,
-        new_pending: dict[str, Any],
-    ) -> int:
-        """Write the entity's new state; returns its new version, or raises `Conflict` or `ItemTooLarge`.
+    def _batch_get(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        for attempt in range(BATCH_RETRIES):
+            response = self.client.batch_get_item(RequestItems=request)
+            yield from response.get("Responses", {}).get(self.table_name, [])
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                return
+            _backoff(attempt)
+        raise PartialBatchError(f"BatchGetItem left {len(request[self.table_name]['Keys'])} keys unread")
 
-        `new_pending` (key -> notification) is added to the item's outbox of notifications
-        not yet published, in the same write, so a crash before publishing loses nothing.
+    def published(self, claims: dict[str, dict[str, str]]) -> dict[str, set[str]]:
+        """Which claims are published: pk -> {event id: event time} in, pk -> the ids whose history item exists out.
+
+        A history item is written only after its event's notification was published, so its
+        presence settles the claim. Strongly consistent, as the state reads.
         """
+        keys = [(pk, event_id, history_sk(event_time, event_id))
+                for pk, wanted in claims.items() for event_id, event_time in wanted.items()]
+        found: dict[str, set[str]] = {pk: set() for pk in claims}
+        by_key = {(pk, sk): event_id for pk, event_id, sk in keys}
+        for group in chunks(keys, BATCH_GET_LIMIT):
+            request = {self.table_name: {"Keys": [to_item({"pk": pk, "sk": sk}) for pk, _, sk in group],
+                                         "ConsistentRead": True, "ProjectionExpression": "pk, sk"}}
+            for item in self._batch_get(request):
+                record = from_item(item)
+                found[record["pk"]].add(by_key[(record["pk"], record["sk"])])
+        return found
+
+    def save_state(self, pk: str, write: "StateWrite") -> None:
+        """One conditional write of the entity's state item; raises `Conflict` or `ItemTooLarge`.
+
+        Every write must find the version it read, so the claims map is written whole; a write with
+        a new winner must also raise the order key, which is the invariant itself: no write ever
+        regresses a status.
+        """
+        claims = write.claims
         try:
-            if expected_version is None:
-                item = {**attributes, "pk": pk, "sk": STATE_SK, "order_key": order_key, "version": 1,
-                        "pending": new_pending}
+            if write.expected_version is None:
+                item = {**write.attributes, "pk": pk, "sk": STATE_SK, "order_key": write.order_key, "version": 1,
+                        "claims": claims}
                 self.client.put_item(
                     TableName=self.table_name,
                     Item=to_item(item),
                     ConditionExpression="attribute_not_exists(pk)",
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
-                return 1
-            names = {f"#a{i}": name for i, name in enumerate(attributes)}
-            values = {f":a{i}": value for i, value in enumerate(attributes.values())}
-            sets = [f"#a{i} = :a{i}" for i in range(len(attributes))]
-            for i, (entry, body) in enumerate(new_pending.items()):
-                names[f"#p{i}"] = entry
-                values[f":p{i}"] = body
-                sets.append(f"#pending.#p{i} = :p{i}")
-            names |= {"#order_key": "order_key", "#version": "version", "#pending": "pending"}
-            values |= {":order_key": order_key, ":expected": expected_version, ":version": expected_version + 1}
-            sets += ["#order_key = :order_key", "#version = :version"]
+                return
+            attributes = write.attributes | {"claims": claims, "version": write.expected_version + 1}
+            condition = "#version = :expected"
+            values: dict[str, Any] = {":expected": write.expected_version}
+            if write.order_key is not None:
+                attributes["order_key"] = write.order_key
+                condition += " AND #order_key < :order_key"
+            names = {f"#a{i}": name for i, name in enumerate(attributes)} | {"#version": "version"}
+            values |= {f":a{i}": value for i, value in enumerate(attributes.values())}
+            if write.order_key is not None:
+                names["#order_key"] = "order_key"
+                values[":order_key"] = write.order_key
             self.client.update_item(
                 TableName=self.table_name,
                 Key=to_item({"pk": pk, "sk": STATE_SK}),
-                UpdateExpression="SET " + ", ".join(sets),
-                # The order-key condition is the invariant itself: no write ever regresses a status.
-                ConditionExpression="#version = :expected AND #order_key < :order_key",
+                UpdateExpression="SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(attributes))),
+                ConditionExpression=condition,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=to_item(values),
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-            return expected_version + 1
         except self.client.exceptions.ConditionalCheckFailedException as error:
             item = error.response.get("Item")
             raise Conflict(from_item(item) if item else None) from None
@@ -135,39 +160,28 @@ class StatusStore:
                 raise ItemTooLarge(details["Message"]) from None
             raise
 
-    def clear_pending(self, published: dict[str, list[str]]) -> set[str]:
-        """Drop published notifications from the outboxes of up to `TRANSACT_WRITE_LIMIT` entities.
+    def replace_claims(self, pk: str, claims: dict[str, str]) -> None:
+        """Rewrite existing claims outside a state write (each must still be there).
 
-        One TransactWriteItems request carries every entity's REMOVE (unconditional, so nothing
-        but a concurrent write of the same item can cancel it), instead of one UpdateItem each.
-        Entities whose own action was refused are left out and the rest retried once; returns
-        the pks whose outbox could not be cleared.
+        The version moves on, so a concurrent writer that read the claims before re-reads them.
         """
-        actions = {pk: self._remove_pending(pk, keys) for pk, keys in published.items() if keys}
-        left: set[str] = set()
-        for _ in range(2):
-            if not actions:
-                break
-            try:
-                self.client.transact_write_items(TransactItems=list(actions.values()))
-                return left
-            except self.client.exceptions.TransactionCanceledException as error:
-                reasons = error.response.get("CancellationReasons") or []
-                refused = {pk for pk, reason in zip(actions, reasons) if reason.get("Code") not in (None, "None")}
-                if not refused:
-                    raise
-                left |= refused
-                actions = {pk: action for pk, action in actions.items() if pk not in refused}
-        return left | set(actions)
+        names = {"#claims": "claims", "#version": "version"} | {f"#c{i}": event_id for i, event_id in enumerate(claims)}
+        values: dict[str, Any] = {f":c{i}": text for i, text in enumerate(claims.values())} | {":one": 1}
+        self.client.update_item(
+            TableName=self.table_name,
+            Key=to_item({"pk": pk, "sk": STATE_SK}),
+            UpdateExpression="SET " + ", ".join(f"#claims.#c{i} = :c{i}" for i in range(len(claims))) + " ADD #version :one",
+            ConditionExpression=" AND ".join(f"attribute_exists(#claims.#c{i})" for i in range(len(claims))),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=to_item(values),
+        )
 
-    def _remove_pending(self, pk: str, keys: list[str]) -> dict[str, Any]:
-        names = {"#pending": "pending"} | {f"#p{i}": entry for i, entry in enumerate(keys)}
-        return {"Update": {
-            "TableName": self.table_name,
-            "Key": to_item({"pk": pk, "sk": STATE_SK}),
-            "UpdateExpression": "REMOVE " + ", ".join(f"#pending.#p{i}" for i in range(len(keys))),
-            "ExpressionAttributeNames": names,
-        }}
+    def history_item(self, pk: str, event_time: str, event_id: str, attributes: dict[str, Any]) -> dict[str, Any]:
+        """An event's history item: in time order under the entity's pk, expiring after the retention."""
+        item = attributes | {"pk": pk, "sk": history_sk(event_time, event_id)}
+        if self.history_retention_days:
+            item[EXPIRES_AT] = int(time.time()) + self.history_retention_days * 86_400
+        return item
 
     def put_history(self, items: list[dict[str, Any]]) -> None:
         """Idempotent puts of history items (each has its own pk and sk)."""

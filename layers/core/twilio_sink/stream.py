@@ -8,6 +8,7 @@ it returns through Powertools' own success/failure bookkeeping and response form
 from aws_lambda_powertools.utilities.batch import BasePartialBatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 
+from .config import settings
 from .inbound import from_kinesis
 from .pipeline import default_pipeline
 
@@ -25,7 +26,9 @@ class WholeBatchProcessor(BasePartialBatchProcessor):
 
     def process(self) -> list[tuple]:
         records = [KinesisStreamRecord(record) for record in self.records]
-        failed = self.handler(records)
+        context = getattr(self, "lambda_context", None)
+        remaining = context.get_remaining_time_in_millis() / 1000 if context else None
+        failed = self.handler(records, remaining)
         results = []
         for index, record in enumerate(records):
             if index in failed:
@@ -42,6 +45,7 @@ class WholeBatchProcessor(BasePartialBatchProcessor):
         raise NotImplementedError("records are processed as a whole batch")
 
 
-def consume(records: list[KinesisStreamRecord]) -> set[int]:
-    """Process a batch; returns the indexes of records to retry."""
-    return default_pipeline().process([from_kinesis(record) for record in records]).failed
+def consume(records: list[KinesisStreamRecord], remaining_seconds: float | None = None) -> set[int]:
+    """Process a batch; returns the indexes of records to retry. `remaining_seconds`: to Lambda's timeout."""
+    accounts = settings().twilio_account_sids
+    return default_pipeline().process([from_kinesis(record, accounts) for record in records], remaining_seconds).failed

@@ -9,7 +9,10 @@ does, the work left running being safe to repeat.
 import base64
 import json
 import time
+import uuid
+from collections.abc import Set
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,6 +29,8 @@ from .pipeline import default_pipeline
 from .signature import ProxyEvent, Rejected, TokenNotConfigured, delivery, signing_keys, source_ip, verify
 
 ROUTE = "/events"
+# Every method but POST on the route: 405, final for Twilio like any 4xx but 429.
+OTHER_METHODS = ["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"]
 # Leave Lambda this much of its own timeout to send the answer.
 LAMBDA_TIMEOUT_MARGIN_SECONDS = 0.5
 # A few slots: a delivery whose AWS calls hang past its deadline keeps its slot until they end.
@@ -38,35 +43,43 @@ def receive(event: ProxyEvent, remaining_millis: int | None = None) -> Response:
     if remaining_millis is not None:
         budget = min(budget, remaining_millis / 1000 - LAMBDA_TIMEOUT_MARGIN_SECONDS)
     deadline = time.monotonic() + budget
-    work = _workers.submit(handle, event, deadline)
+    work = _workers.submit(handle, event, None if remaining_millis is None else remaining_millis / 1000)
     try:
         return work.result(timeout=max(0.0, deadline - time.monotonic()))
     except TimeoutError:
-        # The work goes on and may finish later; a retry repeats it safely (idempotent writes, outbox).
+        # The work goes on and may finish later; a retry repeats it safely (idempotent writes, claims).
         metrics.add_metric(name="DeadlineExceeded", unit=MetricUnit.Count, value=1)
         logger.warning("deadline reached; answering 503 so that Twilio retries",
                        extra={"deadline_seconds": round(budget, 3)})
         return answer(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "timed out, retry"})
 
 
-def handle(event: ProxyEvent, deadline: float | None = None) -> Response:
+def handle(event: ProxyEvent, remaining_seconds: float | None = None) -> Response:
+    """The delivery's answer; the work goes on to its end even once `receive` answered 503 (see pipeline.Lease)."""
     config = settings()
     try:
         request = delivery(event, config.public_base_url)
     except Rejected as rejection:
         return reject(event, rejection.reason, checked_url=None)
     try:
-        body = verify(request, signing_keys(config.auth_token_secret_arn))
+        verified = verify(request, partial(signing_keys, config.auth_token_secret_arn))
     except Rejected as rejection:
         return reject(event, rejection.reason, request.checked_url)
-    except (GetParameterError, TokenNotConfigured, *aws.AWS_ERRORS, ValueError) as error:
-        # No token to check against (unreadable, unparsable, not yet set): Twilio must retry, not drop.
+    except (GetParameterError, TokenNotConfigured, *aws.AWS_ERRORS) as error:
+        # No token to check against (unreadable, or not a usable shape): Twilio must retry, not drop.
+        # The detail is AWS's words or ours, never any part of the secret.
         metrics.add_metric(name="AuthTokenUnavailable", unit=MetricUnit.Count, value=1)
         logger.error("auth token unavailable", extra={"error": type(error).__name__, "detail": str(error)})
         return answer(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "temporarily unavailable, retry"})
+    metrics.add_metric(name="DeliveriesVerified", unit=MetricUnit.Count, value=1)
+    accounts = config.twilio_account_sids
+    if verified.account is not None:
+        # Signed with one subaccount's own token: only that account's events are its to send.
+        accounts = accounts & {verified.account}
 
-    origin = {"request_id": _request_id(event)}
-    outcome = default_pipeline().process(_received(body, origin), deadline=deadline)
+    # Each request carries its events once (`Change.carrier`): a Twilio retry is another request.
+    origin = {"request_id": _request_id(event) or str(uuid.uuid4())}
+    outcome = default_pipeline().process(_received(verified.body, origin, accounts), remaining_seconds)
     summary = outcome.summary()
     if outcome.failed:
         return answer(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "temporary failure, retry", **summary})
@@ -84,19 +97,23 @@ def reject(event: ProxyEvent, reason: str, checked_url: str | None) -> Response:
     # Twilio drops events answered 403 for good: make every rejection loud. The URL (without its
     # query) tells a wrong host, stage or base path apart; the body and the keys are never logged.
     metrics.add_metric(name="SignatureRejected", unit=MetricUnit.Count, value=1)
+    if reason == "invalid_signature":
+        # Signed, with the hash of this very body, yet no key verifies it: what Twilio's own deliveries
+        # look like when the token or the URL is wrong. Internet noise rarely gets this far.
+        metrics.add_metric(name="SignatureMismatch", unit=MetricUnit.Count, value=1)
     logger.warning("signature rejected",
                    extra={"reason": reason, "source_ip": source_ip(event), "checked_url": checked_url})
     return answer(HTTPStatus.FORBIDDEN, {"error": "invalid signature"})
 
 
-def _received(body: bytes, origin: dict[str, Any]) -> list[Received]:
+def _received(body: bytes, origin: dict[str, Any], accounts: Set[str]) -> list[Received]:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as error:
         # Signed by Twilio yet not text: one dead letter holding the body as base64 (contract 4).
         poison = Poison(PoisonReason.UNDECODABLE, f"body is not UTF-8 text: {error.reason} at byte {error.start}")
         return [Received("webhook", base64.b64encode(body).decode("ascii"), origin, poison=poison)]
-    return from_webhook(text, origin)
+    return from_webhook(text, origin, accounts)
 
 
 def _request_id(event: ProxyEvent) -> str | None:
@@ -122,6 +139,19 @@ def unexpected(error: Exception) -> Response:
     logger.error("unexpected error; answering 503 so that Twilio retries",
                  extra={"error": type(error).__name__, "raised_at": where})
     return answer(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "temporary failure, retry"})
+
+
+def not_found(_: Exception) -> Response:
+    """An unknown path: 404 (final), counted. The path is not logged: it is the caller's text."""
+    metrics.add_metric(name="RequestsUnroutable", unit=MetricUnit.Count, value=1)
+    return answer(HTTPStatus.NOT_FOUND, {"error": f"not found: Twilio's sink URL ends in {ROUTE}"})
+
+
+def method_not_allowed() -> Response:
+    metrics.add_metric(name="RequestsUnroutable", unit=MetricUnit.Count, value=1)
+    response = answer(HTTPStatus.METHOD_NOT_ALLOWED, {"error": "only POST"})
+    response.headers["Allow"] = "POST"
+    return response
 
 
 def route_prefixes(public_base_url: str) -> list[str] | None:

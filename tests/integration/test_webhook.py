@@ -11,7 +11,7 @@ import pytest
 from sink_dev.samples import load_samples, webhook_event
 from tests.support import factories as f
 from tests.support.expectations import assert_contract_state, expected_final, expected_per_event, unpublished
-from tests.support.sinks import post
+from tests.support.sinks import post, without_deadline
 from tests.webhook import deliveries as shapes
 from tests.webhook.logs import json_logs, lines
 
@@ -30,7 +30,8 @@ def test_every_sample_type_ends_in_its_status_with_one_notification(stack, webho
         (expected["entity"], expected["id"], expected["status"], sample["id"])]
 
 
-def test_one_body_with_every_sample_gives_the_expected_final_states(stack, webhook, context):
+def test_one_body_with_every_sample_gives_the_expected_final_states(stack, webhook, context, monkeypatch):
+    without_deadline(monkeypatch)  # 53 events: on a loaded machine moto alone may pass the 3 s deadline
     status, answer = post(webhook, context, SAMPLES)
     assert status == 200 and answer["applied"] == len(SAMPLES)
     states = stack.states()
@@ -115,11 +116,11 @@ def test_signed_but_unusable_body_is_a_dead_letter_and_400(stack, webhook, conte
 
 
 def test_poison_events_in_a_batch_are_dead_letters_and_the_rest_is_processed(stack, webhook, context):
-    body = [f.message("queued"), {"not": "a cloudevent"}, f.cloudevent("com.twilio.nope", {})]
+    body = [f.message("queued"), {"not": "a cloudevent"}, f.message("sent", message_id="")]
     status, answer = post(webhook, context, body)
     assert status == 400
     assert answer["applied"] == 1 and answer["dead_lettered"] == 2
-    assert sorted(p["reason"] for p in answer["problems"]) == ["not_cloudevent", "unknown_type"]
+    assert sorted(p["reason"] for p in answer["problems"]) == ["invalid_payload", "not_cloudevent"]
     assert stack.states()["message#MM1"]["status"] == "queued"
     assert sorted(letter["origin"]["index"] for letter in stack.dead_letters()) == [1, 2]
 

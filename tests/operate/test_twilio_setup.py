@@ -15,6 +15,7 @@ import responses
 from sink_dev.samples import SAMPLE_ACCOUNT_SID
 from sink_ops import connect as twilio_setup
 from tests.support.sinks import consume
+from twilio_sink.registry import FAMILIES, known_types
 
 EVENTS = "https://events.twilio.com/v1"
 SINK = "DG" + "0" * 32
@@ -45,15 +46,17 @@ def deploy_outputs(stack, outputs: dict) -> None:
     boto3.client("cloudformation").create_stack(StackName="sink", TemplateBody=json.dumps(template))
 
 
-def test_default_types_are_every_known_type_with_its_seed_schema_version():
+def test_default_types_are_every_known_type_with_its_familys_latest_schema_version():
     types = {entry["type"]: entry["schema_version"] for entry in twilio_setup.subscription_types(None)}
     assert twilio_setup.TEST_EVENT_TYPE not in types
-    assert len(types) == 22  # the registry's 23 minus the hand-shake's test event
+    assert set(types) == set(known_types()) - {twilio_setup.TEST_EVENT_TYPE}  # the registry is the one source
     assert types["com.twilio.comms-api.message.queued"] == 3
     assert types["com.twilio.comms-api.message.delivered"] == types["com.twilio.comms-api.message.read"] == 4
     assert types["com.twilio.comms-api.message.inbound-received"] == 2
     assert types["com.twilio.comms-api.operation.completed"] == 2
-    assert types["com.twilio.messaging.compliance.brand-registration.brand-registered"] == 1
+    assert types["com.twilio.messaging.compliance.brand-registration.brand-failure"] == 3
+    assert types["com.twilio.messaging.message.delivered"] == 8
+    assert types["com.twilio.voice.status-callback.call.completed"] == 2
 
 
 def test_a_chosen_subset_and_an_unknown_pattern():
@@ -61,6 +64,28 @@ def test_a_chosen_subset_and_an_unknown_pattern():
     assert [e["type"].rsplit(".", 1)[1] for e in chosen] == ["completed", "processing", "scheduled"]
     with pytest.raises(twilio_setup.SetupError, match="no known event type matches com.twilio.nope"):
         twilio_setup.subscription_types(["com.twilio.nope"])
+
+
+def test_a_type_prefix_chooses_every_type_under_it():
+    chosen = [e["type"] for e in twilio_setup.subscription_types(["com.twilio.voice."])]
+    assert len(chosen) == 11 and all(t.startswith("com.twilio.voice.") for t in chosen)
+
+
+def test_families_by_name_with_each_familys_versions():
+    chosen = twilio_setup.subscription_types(None, ["calls", "verifications"])
+    calls, verifications = (next(f for f in FAMILIES if f.name == n) for n in ("calls", "verifications"))
+    assert {e["type"] for e in chosen} == set(calls.types) | set(verifications.types)
+    assert {e["schema_version"] for e in chosen} == {2, 3}
+    only_completed = twilio_setup.subscription_types(["*completed"], ["calls"])
+    assert len(only_completed) == 2  # the current type and the deprecated one
+    with pytest.raises(twilio_setup.SetupError, match="no family named nope"):
+        twilio_setup.subscription_types(None, ["nope"])
+
+
+def test_list_types_names_each_family(capsys):
+    assert twilio_setup.main(["--list-types"]) == 0
+    out = capsys.readouterr().out
+    assert "calls" in out and "com.twilio.voice.status-callback.call.answered  (schema version 2)" in out
 
 
 def test_webhook_sink_from_the_stack_outputs_is_created_and_subscribed(stack, twilio, capsys):
@@ -104,7 +129,7 @@ def test_kinesis_sink_hand_shake_validates_with_the_test_id_that_reached_the_tab
     assert json.loads(form(twilio.calls[0])["SinkConfiguration"][0]) == {
         "arn": STACK_OUTPUTS["StreamArn"], "role_arn": STACK_OUTPUTS["TwilioRoleArn"], "external_id": "ext-123"}
     assert form(twilio.calls[2])["TestId"] == [test_id]
-    assert len(form(twilio.calls[3])["Types"]) == 22
+    assert len(form(twilio.calls[3])["Types"]) == len(known_types()) - 1  # all but the test event
     assert f"validating sink {SINK} with test_id {test_id}" in capsys.readouterr().out
 
 

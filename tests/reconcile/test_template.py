@@ -71,8 +71,8 @@ def test_the_corrections_alarm_watches_what_the_function_emits(template):
 @pytest.mark.parametrize("family", [f for f in FAMILIES if f.stale_after is not None], ids=lambda f: f.entity)
 def test_every_reconciled_family_has_a_resource_speaking_its_words(family: Family):
     resource = RESOURCES[type(family)]
-    assert set(resource.STATUSES.values()) <= set(family.statuses.values())
-    assert family.final < set(family.statuses.values())
+    assert set(resource.STATUSES.values()) <= set(family.status_words)
+    assert family.final < set(family.status_words)
 
 
 def test_the_reconciler_may_call_exactly_what_it_calls(stack, consumer, context, twilio_api, make_reconciler):

@@ -136,17 +136,17 @@ def test_two_stream_batches_at_once_with_one_event_publish_it_once(fresh):
 def test_a_webhook_body_with_poison_answers_400_once_and_keeps_its_good_events(fresh):
     # Twilio drops a body answered 4xx for good: the good events in it must already be processed
     good = [f.message("queued"), f.brand("brand-registered")]
-    bad = f.cloudevent("com.twilio.unknown", {"x": 1})
+    bad = f.message("sent", message_id="MM-BAD", attempt="not a number")
     delivery = deliver(fresh, [good[0], bad, good[1]], sink="webhook")
     assert delivery.answers == [400]
     assert {pk: s["status"] for pk, s in fresh.stack.states().items()} == {"message#MM1": "queued",
                                                                            "brand#BN1": "registered"}
     assert sorted(published(fresh)) == [("BN1", "registered"), ("MM1", "queued")]
-    assert [(d["reason"], d["event_id"]) for d in fresh.stack.dead_letters()] == [("unknown_type", bad["id"])]
+    assert [(d["reason"], d["event_id"]) for d in fresh.stack.dead_letters()] == [("invalid_payload", bad["id"])]
 
 
 def test_a_webhook_body_with_poison_and_a_transient_failure_answers_503_so_twilio_retries(fresh):
-    good, bad = f.message("queued"), f.cloudevent("com.twilio.unknown", {"x": 1})
+    good, bad = f.message("queued"), f.message("sent", message_id="MM-BAD", attempt="not a number")
     names = calls_of(fresh, [good, bad], sink="webhook")
     fresh.faults.reset({names.index("PutItem"): "throttle"}, {})
     delivery = deliver(fresh, [good, bad], sink="webhook")

@@ -85,6 +85,9 @@ def test_custom_metrics_are_exactly_what_the_functions_emit(template, stack, con
     released.set()
     monkeypatch.setattr(core, "receive", lambda *args: 1 / 0)
     webhook.lambda_handler(webhook_event("[]"), context)  # UnexpectedErrors
+    status = next(s for s in samples if s["type"].startswith("com.twilio.messaging.message."))
+    newer = status | {"dataschema": "https://events-schemas.twilio.com/Messaging.MessageStatus/99"}
+    consumer.lambda_handler(kinesis_batch([newer]), context)  # SchemaVersionsUnknown
     code_emits = emitted(capsys.readouterr().out)
 
     on_dashboard = {(name, frozenset(dims)) for namespace, name, dims in dashboard_metrics(template)

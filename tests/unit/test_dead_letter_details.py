@@ -62,9 +62,25 @@ def test_a_payload_invalid_for_its_type_names_the_type_and_the_field():
         "invalid_payload", "com.twilio.comms-api.message.queued: message_id: Field required")
 
 
-def test_an_unknown_type_says_where_to_look_without_repeating_it():
-    event = to_cloudevent(f.cloudevent("com.twilio.not-modelled", {}))
-    assert poison(registry.route, event) == ("unknown_type", "no handler for this event type (see event_type)")
+def test_an_unknown_type_is_no_dead_letter_but_an_event_kept():
+    change = registry.route(to_cloudevent(f.cloudevent("com.twilio.not-modelled", {})))
+    assert (change.entity, change.status) == ("event", "received")
+
+
+def test_a_known_type_naming_another_schema_says_which_it_expects_without_repeating_it():
+    event = to_cloudevent(f.message("queued") | {"dataschema": "https://events-schemas.twilio.com/Secret.Name/1"})
+    assert poison(registry.route, event) == (
+        "invalid_payload", "dataschema: names another schema than CommsApi.MessageQueued")
+    event = to_cloudevent(f.message("queued") | {"dataschema": "+15555550100"})
+    assert poison(registry.route, event) == (
+        "invalid_payload", "dataschema: not a schema URL ending in /<Schema>/<version>")
+
+
+def test_an_event_without_any_time_says_which_fields_were_read():
+    event = to_cloudevent({k: v for k, v in f.cloudevent("com.twilio.messaging.message.sent",
+                                                          {"messageSid": "SM1"}).items() if k != "time"})
+    assert poison(registry.route, event) == (
+        "invalid_payload", "time: missing, and no timestamp in data (read: timestamp, dateUpdated)")
 
 
 def test_the_size_limit_is_inclusive():

@@ -12,11 +12,24 @@ from functools import cache
 from sink_dev.samples import kinesis_event, load_samples, webhook_body, webhook_event
 
 ID_FIELDS = ("message_id", "operation_id", "brandsid", "campaignsid", "phonenumbersid", "test_id")
+A2P = "com.twilio.messaging.compliance."
+SEED_TYPES = {
+    *(f"com.twilio.comms-api.message.{s}" for s in ("queued", "sent", "delivered", "undelivered", "failed", "read",
+                                                    "inbound-received")),
+    *(f"com.twilio.comms-api.operation.{s}" for s in ("scheduled", "processing", "completed")),
+    *(f"{A2P}brand-registration.brand-{s}" for s in ("unverified", "registered", "failure")),
+    *(f"{A2P}campaign-registration.campaign-{s}" for s in ("submitted", "approved", "failure")),
+    *(f"{A2P}{kind}.{s}" for kind in ("number-registration", "number-deregistration")
+      for s in ("pending", "successful", "failed")),
+    "com.twilio.eventstreams.test-event",
+}
 
 
 @cache
 def _seeds() -> tuple[str, ...]:
-    return tuple(json.dumps(sample) for sample in load_samples())
+    # Samples of the seed documents' types: the mix the README's figures were measured with, whose
+    # entity ids `_copy` knows how to make unique (other families' copies would be duplicates).
+    return tuple(json.dumps(sample) for sample in load_samples() if sample["type"] in SEED_TYPES)
 
 
 def _copy(sample_json: str, copy: int, run: str) -> dict:

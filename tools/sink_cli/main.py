@@ -25,6 +25,7 @@ COMMANDS = {
     "invoke": ("sink_local.invoke", "run a function on an event under sam local invoke (Docker), on either stack"),
     # Building and measuring.
     "events": ("sink_dev.events", "regenerate the sample Lambda events under events/"),
+    "families": ("sink_dev.families", "regenerate the table of event families in docs/families.md"),
     "dashboard": ("sink_dev.dashboard", "copy dashboard.json into template.yaml's DashboardBody (--check: compare)"),
     "bench": ("sink_bench.__main__", "throughput, cost, latency, memory and cold-start figures"),
 }

@@ -25,6 +25,8 @@ SAMPLES = EVENTS / "samples" / "cloudevents.json"
 LOCAL_TEST_AUTH_TOKEN = "twilio-sink-local-test-token"
 # The Twilio account of every sample event: the one account the local stack accepts (TwilioAccountSids).
 SAMPLE_ACCOUNT_SID = "AC7052102cd33665b8046063f51b60605c"
+# An ISV's subaccount: the voice and Verify samples come from it (the local stack accepts both).
+SAMPLE_SUBACCOUNT_SID = "ACcfc1506f571542825eb878d00c1f9803"
 
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"

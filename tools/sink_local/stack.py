@@ -15,7 +15,7 @@ from typing import Any
 import boto3
 
 from sink_dev.paths import ROOT
-from sink_dev.samples import SAMPLE_ACCOUNT_SID
+from sink_dev.samples import SAMPLE_ACCOUNT_SID, SAMPLE_SUBACCOUNT_SID
 from sink_dev.template import load_template, table_create_kwargs
 
 REGION = "us-east-1"
@@ -30,7 +30,7 @@ FAKE_CREDENTIALS = {
 }
 FUNCTIONS = ("StreamConsumerFunction", "WebhookFunction", "ReconcilerFunction")
 # The template's required parameters, as the local stack answers them (a deploy asks the operator).
-LOCAL_PARAMETERS = {"TwilioAccountSids": SAMPLE_ACCOUNT_SID}
+LOCAL_PARAMETERS = {"TwilioAccountSids": f"{SAMPLE_ACCOUNT_SID},{SAMPLE_SUBACCOUNT_SID}"}
 
 
 def load_function(name: str):

@@ -2,12 +2,15 @@
 
     twilio-sink connect webhook --stack twilio-event-sink
     twilio-sink connect kinesis --stack twilio-event-sink [--types 'com.twilio.comms-api.*']
+    twilio-sink connect webhook --stack twilio-event-sink --families calls verifications
+    twilio-sink connect --list-types       # every subscribable type: its family and schema version
 
 `webhook` creates a webhook sink for the stack's WebhookUrl (active at once). `kinesis` creates a
 Kinesis sink for StreamArn / TwilioRoleArn and the external id you deployed with, asks Twilio for a test event, waits for
 its test_id to reach the status table (pk `sink_test#<test_id>`), and validates the sink with it.
-Then the sink is subscribed to the event types the registry knows (or those matching --types), each
-with its schema version. Values come from the stack's outputs (CloudFormation DescribeStacks) or from
+Then the sink is subscribed to the event types the registry knows (or those of the --families named,
+or matching --types: shell patterns, or type prefixes), each with the latest schema version its family
+declares. Values come from the stack's outputs (CloudFormation DescribeStacks) or from
 the explicit options. Twilio credentials: TWILIO_ACCOUNT_SID with TWILIO_AUTH_TOKEN, or with
 TWILIO_API_KEY and TWILIO_API_SECRET.
 """
@@ -25,42 +28,41 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
 from sink_ops import stack
-from twilio_sink.registry import known_types
+from twilio_sink.registry import FAMILIES
 
 TEST_EVENT_TYPE = "com.twilio.eventstreams.test-event"  # sent by Twilio on a sink test, not subscribable
+WILDCARDS = set("*?[")
 
 
 class SetupError(Exception):
     """A problem the operator can fix; printed without a traceback."""
 
 
-def schema_version(event_type: str) -> int:
-    """The schema version to subscribe with (from the Communications API and A2P seed documents)."""
-    if event_type == "com.twilio.comms-api.message.queued":
-        return 3
-    if event_type == "com.twilio.comms-api.message.inbound-received":
-        return 2
-    if event_type.startswith("com.twilio.comms-api.message."):
-        return 4
-    if event_type.startswith("com.twilio.comms-api.operation."):
-        return 2
-    if event_type.startswith("com.twilio.messaging.compliance."):
-        return 1
-    raise SetupError(f"no known schema version for {event_type}")
+def subscribable() -> dict[str, tuple[str, int]]:
+    """type -> (family name, the latest schema version its family declares), for every subscribable type."""
+    return {event_type: (family.name, declared.latest)
+            for family in FAMILIES if family.subscribable for event_type, declared in sorted(family.types.items())}
 
 
-def subscription_types(patterns: list[str] | None) -> list[dict]:
-    """[{type, schema_version}] for every subscribable known type matching any pattern (all by default)."""
-    subscribable = [t for t in known_types() if t != TEST_EVENT_TYPE]
-    if not patterns:
-        chosen = subscribable
-    else:
-        unmatched = [p for p in patterns if not fnmatch.filter(subscribable, p)]
+def subscription_types(patterns: list[str] | None, families: list[str] | None = None) -> list[dict]:
+    """[{type, schema_version}] for the subscribable types of the named families matching any pattern.
+
+    No families: all of them; no patterns: every type. A pattern without a wildcard is a type prefix.
+    """
+    known = subscribable()
+    names = sorted({name for name, _ in known.values()})
+    unknown = sorted(set(families or ()) - set(names))
+    if unknown:
+        raise SetupError(f"no family named {', '.join(unknown)} (families: {', '.join(names)})")
+    chosen = [t for t, (name, _) in known.items() if not families or name in families]
+    if patterns:
+        globs = [p if WILDCARDS & set(p) else p + "*" for p in patterns]
+        unmatched = [p for p, glob in zip(patterns, globs) if not fnmatch.filter(chosen, glob)]
         if unmatched:
             raise SetupError(f"no known event type matches {', '.join(unmatched)} "
-                             f"(known: {len(subscribable)} types, see `--list-types`)")
-        chosen = [t for t in subscribable if any(fnmatch.fnmatchcase(t, p) for p in patterns)]
-    return [{"type": t, "schema_version": schema_version(t)} for t in chosen]
+                             f"(known: {len(known)} types, see `--list-types`)")
+        chosen = [t for t in chosen if any(fnmatch.fnmatchcase(t, glob) for glob in globs)]
+    return [{"type": t, "schema_version": known[t][1]} for t in chosen]
 
 
 def twilio_client(environ=os.environ) -> Client:
@@ -160,7 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--stack", help="the deployed stack's name: values are read from its outputs")
         sub.add_argument("--region", help="AWS region of the stack (default: your AWS configuration)")
         sub.add_argument("--types", nargs="+", metavar="PATTERN",
-                         help="subscribe only to these types (shell patterns, e.g. 'com.twilio.comms-api.*')")
+                         help="subscribe only to these types (shell patterns, e.g. 'com.twilio.comms-api.*', "
+                              "or type prefixes, e.g. com.twilio.voice.)")
+        sub.add_argument("--families", nargs="+", metavar="FAMILY",
+                         help="subscribe only to these families' types (see --list-types)")
         sub.add_argument("--description", default="AWS sink (twilio-event-sink)", help="sink and subscription description")
         sub.add_argument("--sink-sid", help="use this existing sink instead of creating one")
         if kind == "webhook":
@@ -177,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args, client_factory=twilio_client, say=print) -> int:
-    types = subscription_types(args.types)
+    types = subscription_types(args.types, args.families)
     outputs = stack.outputs(args.stack, args.region) if args.stack else {}
 
     def value(option: str, output: str) -> str:
@@ -211,8 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.list_types:
-        for entry in subscription_types(None):
-            print(f"{entry['type']}  (schema version {entry['schema_version']})")
+        for event_type, (family, version) in subscribable().items():
+            print(f"{family:<16} {event_type}  (schema version {version})")
         return 0
     if not args.kind:
         parser.error("choose webhook or kinesis (or --list-types)")

@@ -2,7 +2,8 @@
 
     twilio-sink status [--local | --stack NAME | --table NAME] show message MM123…
     twilio-sink status ... operation comms_operation_01…     # its status and its messages
-    twilio-sink status ... list [--entity message]           # every current status (a Scan)
+    twilio-sink status ... list [--entity message] [--account AC…]   # every current status (a Scan)
+    twilio-sink status ... accounts                          # per account: its entities, by status
 
 Where the table is: `--local` (the running `twilio-sink serve`, the default when it runs), `--stack` (a deployed
 stack's StatusTableName output), or `--table`. AWS credentials and region come from the usual places.
@@ -13,13 +14,16 @@ import sys
 from pathlib import Path
 
 import boto3
-from boto3.dynamodb.conditions import Key
+from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import BotoCoreError, ClientError
 
 from sink_ops import stack
+from twilio_sink.registry import FAMILIES, UNMODELLED
 
 INDEX = "ByOperation"  # template.yaml StatusTable.GlobalSecondaryIndexes
-ENTITIES = ("message", "operation", "brand", "campaign", "phone_number", "sink_test")
+# The families are the one source of entity names (the catch-all's `event` included).
+ENTITIES = tuple(sorted({family.entity for family in (*FAMILIES, UNMODELLED)}))
+NO_ACCOUNT = "(none)"
 
 
 class StatusTable:
@@ -49,12 +53,17 @@ class StatusTable:
                 return items
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def states(self, entity: str | None = None) -> list[dict]:
-        """Every current state item (a Scan: fine locally and for small tables)."""
-        items, kwargs = [], {"ConsistentRead": True}
+    def states(self, entity: str | None = None, account: str | None = None) -> list[dict]:
+        """Every current state item, of one entity and/or one account if given (a filtered Scan)."""
+        condition = Attr("sk").eq("state")
+        if entity:
+            condition &= Attr("entity").eq(entity)
+        if account:
+            condition &= Attr("account_sid").eq(account)
+        items, kwargs = [], {"ConsistentRead": True, "FilterExpression": condition}
         while True:
             page = self.table.scan(**kwargs)
-            items.extend(i for i in page["Items"] if i["sk"] == "state" and (entity is None or i["entity"] == entity))
+            items.extend(page["Items"])
             if "LastEvaluatedKey" not in page:
                 return sorted(items, key=lambda s: (s["entity"], s["id"]))
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -63,9 +72,23 @@ class StatusTable:
 # ---------------------------------------------------------------------------------------- output
 
 def states_table(states: list[dict]) -> str:
-    lines = [f"{'entity':<13} {'id':<36} {'status':<24} {'event time':<28} event type"]
-    lines += [f"{s['entity']:<13} {s['id']:<36} {s['status']:<24} {s['event_time']:<28} {s['event_type']}"
-              for s in states]
+    lines = [f"{'entity':<21} {'id':<36} {'status':<24} {'account':<34} {'event time':<28} event type"]
+    lines += [f"{s['entity']:<21} {s['id']:<36} {s['status']:<24} {s.get('account_sid', NO_ACCOUNT):<34} "
+              f"{s['event_time']:<28} {s['event_type']}" for s in states]
+    return "\n".join(lines)
+
+
+def accounts_table(states: list[dict]) -> str:
+    """Per account (as the events named it): how many entities, by entity and status."""
+    counts: dict[str, dict[tuple[str, str], int]] = {}
+    for state in states:
+        per = counts.setdefault(state.get("account_sid", NO_ACCOUNT), {})
+        per[(state["entity"], state["status"])] = per.get((state["entity"], state["status"]), 0) + 1
+    lines = [f"{'account':<34} {'entities':>8}  by entity and status"]
+    for account in sorted(counts):
+        per = counts[account]
+        detail = ", ".join(f"{n} {entity} {status}" for (entity, status), n in sorted(per.items()))
+        lines.append(f"{account:<34} {sum(per.values()):>8}  {detail}")
     return "\n".join(lines)
 
 
@@ -86,6 +109,8 @@ def show(table: StatusTable, entity: str, entity_id: str) -> tuple[int, str]:
         out += [f"{entity} {entity_id}: {state['status']}",
                 f"  since {state['event_time']} ({state['event_type']}, event {state['event_id']})",
                 f"  updated {state['updated_at']}, version {state['version']}"]
+        if state.get("account_sid"):
+            out.append(f"  account {state['account_sid']}")
         if state.get("operation_id"):
             out.append(f"  operation {state['operation_id']}")
         # A claim is settled once its event's history item exists (written after publishing).
@@ -144,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     op_parser.add_argument("operation_id")
     list_parser = commands.add_parser("list", help="every entity's current status (Scan)")
     list_parser.add_argument("--entity", choices=ENTITIES)
+    list_parser.add_argument("--account", metavar="AC…", help="only the entities of this account (or subaccount)")
+    commands.add_parser("accounts", help="per account: how many entities, by entity and status (Scan)")
     return parser
 
 
@@ -160,8 +187,11 @@ def main(argv: list[str] | None = None) -> int:
             code, text = show(table, entity, entity_id)
         elif args.command == "operation":
             code, text = operation(table, args.operation_id)
+        elif args.command == "accounts":
+            states = table.states()
+            code, text = 0, f"Status table ({len(states)} entities) by account:\n{accounts_table(states)}"
         else:
-            states = table.states(args.entity)
+            states = table.states(args.entity, args.account)
             code, text = 0, f"Status table ({len(states)} entities):\n{states_table(states)}"
     except LookupError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -8,8 +8,9 @@ import json
 import math
 import re
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -20,6 +21,12 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 MAX_EVENT_BYTES = 64_000
 SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
+# `https://<any host>/<Schema>/<version>`, sometimes with `.json`: Twilio uses several hosts (.dev., .stage.).
+DATASCHEMA = re.compile(r"https?://[^/\s]+/(?P<name>[A-Za-z0-9_.-]+)/(?P<version>\d{1,6})(?:\.json)?")
+# Identifiers end up in DynamoDB keys (2048/1024-byte limits) and metric dimensions: Twilio's are
+# 34-character SIDs or UUIDs; a longer one is malformed, and must not make a write fail forever.
+MAX_ID_CHARS = 256
+Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]
 
 
 class PoisonReason(StrEnum):
@@ -27,7 +34,6 @@ class PoisonReason(StrEnum):
     NOT_JSON = "not_json"
     NOT_CLOUDEVENT = "not_cloudevent"
     INVALID_PAYLOAD = "invalid_payload"  # `data` does not fit its type's model
-    UNKNOWN_TYPE = "unknown_type"
     OVERSIZED = "oversized"
     FOREIGN_ACCOUNT = "foreign_account"  # from a Twilio account this stack does not accept
 
@@ -47,10 +53,11 @@ class CloudEvent(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     specversion: str = Field(min_length=1)
-    type: str = Field(min_length=1)
+    type: Identifier
     source: str = Field(min_length=1)
-    id: str = Field(min_length=1)
-    time: AwareDatetime
+    id: Identifier
+    # Optional: several of Twilio's documented examples omit it; the family's own timestamp is used then.
+    time: AwareDatetime | None = None
     dataschema: str | None = None
     datacontenttype: str | None = None
     data: dict[str, Any]
@@ -59,9 +66,14 @@ class CloudEvent(BaseModel):
     @classmethod
     def _time_is_rfc3339(cls, value: Any) -> Any:
         # pydantic alone would also read numbers and numeric strings as epoch seconds.
-        if not isinstance(value, str) or not RFC3339.fullmatch(value):
+        if value is not None and (not isinstance(value, str) or not RFC3339.fullmatch(value)):
             raise ValueError("time must be an RFC 3339 timestamp with a time zone")
         return value
+
+    @field_validator("time")
+    @classmethod
+    def _time_has_a_utc_equivalent(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else in_utc(value)
 
     @field_validator("data", mode="before")
     @classmethod
@@ -75,12 +87,53 @@ class CloudEvent(BaseModel):
                 raise Poison(PoisonReason.INVALID_PAYLOAD, f"data: not strict JSON: {error}") from None
             except ValueError as error:
                 raise ValueError(f"data is a string that is not JSON ({error})") from None
+            except RecursionError:
+                raise ValueError("data is nested too deeply") from None
         return value
 
     @property
     def time_utc(self) -> str:
         """Fixed-width ISO-8601 UTC with microseconds: sorts as text in the order of time."""
+        if self.time is None:
+            raise ValueError("the event has no time (the registry supplies the family's timestamp)")
         return self.time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    @property
+    def named_schema(self) -> tuple[str, int] | None:
+        """(schema name, version) read from `dataschema`, or None if it names none."""
+        match = DATASCHEMA.fullmatch(self.dataschema.strip()) if self.dataschema else None
+        return (match["name"], int(match["version"])) if match else None
+
+
+def in_utc(moment: datetime) -> datetime:
+    """The same instant in UTC; a ValueError if it has none (year 1 at +01:00, say)."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("time is out of the representable range") from None
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """A payload timestamp as Twilio writes them, or None if `value` is none of these forms.
+
+    RFC 3339 text (nanoseconds accepted, cut to microseconds), epoch milliseconds (A2P payloads'
+    integers) or RFC 1123 text (Voice's `requestDateCreated`).
+    """
+    try:
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, int):
+            return in_utc(datetime.fromtimestamp(value / 1000, UTC)) if 0 < value < 10**14 else None
+        if not isinstance(value, str):
+            return None
+        if RFC3339.fullmatch(value):
+            # Python reads at most six fractional digits: drop the nanoseconds' last three.
+            text = re.sub(r"(\.\d{6})\d+", r"\1", value).replace("z", "Z")
+            return in_utc(datetime.fromisoformat(text))
+        parsed = parsedate_to_datetime(value)
+        return in_utc(parsed) if parsed.tzinfo else None
+    except (ValueError, TypeError, OverflowError, IndexError):
+        return None
 
 
 def decode_text(raw: bytes) -> str:

@@ -21,7 +21,7 @@ metrics = Metrics()
 tracer = None if Tracer._is_tracer_disabled() else Tracer()
 
 __all__ = ["logger", "metrics", "tracer", "trace_handler", "MetricUnit", "single_metric", "is_metrics_disabled",
-           "emit_batch_metrics", "log_aws_failure"]
+           "emit_batch_metrics", "log_aws_failure", "count"]
 
 
 def trace_handler(handler):
@@ -58,3 +58,13 @@ def emit_batch_metrics(received: list, counts: Counter, dead_letters: int, faile
         with single_metric(name="EventsByType", unit=MetricUnit.Count, value=count,
                            default_dimensions=metrics.default_dimensions) as metric:
             metric.add_dimension(name="event_type", value=event_type)
+
+
+def count(name: str, dimension: str, value: str) -> None:
+    """One count of `name` under its own dimension (Metrics' dimensions are shared by all its metrics)."""
+    # single_metric prints even when metrics are disabled (local runs): honour the switch here.
+    if is_metrics_disabled():
+        return
+    with single_metric(name=name, unit=MetricUnit.Count, value=1,
+                       default_dimensions=metrics.default_dimensions) as metric:
+        metric.add_dimension(name=dimension, value=value)

@@ -88,7 +88,7 @@ def synthetic_event(family: Family, entity_id: str, stored_data: dict[str, Any],
     the same attempt) with the answer's fields over it. Its id is derived from what it says, so a
     repeated answer is the same event and the pipeline takes it as a duplicate.
     """
-    event_type = next(t for t, status in family.statuses.items() if status == truth.status)
+    event_type = next(t for t, declared in family.types.items() if declared.status == truth.status)
     # date_updated has whole seconds, and the real event of the same change carries a time within that
     # second: stamped with the second's last microsecond, the answer outranks that event, which then
     # changes (and announces) nothing if it still arrives.

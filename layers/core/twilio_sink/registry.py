@@ -1,46 +1,130 @@
 """The one list of event families; every event type is routed from here.
 
-Adding a family is one module under `families/` and one line below.
+Adding a family is one module under `families/` and one line in `FAMILIES`. A type no family
+declares goes to the catch-all (`families/unmodelled.py`): kept as entity `event`, never dead-lettered.
+Whatever a payload holds, routing it either returns a `Change` or raises `Poison`: nothing else escapes.
 """
+
+import re
 
 from pydantic import ValidationError
 
 from .envelope import CloudEvent, Poison, PoisonReason, describe
-from .families.base import Family
+from .families.base import EventType, Family
 from .families.brands import Brands
+from .families.call_summaries import CallSummaries
+from .families.calls import Calls
 from .families.campaigns import Campaigns
+from .families.inbound_messages import InboundMessages
+from .families.message_status import MessageStatuses
 from .families.messages import Messages
 from .families.operations import Operations
 from .families.phone_numbers import PhoneNumbers
 from .families.sink_test import SinkTests
+from .families.studio import FlowExecutions
+from .families.tollfree import TollFreeVerifications
+from .families.unmodelled import Unmodelled
+from .families.verifications import Verifications
+from .families.verify_messages import VerifyMessages
 from .lifecycle import Change
+from .observability import count
 
-FAMILIES: tuple[Family, ...] = (Messages(), Operations(), Brands(), Campaigns(), PhoneNumbers(), SinkTests())
+FAMILIES: tuple[Family, ...] = (
+    Messages(), MessageStatuses(), InboundMessages(), Operations(), Brands(), Campaigns(), PhoneNumbers(),
+    TollFreeVerifications(), Calls(), CallSummaries(), FlowExecutions(), Verifications(), VerifyMessages(),
+    SinkTests(),
+)
+UNMODELLED = Unmodelled()
 
-BY_TYPE: dict[str, Family] = {event_type: family for family in FAMILIES for event_type in family.statuses}
+BY_TYPE: dict[str, Family] = {event_type: family for family in FAMILIES for event_type in family.types}
+# What a metric dimension may hold: an arbitrary `type` must not mint unreadable dimensions.
+DIMENSION = re.compile(r"[A-Za-z0-9._:/-]{1,200}")
 
 
 def known_types() -> list[str]:
     return sorted(BY_TYPE)
 
 
+def family_of(event_type: str) -> Family:
+    return BY_TYPE.get(event_type, UNMODELLED)
+
+
+def dataschema(event_type: str, version: int | None = None) -> str | None:
+    """The `dataschema` URL Twilio uses for a known type (its latest declared version by default)."""
+    family = BY_TYPE.get(event_type)
+    declared = family.types[event_type] if family else None
+    if declared is None or declared.schema.endswith("."):
+        return None
+    return f"https://events-schemas.twilio.com/{declared.schema}/{version or declared.latest}"
+
+
+def account_of(event: CloudEvent) -> str | None:
+    """The Account SID an event names (its family's account field, else `source`), or None; never raises.
+
+    For checks made before routing (an allow-list of accounts): a payload its family's model refuses
+    is still read, field by field, as the catch-all reads any payload.
+    """
+    family = family_of(event.type)
+    try:
+        return family.account_sid(event, family.data_model.model_validate(event.data))
+    except Exception:  # the payload will be a dead letter when routed; only its account is asked here
+        return UNMODELLED.account_sid(event, UNMODELLED.data_model.model_validate(event.data))
+
+
 def route(event: CloudEvent) -> Change:
     """Validate the payload for its type and say which entity it moves to which status."""
-    family = BY_TYPE.get(event.type)
-    if family is None:
-        # The type is the dead letter's `event_type`; not repeated here, where it would be logged.
-        raise Poison(PoisonReason.UNKNOWN_TYPE, "no handler for this event type (see event_type)")
+    family = family_of(event.type)
+    # A known type is one of ours, safe to name; an unmodelled one is the dead letter's `event_type`.
+    label = event.type if family is not UNMODELLED else "data"
     try:
-        data = family.data_model.model_validate(event.data)
+        change, new_version = _route(family, event)
+    except Poison:
+        raise
     except ValidationError as error:
-        raise Poison(PoisonReason.INVALID_PAYLOAD, f"{event.type}: {describe(error)}") from None
-    status = family.statuses[event.type]
-    return Change(
+        raise Poison(PoisonReason.INVALID_PAYLOAD, f"{label}: {describe(error)}") from None
+    except Exception as error:
+        # A payload no family foresaw must cost one dead letter, never its batch (contract 4). The
+        # message of `error` may quote the payload: only its type is named.
+        raise Poison(PoisonReason.INVALID_PAYLOAD, f"{label}: unreadable payload ({type(error).__name__})") from None
+    if family is UNMODELLED:
+        count("EventsUnmodelled", "event_type", event.type if DIMENSION.fullmatch(event.type) else "(malformed)")
+    if new_version:
+        count("SchemaVersionsUnknown", "event_type", event.type)
+    return change
+
+
+def _route(family: Family, event: CloudEvent) -> tuple[Change, bool]:
+    declared = family.types.get(event.type)
+    new_version = declared is not None and _is_new_version(event, declared)
+    data = family.data_model.model_validate(event.data)
+    if event.time is None:
+        moment = family.event_time(data)
+        if moment is None:
+            fields = ", ".join(family.time_fields) or "none"
+            raise Poison(PoisonReason.INVALID_PAYLOAD, f"time: missing, and no timestamp in data (read: {fields})")
+        event = event.model_copy(update={"time": moment})
+    status = family.status(event.type, data)
+    account = family.account_sid(event, data)
+    change = Change(
         entity=family.entity,
-        entity_id=family.entity_id(data),
+        entity_id=family.entity_id(event, data),
         status=status,
         order_key=family.order_key(event, data, status),
         event=event,
-        indexed=family.indexed(data),
+        indexed=family.indexed(data) | ({"account_sid": account} if account else {}),
         recheck_after=family.recheck_after(status),
     )
+    return change, new_version
+
+
+def _is_new_version(event: CloudEvent, declared: EventType) -> bool:
+    """Whether `dataschema` names a version the family does not declare; Poison if it names another schema."""
+    if event.dataschema is None:
+        return False
+    schema = event.named_schema
+    if schema is None:
+        raise Poison(PoisonReason.INVALID_PAYLOAD, "dataschema: not a schema URL ending in /<Schema>/<version>")
+    name, version = schema
+    if not declared.names(name):
+        raise Poison(PoisonReason.INVALID_PAYLOAD, f"dataschema: names another schema than {declared.schema}")
+    return version not in declared.versions

@@ -8,6 +8,8 @@ from .base import Family
 
 PREFIX = "com.twilio.messaging.compliance."
 EPOCH_MS = Field(None, ge=0, lt=10**15)
+# Types beyond the seeds whose exact schema name Twilio's docs do not show: only the namespace is checked.
+A2P_NAMESPACE = "A2P."
 
 
 class A2PData(BaseModel):
@@ -22,6 +24,9 @@ class A2PData(BaseModel):
 
 class LatestWins[Data: A2PData](Family[Data]):
     """Registrations move back and forth (failed, resubmitted, registered): the newest event wins."""
+
+    precedence = "the later event time, then the payload's `updateddate`, then `timestamp`"
+    time_fields = ("timestamp", "updateddate", "createddate")
 
     def order_key(self, event: CloudEvent, data: Data, status: str) -> str:
         return key(event.time_utc, padded(data.updateddate or 0), padded(data.timestamp or 0), event.id)

@@ -1,26 +1,74 @@
-"""What every family declares; the registry needs nothing else to route its events."""
+"""What every family declares; the registry, the set-up and status commands and the docs need nothing else."""
 
+import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
-from datetime import timedelta
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel
 
-from ..envelope import CloudEvent
+from ..envelope import CloudEvent, parse_timestamp
+
+ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
+SOURCE_ACCOUNT = re.compile(r"/Accounts/(AC[0-9a-fA-F]{32})(?:/|$)")
+
+
+@dataclass(frozen=True)
+class EventType:
+    """One event type: the status it sets and the schema Twilio describes its payload with."""
+
+    status: str
+    # Twilio's schema name as in `dataschema` (`CommsApi.MessageQueued`). A name ending in "." is a
+    # namespace (`TollFree.`): the exact name is not confirmed by Twilio's docs, only its prefix.
+    schema: str
+    versions: tuple[int, ...]  # the versions this family is known to read; others are counted, not refused
+
+    def names(self, schema: str) -> bool:
+        return schema.startswith(self.schema) if self.schema.endswith(".") else schema == self.schema
+
+    @property
+    def latest(self) -> int:
+        return max(self.versions)
+
+
+def event_types(prefix: str, statuses: Mapping[str, str], schema: str | Mapping[str, str],
+                versions: Iterable[int]) -> dict[str, EventType]:
+    """`{prefix + suffix: EventType}` for `{suffix: status}`; `schema` one name or one per suffix."""
+    declared = tuple(versions)
+    return {prefix + suffix: EventType(status, schema if isinstance(schema, str) else schema[suffix], declared)
+            for suffix, status in statuses.items()}
 
 
 class Family[Data: BaseModel](ABC):
+    name: str  # how operators name the family (`twilio-sink connect --families`, the docs' table)
     entity: str
-    statuses: Mapping[str, str]  # event type -> status it sets
+    id_source: str  # where the entity id comes from, in words (for the docs and the status command)
+    types: Mapping[str, EventType]
     data_model: type[Data]
     # Reconciliation against Twilio's REST API (reconcile.py): the statuses after which Twilio changes
     # nothing more, and how long any other status may stay unchanged before Twilio is asked for the
     # truth. None: Twilio has no REST resource to ask, the family is not reconciled.
     final: frozenset[str] = frozenset()
     stale_after: timedelta | None = None
+    precedence: str  # which event wins, in words (for the docs)
+    # Payload fields read, in order, when an event has no `time` (several documented examples lack it).
+    time_fields: tuple[str, ...] = ()
+    # Payload fields that may hold the Account SID; the envelope's `source` path is tried after them.
+    account_fields: tuple[str, ...] = ("account_sid", "accountSid", "accountsid")
+    subscribable = True  # whether a Twilio subscription can name its types
+
+    @property
+    def status_words(self) -> tuple[str, ...]:
+        """Every status this family can set, in precedence order where it has one."""
+        return tuple(dict.fromkeys(declared.status for declared in self.types.values()))
+
+    def status(self, event_type: str, data: Data) -> str:
+        return self.types[event_type].status
 
     @abstractmethod
-    def entity_id(self, data: Data) -> str: ...
+    def entity_id(self, event: CloudEvent, data: Data) -> str: ...
 
     def indexed(self, data: Data) -> dict[str, str]:
         """Attributes the state item carries for the table's secondary indexes (none by default).
@@ -30,6 +78,29 @@ class Family[Data: BaseModel](ABC):
         """
         return {}
 
+    def account_sid(self, event: CloudEvent, data: Data) -> str | None:
+        """The Twilio account (or subaccount) the event belongs to, if the event says.
+
+        The payload's account field first, then the envelope's `source` path (`/Accounts/AC…/`).
+        """
+        for value in self.account_values(data):
+            if isinstance(value, str) and ACCOUNT_SID.fullmatch(value):
+                return value
+        match = SOURCE_ACCOUNT.search(event.source)
+        return match[1] if match else None
+
+    def account_values(self, data: Data) -> Iterable[Any]:
+        """The payload's candidates for the Account SID (any JSON type: only an `AC…` SID is taken)."""
+        return (_field(data, name) for name in self.account_fields)
+
+    def event_time(self, data: Data) -> datetime | None:
+        """The payload's own timestamp, for an event without `time`."""
+        for name in self.time_fields:
+            moment = parse_timestamp(_field(data, name))
+            if moment is not None:
+                return moment
+        return None
+
     def recheck_after(self, status: str) -> timedelta | None:
         """How long `status` may stay unchanged before reconciliation asks Twilio (None: never)."""
         return None if status in self.final else self.stale_after
@@ -37,3 +108,12 @@ class Family[Data: BaseModel](ABC):
     @abstractmethod
     def order_key(self, event: CloudEvent, data: Data, status: str) -> str:
         """Text that sorts in precedence order; must end with the event id for a total order."""
+
+
+def _field(data: BaseModel, name: str) -> Any:
+    """A declared field or a kept unknown one (payloads keep fields their model does not declare)."""
+    # Plain dict look-ups: asking pydantic for an absent attribute raises inside, at ten times the cost.
+    if name in type(data).__pydantic_fields__:
+        return getattr(data, name)
+    extra = data.__pydantic_extra__
+    return extra.get(name) if extra else None

@@ -1,32 +1,43 @@
-"""`…brand-registration.*`: A2P brand registration."""
+"""`…brand-registration.*`: A2P brand registration (the seeds' three types and the vetting outcomes).
+
+The brand's other notices (`sharing-*`, `invalid-contact-email`, `email-2fa-*`) report on a brand
+without moving its registration: they are kept as entity `event` by the registry's catch-all.
+"""
 
 from datetime import timedelta
 
 from pydantic import Field
 
-from .a2p import PREFIX, A2PData, LatestWins
+from ..envelope import CloudEvent, Identifier
+from .a2p import A2P_NAMESPACE, PREFIX, A2PData, LatestWins
+from .base import event_types
 
 TYPES = PREFIX + "brand-registration."
 
 
 class BrandData(A2PData):
-    brandsid: str = Field(min_length=1)
+    brandsid: Identifier
     brandstatus: str | None = None
     identitystatus: str | None = None
     externalbrandid: str | None = None
+    brandregistrationerrors: list = Field(default_factory=list)  # A2P.BrandRegistrationFailure v3
 
 
 class Brands(LatestWins[BrandData]):
+    name = "brands"
     entity = "brand"
-    statuses = {
-        TYPES + "brand-unverified": "unverified",
-        TYPES + "brand-registered": "registered",
-        TYPES + "brand-failure": "failed",
+    id_source = "data.brandsid"
+    types = {
+        **event_types(TYPES, {"brand-unverified": "unverified"}, "A2P.BrandRegisteredUnverified", [1, 2]),
+        **event_types(TYPES, {"brand-registered": "registered"}, "A2P.BrandRegistered", [1, 2]),
+        **event_types(TYPES, {"brand-failure": "failed"}, "A2P.BrandRegistrationFailure", [1, 2, 3]),
+        **event_types(TYPES, {"brand-verified": "verified", "brand-vetted-verified": "vetted_verified",
+                              "brand-secondary-vetting-failure": "secondary_vetting_failed"}, A2P_NAMESPACE, [1]),
     }
     data_model = BrandData
     # Vetting takes hours to days; a registration unchanged this long is worth asking Twilio about.
     final = frozenset({"registered", "failed"})
     stale_after = timedelta(hours=6)
 
-    def entity_id(self, data: BrandData) -> str:
+    def entity_id(self, event: CloudEvent, data: BrandData) -> str:
         return data.brandsid

@@ -1,16 +1,16 @@
-"""`…campaign-registration.*`: A2P campaign registration."""
+"""`…campaign-registration.*`: A2P campaign registration, deletion included."""
 
 from datetime import timedelta
 
-from pydantic import Field
-
-from .a2p import PREFIX, A2PData, LatestWins
+from ..envelope import CloudEvent, Identifier
+from .a2p import A2P_NAMESPACE, PREFIX, A2PData, LatestWins
+from .base import event_types
 
 TYPES = PREFIX + "campaign-registration."
 
 
 class CampaignData(A2PData):
-    campaignsid: str = Field(min_length=1)
+    campaignsid: Identifier
     brandsid: str | None = None
     a2pusecase: str | None = None
     campaignregistrationstatus: str | None = None
@@ -19,16 +19,21 @@ class CampaignData(A2PData):
 
 
 class Campaigns(LatestWins[CampaignData]):
+    name = "campaigns"
     entity = "campaign"
-    statuses = {
-        TYPES + "campaign-submitted": "submitted",
-        TYPES + "campaign-approved": "approved",
-        TYPES + "campaign-failure": "failed",
+    id_source = "data.campaignsid"
+    types = {
+        **event_types(TYPES, {"campaign-submitted": "submitted"}, "A2P.CampaignRegistrationSubmitted", [1, 2]),
+        **event_types(TYPES, {"campaign-approved": "approved"}, "A2P.CampaignRegistrationApproved", [1, 2]),
+        **event_types(TYPES, {"campaign-failure": "failed"}, "A2P.CampaignRegistrationFailure", [1, 2]),
+        **event_types(TYPES, {"campaign-deleted": "deleted"}, A2P_NAMESPACE, [1]),
+        **event_types(TYPES, {"suspended-campaign-delete-submitted": "deletion_submitted"},
+                      "A2P.SuspendedCampaignRegistrationDeleteSubmitted", [1]),
     }
     data_model = CampaignData
     # Vetting takes hours to days; a registration unchanged this long is worth asking Twilio about.
-    final = frozenset({"approved", "failed"})
+    final = frozenset({"approved", "failed", "deleted"})
     stale_after = timedelta(hours=6)
 
-    def entity_id(self, data: CampaignData) -> str:
+    def entity_id(self, event: CloudEvent, data: CampaignData) -> str:
         return data.campaignsid

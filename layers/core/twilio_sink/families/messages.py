@@ -5,14 +5,25 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..envelope import CloudEvent
+from ..envelope import CloudEvent, Identifier
 from ..lifecycle import key, padded
-from .base import Family
+from .base import Family, event_types
 
 PREFIX = "com.twilio.comms-api.message."
 
 # Within one attempt: queued < sent < delivered = undelivered = failed < read.
 RANK = {"received": 0, "queued": 0, "sent": 1, "delivered": 2, "undelivered": 2, "failed": 2, "read": 3}
+MAX_ATTEMPT = 10**10
+PRECEDENCE = ("the higher `attempt` wins (missing = 0); within an attempt queued < sent < delivered = "
+              "undelivered = failed < read; equal rank: the later event time")
+
+
+def message_key(attempt: int, status: str, event: CloudEvent) -> str:
+    """The order key of every family that writes `message#<sid>`: one format, so they compare consistently.
+
+    A later attempt restarts the lifecycle, so the attempt outranks the status rank.
+    """
+    return key(padded(attempt, 10), str(RANK[status]), event.time_utc, event.id)
 
 
 class Endpoint(BaseModel):
@@ -30,8 +41,8 @@ class Content(BaseModel):
 class MessageData(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True, coerce_numbers_to_str=True)
 
-    message_id: str = Field(min_length=1)
-    attempt: int = Field(0, ge=0, lt=10**10)
+    message_id: Identifier
+    attempt: int = Field(0, ge=0, lt=MAX_ATTEMPT)
     account_sid: str | None = None
     operation_id: str | None = None
     downstream_id: str | None = None
@@ -47,33 +58,38 @@ class MessageData(BaseModel):
 
     @field_validator("attempt", mode="before")
     @classmethod
-    def _attempt_from_text(cls, value):
-        # The schema sends `attempt` as a string; missing means 0.
+    def _attempt_from_text(cls, value: Any) -> Any:
+        # The schema sends `attempt` as a string; missing means 0. Anything else is left to pydantic,
+        # which refuses it with a validation error (`int([1])` here would raise TypeError instead).
         if value is None or value == "":
             return 0
-        if isinstance(value, str) and not value.strip().isdigit():
-            raise ValueError("attempt must be a whole number")
-        return int(value)
+        if isinstance(value, str):
+            if not value.strip().isdigit():
+                raise ValueError("attempt must be a whole number")
+            return int(value) if len(value.strip()) <= len(str(MAX_ATTEMPT)) else MAX_ATTEMPT
+        return value
 
 
 class Messages(Family[MessageData]):
+    """Communications API messages."""
+
+    name = "comms-messages"
     entity = "message"
-    statuses = {
-        PREFIX + "queued": "queued",
-        PREFIX + "sent": "sent",
-        PREFIX + "delivered": "delivered",
-        PREFIX + "undelivered": "undelivered",
-        PREFIX + "failed": "failed",
-        PREFIX + "read": "read",
-        PREFIX + "inbound-received": "received",
+    id_source = "data.message_id"
+    types = {
+        **event_types(PREFIX, {"queued": "queued"}, "CommsApi.MessageQueued", [3]),
+        **event_types(PREFIX, {status: status for status in ("sent", "delivered", "undelivered", "failed", "read")},
+                      {status: f"CommsApi.Message{status.capitalize()}" for status in RANK}, [4]),
+        **event_types(PREFIX, {"inbound-received": "received"}, "CommsApi.MessageInbound", [2]),
     }
     data_model = MessageData
+    precedence = PRECEDENCE
     # `delivered` is final too: only WhatsApp/RCS follow it with `read`, which Twilio sends as an event.
     final = frozenset({"delivered", "undelivered", "failed", "read", "received"})
     # A delivery receipt normally follows within seconds; after this long one was probably lost.
     stale_after = timedelta(minutes=15)
 
-    def entity_id(self, data: MessageData) -> str:
+    def entity_id(self, event: CloudEvent, data: MessageData) -> str:
         return data.message_id
 
     def indexed(self, data: MessageData) -> dict[str, str]:
@@ -81,5 +97,4 @@ class Messages(Family[MessageData]):
         return {"operation_id": data.operation_id} if data.operation_id else {}
 
     def order_key(self, event: CloudEvent, data: MessageData, status: str) -> str:
-        # A later attempt restarts the lifecycle, so the attempt outranks the status rank.
-        return key(padded(data.attempt, 10), str(RANK[status]), event.time_utc, event.id)
+        return message_key(data.attempt, status, event)

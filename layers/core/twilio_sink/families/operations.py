@@ -1,10 +1,10 @@
 """`com.twilio.comms-api.operation.*`: bulk-send operations (schemas CommsApi.Operation*)."""
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
-from ..envelope import CloudEvent
+from ..envelope import CloudEvent, Identifier
 from ..lifecycle import key
-from .base import Family
+from .base import Family, event_types
 
 PREFIX = "com.twilio.comms-api.operation."
 RANK = {"scheduled": 0, "processing": 1, "completed": 2}
@@ -12,15 +12,19 @@ RANK = {"scheduled": 0, "processing": 1, "completed": 2}
 
 class OperationData(BaseModel):
     model_config = ConfigDict(extra="allow")
-    operation_id: str = Field(min_length=1)
+    operation_id: Identifier
 
 
 class Operations(Family[OperationData]):
+    name = "operations"
     entity = "operation"
-    statuses = {PREFIX + status: status for status in RANK}
+    id_source = "data.operation_id"
+    types = event_types(PREFIX, {status: status for status in RANK},
+                        {status: f"CommsApi.Operation{status.capitalize()}" for status in RANK}, [2])
     data_model = OperationData
+    precedence = "scheduled < processing < completed; equal rank: the later event time"
 
-    def entity_id(self, data: OperationData) -> str:
+    def entity_id(self, event: CloudEvent, data: OperationData) -> str:
         return data.operation_id
 
     def order_key(self, event: CloudEvent, data: OperationData, status: str) -> str:

@@ -1,12 +1,21 @@
 """`…number-registration.*` and `…number-deregistration.*`: A2P phone numbers."""
 
-from pydantic import Field
-
+from ..envelope import CloudEvent, Identifier
 from .a2p import PREFIX, A2PData, LatestWins
+from .base import event_types
+
+STATUSES = {
+    "number-registration.pending": ("registration_pending", "A2P.NumberRegistrationPending"),
+    "number-registration.successful": ("registered", "A2P.NumberRegistrationSuccessful"),
+    "number-registration.failed": ("registration_failed", "A2P.NumberRegistrationFailed"),
+    "number-deregistration.pending": ("deregistration_pending", "A2P.NumberDeregistrationPending"),
+    "number-deregistration.successful": ("deregistered", "A2P.NumberDeregistrationSuccessful"),
+    "number-deregistration.failed": ("deregistration_failed", "A2P.NumberDeregistrationFailed"),
+}
 
 
 class PhoneNumberData(A2PData):
-    phonenumbersid: str = Field(min_length=1)
+    phonenumbersid: Identifier
     phonenumber: str | None = None
     campaignsid: str | None = None
     externalstatus: str | None = None
@@ -15,16 +24,12 @@ class PhoneNumberData(A2PData):
 
 
 class PhoneNumbers(LatestWins[PhoneNumberData]):
+    name = "phone-numbers"
     entity = "phone_number"
-    statuses = {
-        PREFIX + "number-registration.pending": "registration_pending",
-        PREFIX + "number-registration.successful": "registered",
-        PREFIX + "number-registration.failed": "registration_failed",
-        PREFIX + "number-deregistration.pending": "deregistration_pending",
-        PREFIX + "number-deregistration.successful": "deregistered",
-        PREFIX + "number-deregistration.failed": "deregistration_failed",
-    }
+    id_source = "data.phonenumbersid"
+    types = event_types(PREFIX, {suffix: status for suffix, (status, _) in STATUSES.items()},
+                        {suffix: schema for suffix, (_, schema) in STATUSES.items()}, [1])
     data_model = PhoneNumberData
 
-    def entity_id(self, data: PhoneNumberData) -> str:
+    def entity_id(self, event: CloudEvent, data: PhoneNumberData) -> str:
         return data.phonenumbersid

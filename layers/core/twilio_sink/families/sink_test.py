@@ -4,25 +4,37 @@ Its `id` is the Account SID, the same for every test, so the entity is the `test
 recorded where an operator (or the set-up command) can find it, and is never de-duplicated away.
 """
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
-from ..envelope import CloudEvent
+from ..envelope import CloudEvent, Identifier
 from ..lifecycle import key
-from .base import Family
+from .base import ACCOUNT_SID, Family, event_types
+
+TYPE = "com.twilio.eventstreams.test-event"
 
 
 class SinkTestData(BaseModel):
     model_config = ConfigDict(extra="allow")
-    test_id: str = Field(min_length=1)
+    test_id: Identifier
 
 
 class SinkTests(Family[SinkTestData]):
+    name = "sink-test"
     entity = "sink_test"
-    statuses = {"com.twilio.eventstreams.test-event": "received"}
+    id_source = "data.test_id"
+    types = event_types(TYPE, {"": "received"}, "EventStreams.TestSink", [1])
     data_model = SinkTestData
+    precedence = "the later event time"
+    subscribable = False  # Twilio sends it on a sink test; no subscription can ask for it
 
-    def entity_id(self, data: SinkTestData) -> str:
+    def entity_id(self, event: CloudEvent, data: SinkTestData) -> str:
         return data.test_id
+
+    def account_sid(self, event: CloudEvent, data: SinkTestData) -> str | None:
+        # The test event's `id` is the Account SID (its `source` is just `Sink`).
+        found = super().account_sid(event, data)
+        return found or (event.id if ACCOUNT_SID.fullmatch(event.id) else None)
 
     def order_key(self, event: CloudEvent, data: SinkTestData, status: str) -> str:
         return key(event.time_utc, event.id)
+

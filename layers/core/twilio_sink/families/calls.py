@@ -1,0 +1,93 @@
+"""`com.twilio.voice.status-callback.call.*` (and the deprecated `…voice.webhook.status-callback.call.*`).
+
+Schema Voice.WebhookEvent: the event records the status callback Twilio made for the call; the call's
+SID and status are the callback's parameters (`request.parameters.CallSid`, `CallStatus`). When
+`CallStatus` is missing or not one of Twilio's words, the type says the status (`answered` is
+`in-progress`). Precedence follows the call's progress, then the event time: a call never goes back
+from `completed` to `ringing`, whatever the arrival order.
+"""
+
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from ..envelope import CloudEvent, Identifier
+from ..lifecycle import key
+from .base import Family, event_types
+
+PREFIXES = ("com.twilio.voice.status-callback.call.", "com.twilio.voice.webhook.status-callback.call.")
+BY_TYPE = {"initiated": "initiated", "ringing": "ringing", "answered": "in-progress", "completed": "completed"}
+# Twilio's CallStatus words (contract 2), by call progress; the ends of a call rank together.
+RANK = {"queued": 0, "initiated": 1, "ringing": 2, "in-progress": 3,
+        "completed": 4, "busy": 4, "failed": 4, "no-answer": 4, "canceled": 4}
+
+
+class CallbackParameters(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    CallSid: Identifier | None = None
+    CallStatus: str | None = None
+    AccountSid: str | None = None
+
+
+class CallbackRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    method: str | None = None
+    url: str | None = None
+    parameters: CallbackParameters | None = None
+
+
+class CallData(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    sid: Identifier | None = None  # the call SID (required by the schema)
+    timestamp: str | None = None
+    requestDateCreated: str | None = None  # RFC 1123
+    eventSid: str | None = None
+    request: CallbackRequest | None = None
+    response: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _has_a_call_sid(self) -> "CallData":
+        if not self.call_sid:
+            raise ValueError("sid or request.parameters.CallSid is required")
+        return self
+
+    @property
+    def parameters(self) -> CallbackParameters:
+        return (self.request.parameters if self.request else None) or CallbackParameters()
+
+    @property
+    def call_sid(self) -> str:
+        return self.parameters.CallSid or self.sid or ""
+
+
+class Calls(Family[CallData]):
+    name = "calls"
+    entity = "call"
+    id_source = "data.request.parameters.CallSid (else data.sid)"
+    types = {
+        **event_types(PREFIXES[0], BY_TYPE, "Voice.WebhookEvent", [1, 2]),
+        **event_types(PREFIXES[1], BY_TYPE, "Voice.WebhookEvent", [1, 2]),
+    }
+    data_model = CallData
+    precedence = ("call progress: queued < initiated < ringing < in-progress < completed = busy = failed = "
+                  "no-answer = canceled; equal rank: the later event time")
+    time_fields = ("timestamp", "requestDateCreated")
+
+    @property
+    def status_words(self) -> tuple[str, ...]:
+        return tuple(RANK)
+
+    def status(self, event_type: str, data: CallData) -> str:
+        reported = data.parameters.CallStatus
+        return reported if reported in RANK else self.types[event_type].status
+
+    def entity_id(self, event: CloudEvent, data: CallData) -> str:
+        return data.call_sid
+
+    def account_values(self, data: CallData) -> Iterable[Any]:
+        return (data.parameters.AccountSid,)
+
+    def order_key(self, event: CloudEvent, data: CallData, status: str) -> str:
+        return key(str(RANK[status]), event.time_utc, event.id)

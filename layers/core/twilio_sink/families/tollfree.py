@@ -1,0 +1,44 @@
+"""`com.twilio.messaging.compliance.toll-free-verification.*`: toll-free number verification.
+
+Like the A2P registrations, a verification moves back and forth (rejected, edited, approved): the
+newest event wins (its time, then `processeddate`).
+"""
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..envelope import CloudEvent, Identifier
+from ..lifecycle import key, padded
+from .a2p import PREFIX
+from .base import Family, event_types
+
+TYPES = PREFIX + "toll-free-verification."
+STATUSES = {"requested": "requested", "pending-review": "pending_review", "edit": "edited",
+            "request-approved": "approved", "rejected": "rejected", "failure": "failed",
+            "expired": "expired", "deleted": "deleted"}
+
+
+class TollFreeData(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    tollfreeverificationsid: Identifier
+    accountsid: str | None = None
+    phonenumbersid: str | None = None
+    verificationstatus: str | None = None
+    processeddate: int | None = Field(None, ge=0, lt=10**15)  # epoch milliseconds
+
+
+class TollFreeVerifications(Family[TollFreeData]):
+    name = "toll-free"
+    entity = "tollfree_verification"
+    id_source = "data.tollfreeverificationsid"
+    # Twilio names one schema per type (`TollFree.VerificationEdit`); only the namespace is checked.
+    types = event_types(TYPES, STATUSES, "TollFree.", [1, 2])
+    data_model = TollFreeData
+    precedence = "the later event time, then the payload's `processeddate`"
+    time_fields = ("processeddate",)
+
+    def entity_id(self, event: CloudEvent, data: TollFreeData) -> str:
+        return data.tollfreeverificationsid
+
+    def order_key(self, event: CloudEvent, data: TollFreeData, status: str) -> str:
+        return key(event.time_utc, padded(data.processeddate or 0), event.id)

@@ -1,0 +1,42 @@
+"""`com.twilio.accountsecurity.verify.message.*`: delivery of each message a Verify service sends.
+
+Schema AccountSecurity.MessageStatusEvent. One message per send attempt, so the entity is the
+attempt (`attempt_sid`, VL…); its verification is `verification_sid` in `data`. Ranked like a
+message: sent < delivered = undelivered = failed < read, then the event time.
+"""
+
+from pydantic import BaseModel, ConfigDict
+
+from ..envelope import CloudEvent, Identifier
+from ..lifecycle import key
+from .base import Family, event_types
+
+PREFIX = "com.twilio.accountsecurity.verify.message."
+RANK = {"sent": 0, "delivered": 1, "undelivered": 1, "failed": 1, "read": 2}
+
+
+class VerifyMessageData(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    attempt_sid: Identifier
+    verification_sid: str | None = None
+    account_sid: str | None = None
+    service_sid: str | None = None
+    message_status: str | None = None
+    created_at: str | None = None
+
+
+class VerifyMessages(Family[VerifyMessageData]):
+    name = "verify-messages"
+    entity = "verify_message"
+    id_source = "data.attempt_sid"
+    types = event_types(PREFIX, {status: status for status in RANK}, "AccountSecurity.MessageStatusEvent", [1, 2])
+    data_model = VerifyMessageData
+    precedence = "sent < delivered = undelivered = failed < read; equal rank: the later event time"
+    time_fields = ("created_at",)
+
+    def entity_id(self, event: CloudEvent, data: VerifyMessageData) -> str:
+        return data.attempt_sid
+
+    def order_key(self, event: CloudEvent, data: VerifyMessageData, status: str) -> str:
+        return key(str(RANK[status]), event.time_utc, event.id)

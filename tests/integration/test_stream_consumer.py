@@ -205,9 +205,9 @@ def test_a_batch_that_fails_entirely_reports_every_record_instead_of_raising(sta
 
 
 def test_changes_too_large_for_one_item_become_dead_letters_instead_of_blocking_the_shard(stack, consumer, context):
-    # Given 3,500 applied changes of one brand in one batch, whose claims (~120 bytes each) together
+    # Given 5,000 applied changes of one brand in one batch, whose claims (~90 bytes each) together
     # exceed DynamoDB's 400 KB item, and a small neighbour in the same batch
-    lifecycle = [f.brand("brand-registered", seconds=second) for second in range(3_500)]
+    lifecycle = [f.brand("brand-registered", seconds=second) for second in range(5_000)]
     response = consume(consumer, context, [*lifecycle, f.message("queued", message_id="MM-small")])
     # Then nothing is retried (it could never succeed): the six are dead letters, the neighbour is done
     assert response == {"batchItemFailures": []}

@@ -247,19 +247,14 @@ class StreamDelivery:
         if self.done:
             return
         batch, retries = self.queue.pop(0)
-        # Each invocation its own container: a cut-in runs inside another invocation in this process,
-        # and Powertools' processor (module state) would mix the two batches' answers.
-        from twilio_sink.stream import WholeBatchProcessor
-
-        shared, self.consumer.processor = self.consumer.processor, WholeBatchProcessor()
+        # A cut-in runs one invocation inside another in this process: the function itself must keep
+        # their batches apart (its processor is made per invocation), as separate containers would.
         try:
             response = self.consumer.lambda_handler({"Records": batch}, self.context)
         except Crash:
             halves = [batch[: len(batch) // 2], batch[len(batch) // 2:]] if len(batch) > 1 else [batch]
             self._retry([(half, retries + 1) for half in halves])
             return
-        finally:
-            self.consumer.processor = shared
         failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
         if failed:
             sequences = [r["kinesis"]["sequenceNumber"] for r in batch]

@@ -27,7 +27,9 @@ BIG = 2**70
 VALUES = [None, True, 0, -1, 1.5, BIG, "", "x", SENTINEL, [], [1], {}, {"a": 1},
           {"a": [{"b": {"c": [SENTINEL, BIG, None]}}]}]
 ENVELOPE = ["specversion", "type", "source", "id", "time", "dataschema", "datacontenttype", "data"]
-REASONS = {"not_cloudevent", "invalid_payload"}
+# An event whose account field or `source` was replaced names none of the stack's accounts: it is a
+# `foreign_account` dead letter (issue 15), never applied.
+REASONS = {"not_cloudevent", "invalid_payload", "foreign_account"}
 # Twilio's webhook bodies are at most 64 kB and a Kinesis batch is at most the mapping's batch size.
 WEBHOOK_EVENTS_PER_BODY = 25
 KINESIS_RECORDS_PER_BATCH = 100

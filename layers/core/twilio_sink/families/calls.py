@@ -7,7 +7,6 @@ SID and status are the callback's parameters (`request.parameters.CallSid`, `Cal
 from `completed` to `ringing`, whatever the arrival order.
 """
 
-from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -74,6 +73,8 @@ class Calls(Family[CallData]):
     precedence = ("call progress: queued < initiated < ringing < in-progress < completed = busy = failed = "
                   "no-answer = canceled; equal rank: the later event time")
     time_fields = ("timestamp", "requestDateCreated")
+    # The call's account is a parameter of the callback Twilio made.
+    account_fields = ("request.parameters.AccountSid", *Family.account_fields)
 
     @property
     def status_words(self) -> tuple[str, ...]:
@@ -85,9 +86,6 @@ class Calls(Family[CallData]):
 
     def entity_id(self, event: CloudEvent, data: CallData) -> str:
         return data.call_sid
-
-    def account_values(self, data: CallData) -> Iterable[Any]:
-        return (data.parameters.AccountSid,)
 
     def order_key(self, event: CloudEvent, data: CallData, status: str) -> str:
         return key(str(RANK[status]), event.time_utc, event.id)

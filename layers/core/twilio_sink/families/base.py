@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..envelope import CloudEvent, parse_timestamp
+from ..lifecycle import key
 
 # Twilio's Account SIDs: "AC" and 32 lowercase hex digits.
 ACCOUNT_SID = re.compile(r"AC[0-9a-f]{32}")
@@ -120,6 +121,20 @@ class Family[Data: BaseModel](ABC):
     @abstractmethod
     def order_key(self, event: CloudEvent, data: Data, status: str) -> str:
         """Text that sorts in precedence order; must end with the event id for a total order."""
+
+
+class Ranked[Data: BaseModel](Family[Data]):
+    """A lifecycle that only moves forward: the higher rank wins whatever the arrival order; equal
+    ranks (the ends of a lifecycle, usually) go to the later event time."""
+
+    rank: Mapping[str, int]  # every status word, in precedence order (single-digit ranks: they sort as text)
+
+    @property
+    def status_words(self) -> tuple[str, ...]:
+        return tuple(self.rank)
+
+    def order_key(self, event: CloudEvent, data: Data, status: str) -> str:
+        return key(str(self.rank[status]), event.time_utc, event.id)
 
 
 def _path(data: dict[str, Any], path: str) -> Any:

@@ -12,8 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from ..envelope import CloudEvent, Identifier
-from ..lifecycle import key
-from .base import Family, event_types
+from .base import Family, Ranked, event_types
 
 PREFIXES = ("com.twilio.voice.status-callback.call.", "com.twilio.voice.webhook.status-callback.call.")
 BY_TYPE = {"initiated": "initiated", "ringing": "ringing", "answered": "in-progress", "completed": "completed"}
@@ -61,7 +60,7 @@ class CallData(BaseModel):
         return self.parameters.CallSid or self.sid or ""
 
 
-class Calls(Family[CallData]):
+class Calls(Ranked[CallData]):
     name = "calls"
     entity = "call"
     id_source = "data.request.parameters.CallSid (else data.sid)"
@@ -69,6 +68,7 @@ class Calls(Family[CallData]):
         **event_types(PREFIXES[0], BY_TYPE, "Voice.WebhookEvent", [1, 2]),
         **event_types(PREFIXES[1], BY_TYPE, "Voice.WebhookEvent", [1, 2]),
     }
+    rank = RANK
     data_model = CallData
     precedence = ("call progress: queued < initiated < ringing < in-progress < completed = busy = failed = "
                   "no-answer = canceled; equal rank: the later event time")
@@ -76,16 +76,9 @@ class Calls(Family[CallData]):
     # The call's account is a parameter of the callback Twilio made.
     account_fields = ("request.parameters.AccountSid", *Family.account_fields)
 
-    @property
-    def status_words(self) -> tuple[str, ...]:
-        return tuple(RANK)
-
     def status(self, event_type: str, data: CallData) -> str:
         reported = data.parameters.CallStatus
         return reported if reported in RANK else self.types[event_type].status
 
     def entity_id(self, event: CloudEvent, data: CallData) -> str:
         return data.call_sid
-
-    def order_key(self, event: CloudEvent, data: CallData, status: str) -> str:
-        return key(str(RANK[status]), event.time_utc, event.id)

@@ -20,6 +20,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -167,7 +168,17 @@ class Engine:
     def bridge_gateway(self) -> str:
         """The host's address on the engine's default bridge: what a container reaches the host at."""
         (bridge,) = json.loads(self.docker("network", "inspect", "bridge", text=True).stdout)
-        return bridge["IPAM"]["Config"][0]["Gateway"]
+        config = (bridge.get("IPAM", {}).get("Config") or [{}])[0]
+        if config.get("Gateway"):
+            return config["Gateway"]
+        # dockerd 20.10 leaves the gateway out of a docker0 it has just created (a new machine): the
+        # bridge interface's own address is that gateway.
+        device = bridge.get("Options", {}).get("com.docker.network.bridge.name", "docker0")
+        shown = subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", device], capture_output=True, text=True).stdout
+        found = re.search(r"\binet (\d+\.\d+\.\d+\.\d+)/", shown)
+        if found is None:
+            raise EngineUnavailable(f"the engine's bridge {device} has no IPv4 address for containers to reach")
+        return found[1]
 
     # ------------------------------------------------------------------------------ the stand-in image
 

@@ -6,7 +6,7 @@ table, topic and queues, found from the CloudFormation stack's outputs or given 
 
 import argparse
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -84,6 +84,47 @@ def resolve(args: argparse.Namespace, needed: tuple[str, ...]) -> Resources:
     except ValueError as error:
         raise UsageError(f"--twilio-account-sids: {error}") from None
     return Resources(**{name: value or "" for name, value in values.items()})
+
+
+@dataclass(frozen=True)
+class Command[Summary]:
+    """What differs between `redrive` and `replay`; `main` is the rest, the same for both."""
+
+    name: str  # redrive | replay
+    doc: str  # the module's docstring: its second paragraph is the description
+    title: str  # what it does, for its first line: "Redriving stream failures"
+    noun: str  # what the queue holds: message | letter
+    done: str  # what became of one that succeeded: redriven | replayed
+    queue: str  # the Resources attribute of the queue drained
+    writes: tuple[str, ...]  # the further resources needed when not a dry run
+    drain: Callable[[Resources, argparse.Namespace], Summary]
+    report: Callable[[Summary, bool], tuple[str, bool]]  # (the closing line, whether nothing was kept)
+
+    def main(self, argv: list[str] | None = None) -> int:
+        parser = argparse.ArgumentParser(
+            prog=f"twilio-sink {self.name}", description=self.doc.split("\n\n")[1].replace("\n", " "),
+            epilog=f"Exit status: 0 when every {self.noun} was {self.done} (or would be, in a dry run), 1 when "
+                   "some were kept, 2 on a usage error.")
+        add_resource_options(parser)
+        add_queue_options(parser)
+        args = parser.parse_args(argv)
+        try:
+            resources = resolve(args, (self.queue,) if args.dry_run else (self.queue, *self.writes))
+        except UsageError as error:
+            print(f"{self.name}: {error}", file=sys.stderr)
+            return 2
+        mode = "dry run: nothing is written or deleted" if args.dry_run else "reprocessing"
+        print(f"{self.title} from {getattr(resources, self.queue)} ({mode})")
+        try:
+            with quiet_core():
+                summary = self.drain(resources, args)
+        except aws.AWS_ERRORS as error:
+            print(f"{self.name}: stopped by an AWS error, nothing was lost ({self.noun}s not done stay queued): {error}",
+                  file=sys.stderr)
+            return 1
+        line, nothing_kept = self.report(summary, args.dry_run)
+        print(line)
+        return 0 if nothing_kept else 1
 
 
 def pipeline(resources: Resources) -> Pipeline:

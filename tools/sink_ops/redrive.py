@@ -166,33 +166,15 @@ def _format(counts: dict[str, int]) -> str:
     return ", ".join(f"{name} {value}" for name, value in sorted(counts.items()) if value) or "nothing"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="twilio-sink redrive", description=__doc__.split("\n\n")[1].replace("\n", " "),
-        epilog="Exit status: 0 when every message was redriven (or would be, in a dry run), 1 when some were "
-               "kept, 2 on a usage error.")
-    recovery.add_resource_options(parser)
-    recovery.add_queue_options(parser)
-    args = parser.parse_args(argv)
-    try:
-        resources = recovery.resolve(args, ("stream_failure_queue_url",) if args.dry_run else
-                                     ("stream_failure_queue_url", "table_name", "topic_arn", "dead_letter_queue_url"))
-    except recovery.UsageError as error:
-        print(f"redrive: {error}", file=sys.stderr)
-        return 2
-    mode = "dry run: nothing is written or deleted" if args.dry_run else "reprocessing"
-    print(f"Redriving stream failures from {resources.stream_failure_queue_url} ({mode})")
-    try:
-        with recovery.quiet_core():
-            summary = redrive(resources, args)
-    except aws.AWS_ERRORS as error:
-        print(f"redrive: stopped by an AWS error, nothing was lost (messages not done stay queued): {error}",
-              file=sys.stderr)
-        return 1
-    verb = "would be redriven" if args.dry_run else "redriven and deleted"
-    print(f"Done: {summary.messages} message(s), {summary.records} record(s); {summary.redriven} {verb}, "
-          f"{summary.kept} kept. {_format(summary.counts)}")
-    return 0 if summary.kept == 0 else 1
+def _report(summary: Summary, dry_run: bool) -> tuple[str, bool]:
+    verb = "would be redriven" if dry_run else "redriven and deleted"
+    return (f"Done: {summary.messages} message(s), {summary.records} record(s); {summary.redriven} {verb}, "
+            f"{summary.kept} kept. {_format(summary.counts)}", summary.kept == 0)
+
+
+COMMAND = recovery.Command("redrive", __doc__, "Redriving stream failures", "message", "redriven", "stream_failure_queue_url",
+                           ("table_name", "topic_arn", "dead_letter_queue_url"), redrive, _report)
+main = COMMAND.main
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import Ki
 from pydantic import ValidationError
 
 from sink_ops import recovery
-from twilio_sink import aws
 from twilio_sink.dead_letters import DeadLetter
 from twilio_sink.envelope import Poison, PoisonReason
 from twilio_sink.inbound import Received, from_kinesis, from_webhook
@@ -118,35 +117,17 @@ def replay(resources: recovery.Resources, args: argparse.Namespace, out=None) ->
     return summary
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="twilio-sink replay", description=__doc__.split("\n\n")[1].replace("\n", " "),
-        epilog="Exit status: 0 when every letter was replayed (or would be, in a dry run), 1 when some were "
-               "kept, 2 on a usage error.")
-    recovery.add_resource_options(parser)
-    recovery.add_queue_options(parser)
-    args = parser.parse_args(argv)
-    try:
-        resources = recovery.resolve(args, ("dead_letter_queue_url",) if args.dry_run else
-                                     ("dead_letter_queue_url", "table_name", "topic_arn"))
-    except recovery.UsageError as error:
-        print(f"replay: {error}", file=sys.stderr)
-        return 2
-    mode = "dry run: nothing is written or deleted" if args.dry_run else "replaying"
-    print(f"Replaying dead letters from {resources.dead_letter_queue_url} ({mode})")
-    try:
-        with recovery.quiet_core():
-            summary = replay(resources, args)
-    except aws.AWS_ERRORS as error:
-        print(f"replay: stopped by an AWS error, nothing was lost (letters not done stay queued): {error}",
-              file=sys.stderr)
-        return 1
-    verb = "would be replayed" if args.dry_run else "replayed and removed"
+def _report(summary: Summary, dry_run: bool) -> tuple[str, bool]:
+    verb = "would be replayed" if dry_run else "replayed and removed"
     kept = summary.still_poison + summary.retry_later + summary.not_replayable
-    print(f"Done: {summary.letters} letter(s); {summary.replayed} {verb}; kept {kept} "
-          f"({summary.still_poison} still poison, {summary.retry_later} to retry, "
-          f"{summary.not_replayable} not replayable).")
-    return 0 if kept == 0 else 1
+    return (f"Done: {summary.letters} letter(s); {summary.replayed} {verb}; kept {kept} "
+            f"({summary.still_poison} still poison, {summary.retry_later} to retry, "
+            f"{summary.not_replayable} not replayable).", kept == 0)
+
+
+COMMAND = recovery.Command("replay", __doc__, "Replaying dead letters", "letter", "replayed", "dead_letter_queue_url",
+                           ("table_name", "topic_arn"), replay, _report)
+main = COMMAND.main
 
 
 if __name__ == "__main__":

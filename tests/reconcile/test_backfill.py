@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from sink_cli.main import main as cli
-from tests.reconcile.histories import call_event, call_sid, message_sid
+from tests.reconcile.histories import call_event, call_sid, message_sid, pm_event
 from tests.support import factories
 from tests.support.fake_twilio import ACCOUNT
 from tests.support.sinks import consume
@@ -95,6 +95,24 @@ def test_twilio_failing_exits_1(stack, outage, twilio_api, capsys):
     twilio_api.faults["*"] = [500] * 4
     assert cli(outage) == 1
     assert "the window is incomplete" in capsys.readouterr().err
+
+
+def test_a_programmable_messaging_message_is_corrected_in_its_own_type(stack, consumer, context, outage, twilio_api):
+    # Given a message the sink knows from Programmable Messaging events only, stuck at `sent`
+    sid = message_sid(7)
+    consume(consumer, context, [pm_event("sent", sid, 70)], first_sequence=10)
+    stack.notifications()
+    twilio_api.message(sid, "delivered", factories.BASE_TIME + timedelta(seconds=75),
+                       sent=factories.BASE_TIME + timedelta(seconds=70))
+
+    assert cli(outage) == 0
+
+    # Then its correction is a Programmable Messaging event, in that family's payload
+    state = stack.states()[f"message#{sid}"]
+    assert (state["status"], state["event_type"]) == ("delivered", "com.twilio.messaging.message.delivered")
+    assert json.loads(state["data"])["messageStatus"] == "DELIVERED"
+    assert [(n["status"], n["event_type"]) for n in stack.notifications() if n["id"] == sid] == [
+        ("delivered", "com.twilio.messaging.message.delivered")]
 
 
 def test_twilio_failing_for_the_calls_still_applies_the_messages(stack, outage, twilio_api, capsys):

@@ -98,7 +98,7 @@ def synthetic_event(family: Family, entity_id: str, stored_data: dict[str, Any],
     Its id is derived from what it says, so a repeated answer is the same event and the pipeline
     takes it as a duplicate.
     """
-    assert truth.status is not None
+    assert truth.status is not None  # callers correct only to a status the family has a word for
     event_type, data = family.correction(truth.status, stored_data, truth.data)
     # date_updated has whole seconds, and the real event of the same change carries a time within that
     # second: stamped with the second's last microsecond, the answer outranks that event, which then

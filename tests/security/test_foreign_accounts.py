@@ -13,8 +13,8 @@ import pytest
 from sink_dev.samples import SAMPLE_ACCOUNT_SID, SAMPLE_SUBACCOUNT_SID, load_samples, webhook_event
 from tests.support import factories as f
 from tests.support.sinks import consume, post
-from twilio_sink.accounts import accounts_named
 from twilio_sink.envelope import to_cloudevent
+from twilio_sink.registry import accounts_named
 
 OURS = SAMPLE_ACCOUNT_SID
 THEIRS = "AC" + "e" * 32
@@ -29,9 +29,19 @@ def from_account(event: dict, account: str) -> dict:
     return event
 
 
+def call_event(parameters: dict, source: str) -> dict:
+    return f.cloudevent("com.twilio.voice.status-callback.call.ringing",
+                        {"sid": "CAforeign", "timestamp": f.at(0),
+                         "request": {"method": "POST", "parameters": {"CallSid": "CAforeign", **parameters}}}) | {
+        "source": source}
+
+
 def foreign_variants() -> dict[str, dict]:
     base = f.message("queued", message_id="MMforeign")
     return {
+        # A call names its account among the callback's parameters: the allow-list reads them too.
+        "call-parameters-name-another-account": call_event({"AccountSid": THEIRS},
+                                                            f"/2010-04-01/Accounts/{OURS}/Calls/CAforeign"),
         "other-account-in-source": base | {"source": f"/2010-04-01/Accounts/{THEIRS}/Messages/MMforeign"},
         "other-account-in-payload": base | {"data": base["data"] | {"account_sid": THEIRS}},
         "source-and-payload-disagree": base | {"data": base["data"] | {"accountSid": THEIRS}},
@@ -130,7 +140,16 @@ def test_a_subaccount_token_signs_only_that_subaccounts_events(stack, webhook, c
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda s: s["type"].rsplit(".", 1)[-1] + ":" + s["id"][-4:])
 def test_every_sample_names_exactly_our_account(sample):
-    assert accounts_named(to_cloudevent(sample)) in ({OURS}, {SAMPLE_SUBACCOUNT_SID})  # the accounts the stack accepts
+    assert set(accounts_named(to_cloudevent(sample))) in ({OURS}, {SAMPLE_SUBACCOUNT_SID})  # the accounts the stack accepts
+
+
+def test_a_call_that_names_its_account_only_in_its_parameters_is_ours(stack, consumer, context):
+    # Given a call event whose source carries no account path, only the callback's AccountSid
+    event = call_event({"AccountSid": OURS, "CallStatus": "ringing"}, "/v1/Calls/CAforeign")
+    # When it arrives, Then it is applied, and the state records the account the allow-list read
+    assert consume(consumer, context, [event]) == {"batchItemFailures": []}
+    assert stack.dead_letters() == []
+    assert stack.states()["call#CAforeign"]["account_sid"] == OURS
 
 
 def test_the_accepted_accounts_are_required_and_checked(monkeypatch):

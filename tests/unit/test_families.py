@@ -5,15 +5,17 @@ from datetime import UTC, datetime
 
 import pytest
 
+from sink_dev.samples import load_samples
 from tests.support import factories as f
 from twilio_sink.envelope import CloudEvent, Poison, parse_timestamp
-from twilio_sink.registry import FAMILIES, account_of, dataschema, route
+from twilio_sink.registry import FAMILIES, accounts_named, dataschema, route
 
 PM = "com.twilio.messaging.message."
 CALL = "com.twilio.voice.status-callback.call."
 OLD_CALL = "com.twilio.voice.webhook.status-callback.call."
 ACCOUNT = "AC" + "a" * 32
 SUBACCOUNT = "AC" + "b" * 32
+SAMPLES = load_samples()
 
 
 def routed(event: dict):
@@ -271,16 +273,32 @@ def test_the_account_sid_is_recorded_as_an_index_attribute(event, expected):
     assert change.indexed.get("account_sid") == expected
 
 
+NOT_A_SID = "(not an account SID)"
+
+
 @pytest.mark.parametrize(("event", "expected"), [
-    (f.message("sent", account_sid=ACCOUNT), ACCOUNT),
-    (call("ringing", "ringing", AccountSid=SUBACCOUNT), SUBACCOUNT),
-    (f.message("sent", message_id="", accountsid=ACCOUNT), ACCOUNT),  # refused by its model: read field by field
-    (f.message("sent", message_id="", account_sid=[1]) | {"source": f"/Accounts/{SUBACCOUNT}/x"}, SUBACCOUNT),
-    (f.cloudevent("com.twilio.conversations.message.added", {"AccountSid": "x", "accountSid": ACCOUNT}), ACCOUNT),
-    (f.message("sent") | {"source": "/tests"}, None),
+    (f.message("sent", account_sid=ACCOUNT) | {"source": "/tests"}, [ACCOUNT]),
+    (call("ringing", "ringing", AccountSid=SUBACCOUNT) | {"source": "/tests"}, [SUBACCOUNT]),
+    # Refused by its model, still read field by field, in the family's order, then the source.
+    (f.message("sent", message_id="", accountsid=ACCOUNT), [ACCOUNT, f.SAMPLE_ACCOUNT_SID]),
+    (f.message("sent", message_id="", account_sid=[1]) | {"source": f"/Accounts/{SUBACCOUNT}/x"},
+     [NOT_A_SID, SUBACCOUNT]),
+    (f.cloudevent("com.twilio.conversations.message.added", {"AccountSid": "x", "accountSid": ACCOUNT})
+     | {"source": "/tests"}, [ACCOUNT, NOT_A_SID]),
+    (call("ringing", "ringing", AccountSid=ACCOUNT) | {"data": {"request": "not an object"}, "source": "/t"}, []),
+    (f.message("sent") | {"source": "/tests"}, []),
 ])
-def test_account_of_reads_an_event_before_routing_and_never_raises(event, expected):
-    assert account_of(CloudEvent.model_validate(event)) == expected
+def test_accounts_named_reads_an_event_before_routing_and_never_raises(event, expected):
+    assert accounts_named(CloudEvent.model_validate(event)) == expected
+
+
+@pytest.mark.parametrize("event", [*SAMPLES, call("ringing", "ringing", AccountSid=SUBACCOUNT) | {"source": "/t"},
+                                   f.message("sent", account_sid=SUBACCOUNT) | {"source": "/t"}],
+                         ids=lambda e: e["type"].rsplit(".", 1)[-1] + ":" + e["id"][-4:])
+def test_the_allow_list_and_the_state_item_read_the_same_account(event):
+    # The allow-list accepts an event naming exactly one account; the state records that one.
+    cloudevent = CloudEvent.model_validate(event)
+    assert set(accounts_named(cloudevent)) == {routed(event).indexed["account_sid"]}
 
 
 # ---- the catch-all -------------------------------------------------------------------------------

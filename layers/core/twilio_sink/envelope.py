@@ -127,9 +127,8 @@ def parse_timestamp(value: Any) -> datetime | None:
         if not isinstance(value, str):
             return None
         if RFC3339.fullmatch(value):
-            # Python reads at most six fractional digits: drop the nanoseconds' last three.
-            text = re.sub(r"(\.\d{6})\d+", r"\1", value).replace("z", "Z")
-            return in_utc(datetime.fromisoformat(text))
+            # Python 3.13 reads nanoseconds (cut to microseconds), and `Z`, but not a lowercase `z`.
+            return in_utc(datetime.fromisoformat(value.replace("z", "Z")))
         parsed = parsedate_to_datetime(value)
         return in_utc(parsed) if parsed.tzinfo else None
     except (ValueError, TypeError, OverflowError, IndexError):

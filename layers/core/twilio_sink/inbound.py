@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import Ki
 
 from .accounts import check_account
 from .envelope import CloudEvent, Poison, PoisonReason, cloudevent_from_record, split_webhook_body, to_cloudevent
+from .registry import accounts_named
 
 
 @dataclass
@@ -90,5 +91,5 @@ def from_webhook(body: str, origin: dict[str, Any], accounts: Set[str]) -> list[
 
 
 def _accepted(event: CloudEvent, accounts: Set[str]) -> CloudEvent:
-    check_account(event, accounts)
+    check_account(accounts_named(event), accounts)
     return event

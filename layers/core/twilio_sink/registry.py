@@ -58,17 +58,13 @@ def dataschema(event_type: str, version: int | None = None) -> str | None:
     return f"https://events-schemas.twilio.com/{declared.schema}/{version or declared.latest}"
 
 
-def account_of(event: CloudEvent) -> str | None:
-    """The Account SID an event names (its family's account field, else `source`), or None; never raises.
+def accounts_named(event: CloudEvent) -> list[str]:
+    """Every account an event names, as its family reads them (the allow-list's question); never raises.
 
-    For checks made before routing (an allow-list of accounts): a payload its family's model refuses
-    is still read, field by field, as the catch-all reads any payload.
+    Asked before routing: the raw payload is read, so a payload its family's model refuses still
+    names its accounts.
     """
-    family = family_of(event.type)
-    try:
-        return family.account_sid(event, family.data_model.model_validate(event.data))
-    except Exception:  # the payload will be a dead letter when routed; only its account is asked here
-        return UNMODELLED.account_sid(event, UNMODELLED.data_model.model_validate(event.data))
+    return family_of(event.type).accounts_named(event)
 
 
 def route(event: CloudEvent) -> Change:
@@ -104,7 +100,7 @@ def _route(family: Family, event: CloudEvent) -> tuple[Change, bool]:
             raise Poison(PoisonReason.INVALID_PAYLOAD, f"time: missing, and no timestamp in data (read: {fields})")
         event = event.model_copy(update={"time": moment})
     status = family.status(event.type, data)
-    account = family.account_sid(event, data)
+    account = family.account_sid(event)
     change = Change(
         entity=family.entity,
         entity_id=family.entity_id(event, data),

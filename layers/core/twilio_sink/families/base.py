@@ -10,9 +10,13 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..envelope import CloudEvent, parse_timestamp
+from ..lifecycle import key
 
-ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
-SOURCE_ACCOUNT = re.compile(r"/Accounts/(AC[0-9a-fA-F]{32})(?:/|$)")
+# Twilio's Account SIDs: "AC" and 32 lowercase hex digits.
+ACCOUNT_SID = re.compile(r"AC[0-9a-f]{32}")
+SOURCE_ACCOUNT = re.compile(r"/Accounts/(AC[0-9a-f]{32})(?:/|$)")
+# What an account field holding anything but an Account SID names: no account, so it vouches for nothing.
+NOT_AN_ACCOUNT_SID = "(not an account SID)"
 
 
 @dataclass(frozen=True)
@@ -55,8 +59,12 @@ class Family[Data: BaseModel](ABC):
     precedence: str  # which event wins, in words (for the docs)
     # Payload fields read, in order, when an event has no `time` (several documented examples lack it).
     time_fields: tuple[str, ...] = ()
-    # Payload fields that may hold the Account SID; the envelope's `source` path is tried after them.
-    account_fields: tuple[str, ...] = ("account_sid", "accountSid", "accountsid")
+    # Where the payload may name the Account SID (dotted paths into `data`), read in this order; the
+    # envelope's `source` path is read after them. All of them are read, by the allow-list too
+    # (accounts.py): an event that names two accounts is foreign. The default covers Twilio's spellings:
+    # Communications API account_sid, A2P accountsid, Programmable Messaging and Verify accountSid, and
+    # the PascalCase AccountSid of Conversations and callbacks.
+    account_fields: tuple[str, ...] = ("account_sid", "accountSid", "accountsid", "AccountSid")
     subscribable = True  # whether a Twilio subscription can name its types
 
     @property
@@ -78,20 +86,25 @@ class Family[Data: BaseModel](ABC):
         """
         return {}
 
-    def account_sid(self, event: CloudEvent, data: Data) -> str | None:
-        """The Twilio account (or subaccount) the event belongs to, if the event says.
+    def accounts_named(self, event: CloudEvent) -> list[str]:
+        """Every account the event names, in the order read: the payload's account fields, then `source`.
 
-        The payload's account field first, then the envelope's `source` path (`/Accounts/AC…/`).
+        Read from the raw payload, so it answers before validation and never raises: the allow-list
+        asks it of every event, and the state item records the first Account SID among them.
         """
-        for value in self.account_values(data):
-            if isinstance(value, str) and ACCOUNT_SID.fullmatch(value):
-                return value
+        named = []
+        for path in self.account_fields:
+            value = _path(event.data, path)
+            if value is not None:
+                named.append(value if isinstance(value, str) and ACCOUNT_SID.fullmatch(value) else NOT_AN_ACCOUNT_SID)
         match = SOURCE_ACCOUNT.search(event.source)
-        return match[1] if match else None
+        if match:
+            named.append(match[1])
+        return named
 
-    def account_values(self, data: Data) -> Iterable[Any]:
-        """The payload's candidates for the Account SID (any JSON type: only an `AC…` SID is taken)."""
-        return (_field(data, name) for name in self.account_fields)
+    def account_sid(self, event: CloudEvent) -> str | None:
+        """The Twilio account (or subaccount) the event belongs to, if it names one: recorded on the state."""
+        return next((name for name in self.accounts_named(event) if name != NOT_AN_ACCOUNT_SID), None)
 
     def event_time(self, data: Data) -> datetime | None:
         """The payload's own timestamp, for an event without `time`."""
@@ -118,6 +131,30 @@ class Family[Data: BaseModel](ABC):
     @abstractmethod
     def order_key(self, event: CloudEvent, data: Data, status: str) -> str:
         """Text that sorts in precedence order; must end with the event id for a total order."""
+
+
+class Ranked[Data: BaseModel](Family[Data]):
+    """A lifecycle that only moves forward: the higher rank wins whatever the arrival order; equal
+    ranks (the ends of a lifecycle, usually) go to the later event time."""
+
+    rank: Mapping[str, int]  # every status word, in precedence order (single-digit ranks: they sort as text)
+
+    @property
+    def status_words(self) -> tuple[str, ...]:
+        return tuple(self.rank)
+
+    def order_key(self, event: CloudEvent, data: Data, status: str) -> str:
+        return key(str(self.rank[status]), event.time_utc, event.id)
+
+
+def _path(data: dict[str, Any], path: str) -> Any:
+    """`data["a"]["b"]` for "a.b"; None where any step is missing or not an object."""
+    value: Any = data
+    for step in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(step)
+    return value
 
 
 def _field(data: BaseModel, name: str) -> Any:

@@ -8,8 +8,7 @@ outcome (`call_state`: completed, busy, fail, noanswer…) is in `data`.
 from pydantic import BaseModel, ConfigDict
 
 from ..envelope import CloudEvent, Identifier
-from ..lifecycle import key
-from .base import Family, event_types
+from .base import Ranked, event_types
 
 PREFIX = "com.twilio.voice.insights.call-summary."
 RANK = {"partial": 0, "predicted-complete": 1, "complete": 2}
@@ -26,18 +25,16 @@ class CallSummaryData(BaseModel):
     end_time: str | None = None
 
 
-class CallSummaries(Family[CallSummaryData]):
+class CallSummaries(Ranked[CallSummaryData]):
     name = "call-summaries"
     entity = "call_summary"
     id_source = "data.call_sid"
     # The exact schema name per stage is not shown in Twilio's docs: the namespace is checked.
     types = event_types(PREFIX, {stage: stage for stage in RANK}, "VoiceInsights.", [1])
+    rank = RANK
     data_model = CallSummaryData
     precedence = "partial < predicted-complete < complete; equal rank: the later event time"
     time_fields = ("end_time", "start_time")
 
     def entity_id(self, event: CloudEvent, data: CallSummaryData) -> str:
         return data.call_sid
-
-    def order_key(self, event: CloudEvent, data: CallSummaryData, status: str) -> str:
-        return key(str(RANK[status]), event.time_utc, event.id)

@@ -7,15 +7,13 @@ SID and status are the callback's parameters (`request.parameters.CallSid`, `Cal
 from `completed` to `ringing`, whatever the arrival order.
 """
 
-from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from ..envelope import CloudEvent, Identifier
-from ..lifecycle import key
-from .base import Family, event_types
+from .base import Family, Ranked, event_types
 
 PREFIXES = ("com.twilio.voice.status-callback.call.", "com.twilio.voice.webhook.status-callback.call.")
 BY_TYPE = {"initiated": "initiated", "ringing": "ringing", "answered": "in-progress", "completed": "completed"}
@@ -64,7 +62,7 @@ class CallData(BaseModel):
         return self.parameters.CallSid or self.sid or ""
 
 
-class Calls(Family[CallData]):
+class Calls(Ranked[CallData]):
     name = "calls"
     entity = "call"
     id_source = "data.request.parameters.CallSid (else data.sid)"
@@ -72,6 +70,7 @@ class Calls(Family[CallData]):
         **event_types(PREFIXES[0], BY_TYPE, "Voice.WebhookEvent", [1, 2]),
         **event_types(PREFIXES[1], BY_TYPE, "Voice.WebhookEvent", [1, 2]),
     }
+    rank = RANK
     data_model = CallData
     precedence = ("call progress: queued < initiated < ringing < in-progress < completed = busy = failed = "
                   "no-answer = canceled; equal rank: the later event time")
@@ -79,10 +78,8 @@ class Calls(Family[CallData]):
     final = ENDS
     # A call rings for seconds and lasts minutes (four hours at most): an hour without news means lost events.
     stale_after = timedelta(hours=1)
-
-    @property
-    def status_words(self) -> tuple[str, ...]:
-        return tuple(RANK)
+    # The call's account is a parameter of the callback Twilio made.
+    account_fields = ("request.parameters.AccountSid", *Family.account_fields)
 
     def status(self, event_type: str, data: CallData) -> str:
         reported = data.parameters.CallStatus
@@ -100,9 +97,3 @@ class Calls(Family[CallData]):
         suffix = next((s for s, word in BY_TYPE.items() if word == status),
                       "completed" if status in ENDS else "initiated")
         return PREFIXES[0] + suffix, stored | {"request": request | {"parameters": parameters}}
-
-    def account_values(self, data: CallData) -> Iterable[Any]:
-        return (data.parameters.AccountSid,)
-
-    def order_key(self, event: CloudEvent, data: CallData, status: str) -> str:
-        return key(str(RANK[status]), event.time_utc, event.id)

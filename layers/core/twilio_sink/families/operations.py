@@ -3,8 +3,7 @@
 from pydantic import BaseModel, ConfigDict
 
 from ..envelope import CloudEvent, Identifier
-from ..lifecycle import key
-from .base import Family, event_types
+from .base import Ranked, event_types
 
 PREFIX = "com.twilio.comms-api.operation."
 RANK = {"scheduled": 0, "processing": 1, "completed": 2}
@@ -15,17 +14,15 @@ class OperationData(BaseModel):
     operation_id: Identifier
 
 
-class Operations(Family[OperationData]):
+class Operations(Ranked[OperationData]):
     name = "operations"
     entity = "operation"
     id_source = "data.operation_id"
     types = event_types(PREFIX, {status: status for status in RANK},
                         {status: f"CommsApi.Operation{status.capitalize()}" for status in RANK}, [2])
+    rank = RANK
     data_model = OperationData
     precedence = "scheduled < processing < completed; equal rank: the later event time"
 
     def entity_id(self, event: CloudEvent, data: OperationData) -> str:
         return data.operation_id
-
-    def order_key(self, event: CloudEvent, data: OperationData, status: str) -> str:
-        return key(str(RANK[status]), event.time_utc, event.id)

@@ -30,10 +30,9 @@ class SinkTests(Family[SinkTestData]):
     def entity_id(self, event: CloudEvent, data: SinkTestData) -> str:
         return data.test_id
 
-    def account_sid(self, event: CloudEvent, data: SinkTestData) -> str | None:
+    def accounts_named(self, event: CloudEvent) -> list[str]:
         # The test event's `id` is the Account SID (its `source` is just `Sink`).
-        found = super().account_sid(event, data)
-        return found or (event.id if ACCOUNT_SID.fullmatch(event.id) else None)
+        return super().accounts_named(event) + ([event.id] if ACCOUNT_SID.fullmatch(event.id) else [])
 
     def order_key(self, event: CloudEvent, data: SinkTestData, status: str) -> str:
         return key(event.time_utc, event.id)

@@ -8,8 +8,7 @@ execution never restarts, so `ended` wins over `active` whatever the arrival ord
 from pydantic import BaseModel, ConfigDict
 
 from ..envelope import CloudEvent, Identifier
-from ..lifecycle import key
-from .base import Family, event_types
+from .base import Ranked, event_types
 
 PREFIX = "com.twilio.studio.flow.execution."
 RANK = {"active": 0, "ended": 1}
@@ -27,17 +26,15 @@ class FlowExecutionData(BaseModel):
     date_updated: str | None = None
 
 
-class FlowExecutions(Family[FlowExecutionData]):
+class FlowExecutions(Ranked[FlowExecutionData]):
     name = "studio"
     entity = "flow_execution"
     id_source = "data.execution_sid"
     types = event_types(PREFIX, {"started": "active", "ended": "ended"}, "Studio.FlowExecutionEvent", [1, 2])
+    rank = RANK
     data_model = FlowExecutionData
     precedence = "active < ended; equal rank: the later event time"
     time_fields = ("date_updated", "date_created")
 
     def entity_id(self, event: CloudEvent, data: FlowExecutionData) -> str:
         return data.execution_sid
-
-    def order_key(self, event: CloudEvent, data: FlowExecutionData, status: str) -> str:
-        return key(str(RANK[status]), event.time_utc, event.id)

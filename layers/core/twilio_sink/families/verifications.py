@@ -8,8 +8,7 @@ canceled, expired, max_attempts_reached); an end wins over `pending`, then the e
 from pydantic import BaseModel, ConfigDict
 
 from ..envelope import CloudEvent, Identifier
-from ..lifecycle import key
-from .base import Family, event_types
+from .base import Ranked, event_types
 
 PREFIX = "com.twilio.accountsecurity.verify.verification."
 RANK = {"pending": 0, "approved": 1, "canceled": 1, "expired": 1, "max_attempts_reached": 1}
@@ -26,18 +25,16 @@ class VerificationData(BaseModel):
     updated_at: str | None = None
 
 
-class Verifications(Family[VerificationData]):
+class Verifications(Ranked[VerificationData]):
     name = "verifications"
     entity = "verification"
     id_source = "data.verification_sid"
     types = event_types(PREFIX, {status: status for status in RANK}, "AccountSecurity.VerifyEventStreamEvent",
                         [1, 2, 3])
+    rank = RANK
     data_model = VerificationData
     precedence = "pending < approved = canceled = expired = max_attempts_reached; equal rank: the later event time"
     time_fields = ("updated_at", "verified_at", "created_at")
 
     def entity_id(self, event: CloudEvent, data: VerificationData) -> str:
         return data.verification_sid
-
-    def order_key(self, event: CloudEvent, data: VerificationData, status: str) -> str:
-        return key(str(RANK[status]), event.time_utc, event.id)

@@ -8,8 +8,7 @@ message: sent < delivered = undelivered = failed < read, then the event time.
 from pydantic import BaseModel, ConfigDict
 
 from ..envelope import CloudEvent, Identifier
-from ..lifecycle import key
-from .base import Family, event_types
+from .base import Ranked, event_types
 
 PREFIX = "com.twilio.accountsecurity.verify.message."
 RANK = {"sent": 0, "delivered": 1, "undelivered": 1, "failed": 1, "read": 2}
@@ -26,17 +25,15 @@ class VerifyMessageData(BaseModel):
     created_at: str | None = None
 
 
-class VerifyMessages(Family[VerifyMessageData]):
+class VerifyMessages(Ranked[VerifyMessageData]):
     name = "verify-messages"
     entity = "verify_message"
     id_source = "data.attempt_sid"
     types = event_types(PREFIX, {status: status for status in RANK}, "AccountSecurity.MessageStatusEvent", [1, 2])
+    rank = RANK
     data_model = VerifyMessageData
     precedence = "sent < delivered = undelivered = failed < read; equal rank: the later event time"
     time_fields = ("created_at",)
 
     def entity_id(self, event: CloudEvent, data: VerifyMessageData) -> str:
         return data.attempt_sid
-
-    def order_key(self, event: CloudEvent, data: VerifyMessageData, status: str) -> str:
-        return key(str(RANK[status]), event.time_utc, event.id)

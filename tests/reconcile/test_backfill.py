@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from sink_cli.main import main as cli
-from tests.reconcile.histories import message_sid
+from tests.reconcile.histories import call_event, call_sid, message_sid, pm_event
 from tests.support import factories
 from tests.support.fake_twilio import ACCOUNT
 from tests.support.sinks import consume
@@ -18,7 +18,8 @@ UNTIL = (factories.BASE_TIME + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"
 @pytest.fixture
 def outage(stack, consumer, context, twilio_api, monkeypatch):
     """Five messages sent in the window (three the sink heard of, stuck; one complete; one never heard
-    of), one sent after it; the API keys secret filled and the `twilio` client sent to the fake."""
+    of), one sent after it; three calls started in the window (one stuck, one complete, one never heard
+    of), one after it; the API keys secret filled and the `twilio` client sent to the fake."""
     from twilio_sink import twilio_rest
 
     secret = stack.physical["TwilioApiKeysSecret"]["Ref"]
@@ -29,12 +30,17 @@ def outage(stack, consumer, context, twilio_api, monkeypatch):
     arrived = [factories.message("queued", message_sid(1), 10, account_sid=ACCOUNT),
                factories.message("sent", message_sid(2), 20, account_sid=ACCOUNT),
                factories.message("sent", message_sid(3), 30, account_sid=ACCOUNT),
-               factories.message("delivered", message_sid(4), 40, account_sid=ACCOUNT)]
+               factories.message("delivered", message_sid(4), 40, account_sid=ACCOUNT),
+               call_event("ringing", call_sid(1), "ringing", 50),
+               call_event("completed", call_sid(2), "no-answer", 60)]
     consume(consumer, context, arrived)
     stack.notifications()
     for n, status in ((1, "delivered"), (2, "undelivered"), (3, "sent"), (4, "delivered"), (5, "failed")):
         twilio_api.message(message_sid(n), status, at + timedelta(seconds=n * 10 + 5), sent=at + timedelta(seconds=n * 10))
     twilio_api.message(message_sid(6), "delivered", at + timedelta(hours=2), sent=at + timedelta(hours=2))
+    for n, status in ((1, "completed"), (2, "no-answer"), (3, "busy")):
+        twilio_api.call(call_sid(n), status, at + timedelta(seconds=100 + n), started=at + timedelta(seconds=40 + n))
+    twilio_api.call(call_sid(4), "completed", at + timedelta(hours=2), started=at + timedelta(hours=2))
     return ["backfill", "--table-name", stack.table_name, "--topic-arn", stack.topic_arn,
             "--dead-letter-queue-url", stack.dlq_url, "--api-keys-secret-arn", secret, "--twilio-account-sids", ACCOUNT,
             "--since", SINCE, "--until", UNTIL]
@@ -47,11 +53,13 @@ def test_dry_run_lists_the_corrections_and_writes_nothing(stack, outage, capsys)
 
     out = capsys.readouterr().out
     assert sorted(line.strip() for line in out.splitlines() if line.startswith("  would change")) == [
+        f"would change call#{call_sid(1)}: ringing -> completed",
+        f"would change call#{call_sid(3)}: (none) -> busy",
         f"would change message#{message_sid(1)}: queued -> delivered",
         f"would change message#{message_sid(2)}: sent -> undelivered",
         f"would change message#{message_sid(5)}: (none) -> failed",
     ]
-    assert "5 message(s) listed, 3 would change, 0 failed" in out
+    assert "5 message(s) and 3 call(s) listed, 5 would change, 0 failed" in out
     assert stack.items() == before
     assert stack.notifications() == []
 
@@ -63,13 +71,20 @@ def test_backfill_applies_each_correction_once(stack, outage, capsys, twilio_api
     states = stack.states()
     assert {n: states[f"message#{message_sid(n)}"]["status"] for n in range(1, 6)} == {
         1: "delivered", 2: "undelivered", 3: "sent", 4: "delivered", 5: "failed"}
+    assert {n: states[f"call#{call_sid(n)}"]["status"] for n in range(1, 4)} == {
+        1: "completed", 2: "no-answer", 3: "busy"}
     assert f"message#{message_sid(6)}" not in states  # sent after the window
+    assert f"call#{call_sid(4)}" not in states  # started after it
     notices = stack.notifications()
     assert sorted((n["id"], n["previous_status"], n["status"]) for n in notices) == [
+        (call_sid(1), "ringing", "completed"), (call_sid(3), None, "busy"),
         (message_sid(1), "queued", "delivered"), (message_sid(2), "sent", "undelivered"),
         (message_sid(5), None, "failed")]
+    # A call the sink never heard of is a call event like Twilio's own: its status in CallStatus.
+    assert json.loads(states[f"call#{call_sid(3)}"]["data"])["request"]["parameters"]["CallStatus"] == "busy"
     assert twilio_api.fetched("Messages.json") == 3
-    assert "5 message(s) listed, 3 changed, 0 failed" in capsys.readouterr().out
+    assert twilio_api.fetched("Calls.json") == 2
+    assert "5 message(s) and 3 call(s) listed, 5 changed, 0 failed" in capsys.readouterr().out
 
     # Run again: nothing left to change, nothing announced.
     assert cli(outage) == 0
@@ -80,6 +95,35 @@ def test_twilio_failing_exits_1(stack, outage, twilio_api, capsys):
     twilio_api.faults["*"] = [500] * 4
     assert cli(outage) == 1
     assert "the window is incomplete" in capsys.readouterr().err
+
+
+def test_a_programmable_messaging_message_is_corrected_in_its_own_type(stack, consumer, context, outage, twilio_api):
+    # Given a message the sink knows from Programmable Messaging events only, stuck at `sent`
+    sid = message_sid(7)
+    consume(consumer, context, [pm_event("sent", sid, 70)], first_sequence=10)
+    stack.notifications()
+    twilio_api.message(sid, "delivered", factories.BASE_TIME + timedelta(seconds=75),
+                       sent=factories.BASE_TIME + timedelta(seconds=70))
+
+    assert cli(outage) == 0
+
+    # Then its correction is a Programmable Messaging event, in that family's payload
+    state = stack.states()[f"message#{sid}"]
+    assert (state["status"], state["event_type"]) == ("delivered", "com.twilio.messaging.message.delivered")
+    assert json.loads(state["data"])["messageStatus"] == "DELIVERED"
+    assert [(n["status"], n["event_type"]) for n in stack.notifications() if n["id"] == sid] == [
+        ("delivered", "com.twilio.messaging.message.delivered")]
+
+
+def test_twilio_failing_for_the_calls_still_applies_the_messages(stack, outage, twilio_api, capsys):
+    twilio_api.faults[f"/api/2010-04-01/Accounts/{ACCOUNT}/Calls.json"] = [503] * 4
+
+    assert cli(outage) == 1
+
+    assert "did not answer for the calls" in capsys.readouterr().err
+    states = stack.states()
+    assert states[f"message#{message_sid(5)}"]["status"] == "failed"
+    assert states[f"call#{call_sid(1)}"]["status"] == "ringing"
 
 
 def test_a_rate_limited_listing_is_retried(stack, outage, twilio_api, monkeypatch):

@@ -4,7 +4,7 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 
-from tests.reconcile.histories import message_sid, with_drops
+from tests.reconcile.histories import message_sid, tollfree_sid, with_drops
 from tests.support import factories
 from tests.support.fake_twilio import ACCOUNT
 from tests.support.sinks import consume
@@ -44,12 +44,28 @@ def test_dropped_events_are_recovered_with_one_notification_each(stack, consumer
     assert [h["source"] for h in stack.history(corrected)][-1] == "reconciler"
     assert counts["corrected"] == len(lost)
     assert counts["unreachable"] == 0
-    # Final statuses left the index; what Twilio still reports as pending stays, postponed.
-    assert unsettled(stack) == {"brand#BN" + "3" * 32}
+    # Final statuses left the index; what Twilio still reports as pending (or may still change) stays, postponed.
+    still = {"brand#BN" + "3" * 32, f"tollfree_verification#{tollfree_sid(2)}", f"tollfree_verification#{tollfree_sid(3)}"}
+    assert unsettled(stack) == still
+    # Each correction in its family's own type and payload: a call's status is its callback's CallStatus,
+    # a Programmable Messaging message restates it in UPPERCASE.
+    for pk in lost - {pk for pk in lost if pk.startswith(("brand#", "campaign#", "tollfree"))}:
+        data = json.loads(states[pk]["data"])
+        if pk.startswith("call#"):
+            assert states[pk]["event_type"].startswith("com.twilio.voice.status-callback.call.")
+            assert data["request"]["parameters"]["CallStatus"] == histories.truth[pk]
+        elif "messageSid" in data:
+            assert states[pk]["event_type"] == f"com.twilio.messaging.message.{histories.truth[pk]}"
+            assert data["messageStatus"] == histories.truth[pk].upper()
+        else:
+            assert states[pk]["event_type"] == f"com.twilio.comms-api.message.{histories.truth[pk]}"
+    assert {pk.split("#")[0] for pk in lost} == {"message", "call", "brand", "campaign", "tollfree_verification"}
+    assert {n["event_type"].rsplit(".", 1)[0] for n in notices if n["entity"] == "message"} == {
+        "com.twilio.comms-api.message", "com.twilio.messaging.message"}
 
     # And a second run (Twilio unchanged) corrects and announces nothing
     again = make_reconciler(now=datetime.now(UTC) + timedelta(days=30)).run(far())
-    assert again["corrected"] == 0 and again["checked"] == 1
+    assert again["corrected"] == 0 and again["checked"] == len(still)
     assert stack.notifications() == []
 
 
@@ -203,7 +219,7 @@ def test_work_is_bounded_by_the_deadline_and_the_next_run_continues(
     # Then the first did part of the work, and later runs finish it, announcing each correction once
     assert 0 < first["corrected"] < len(lost)
     total = first["corrected"]
-    for _ in range(40):
+    for _ in range(120):  # each run reads about three of the 40 index shards (5 entities), from a random one
         ticks = iter(range(10**6))
         counts = make_reconciler().run(reconcile.SAFETY_SECONDS + 4, clock=clock)
         total += counts["corrected"]

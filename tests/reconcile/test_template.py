@@ -1,15 +1,17 @@
 """The reconciler's part of template.yaml: what the code reads and emits is what the template declares."""
 
+import re
 import time
 
 import pytest
 
 from sink_dev.template import load_template
+from tests.support.fake_twilio import ACCOUNT
 from tests.template.test_template import alarm_for, env_of, function_props, parameter_value
 from twilio_sink import store
 from twilio_sink.families.base import Family
 from twilio_sink.reconcile import RESOURCES
-from twilio_sink.registry import FAMILIES
+from twilio_sink.registry import FAMILIES, UNMODELLED
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +75,60 @@ def test_every_reconciled_family_has_a_resource_speaking_its_words(family: Famil
     resource = RESOURCES[type(family)]
     assert set(resource.STATUSES.values()) <= set(family.status_words)
     assert family.final < set(family.status_words)
+
+
+RECONCILED = [f for f in FAMILIES if f.stale_after is not None]
+# A stored payload per reconciled family, as its events leave it (the status before the correction).
+STORED = {
+    "comms-messages": {"message_id": "SM" + "1" * 32, "attempt": "1", "account_sid": ACCOUNT},
+    "message-status": {"messageSid": "SM" + "1" * 32, "messageStatus": "SENT", "accountSid": ACCOUNT},
+    "brands": {"brandsid": "BN" + "1" * 32, "accountsid": ACCOUNT},
+    "campaigns": {"campaignsid": "QE" + "1" * 32, "messagingservicesid": "MG" + "1" * 32, "accountsid": ACCOUNT},
+    "toll-free": {"tollfreeverificationsid": "HH" + "1" * 32, "accountsid": ACCOUNT},
+    "calls": {"sid": "CA" + "1" * 32, "request": {"method": "POST", "parameters": {
+        "CallSid": "CA" + "1" * 32, "CallStatus": "ringing", "AccountSid": ACCOUNT}}},
+}
+
+
+@pytest.mark.parametrize("family", RECONCILED, ids=lambda f: f.name)
+def test_every_answer_is_an_event_of_the_family_that_sets_twilios_status(family: Family):
+    from types import SimpleNamespace
+
+    from tests.support.factories import BASE_TIME
+    from twilio_sink.envelope import to_cloudevent
+    from twilio_sink.reconcile import synthetic_event
+    from twilio_sink.registry import accounts_named, family_of, route
+
+    resource = RESOURCES[type(family)]
+    stored = STORED[family.name]
+    entity_id = family.entity_id(None, family.data_model.model_validate(stored))  # type: ignore[arg-type]
+    for twilio_status, word in resource.STATUSES.items():
+        # Twilio's answer as the `twilio` package returns it, with what each resource reads.
+        answer = SimpleNamespace(sid=entity_id, status=twilio_status, campaign_status=twilio_status,
+                                 date_updated=BASE_TIME, account_sid=ACCOUNT, error_code=None)
+        event = to_cloudevent(synthetic_event(family, entity_id, stored, resource.truth(answer)))
+        change = route(event)
+        assert type(family_of(event.type)) is type(family), twilio_status
+        assert (change.entity, change.entity_id, change.status) == (family.entity, entity_id, word), twilio_status
+        assert set(accounts_named(event)) == {ACCOUNT}  # the allow-list accepts it
+
+
+def test_every_family_is_reconciled_or_listed_as_not_reconcilable():
+    from sink_dev.paths import ROOT
+
+    section = (ROOT / "docs" / "operations.md").read_text().split("## Reconciliation and backfill", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    assert set(STORED) == {family.name for family in RECONCILED}
+    for family in RECONCILED:
+        minutes = int(family.stale_after.total_seconds() // 60)  # type: ignore[union-attr]
+        threshold = f"{minutes} min" if minutes < 60 else f"{minutes // 60} h"
+        row = re.search(rf"^\| `{family.name}` \(`{family.entity}`\) \|.*\| {threshold} \|$", section, re.MULTILINE)
+        assert row, f"{family.name}: no row with its threshold ({threshold}) in the reconciliation table"
+        finals = re.search(rf"^- `{family.name}`: (.*)$", section, re.MULTILINE)
+        assert finals and set(re.findall(r"`([\w-]+)`", finals[1].split("(")[0])) == set(family.final), family.name
+    listed = section.split("**Not reconcilable**", 1)[1].split("\n\n", 1)[0]
+    for family in [f for f in FAMILIES if f.stale_after is None] + [UNMODELLED]:
+        assert f"`{family.name}`" in listed, f"{family.name} is neither reconciled nor listed as not reconcilable"
 
 
 def test_the_reconciler_may_call_exactly_what_it_calls(stack, consumer, context, twilio_api, make_reconciler):

@@ -1,8 +1,8 @@
 """A local fake of the part of Twilio's REST API the reconciler and backfill ask, on 127.0.0.1.
 
-Real HTTP, answered in the shapes the `twilio` package parses: the Message resource (2010 API, RFC 2822
-dates, `next_page_uri` pagination), A2P brand registrations and campaigns (v1, ISO dates), Twilio's
-error bodies for 404 (deleted), 429 and 5xx. The `twilio` client's requests reach it through its own
+Real HTTP, answered in the shapes the `twilio` package parses: the Message and Call resources (2010
+API, RFC 2822 dates, `next_page_uri` pagination), A2P brand registrations, campaigns and toll-free
+verifications (v1, ISO dates), Twilio's error bodies for 404 (deleted), 429 and 5xx. The `twilio` client's requests reach it through its own
 http-client seam: `LoopbackHttpClient` sends `https://<domain>.twilio.com/...` to `/<domain>/...` here.
 """
 
@@ -35,6 +35,8 @@ class FakeTwilio:
         self.messages: dict[str, dict] = {}  # sid -> resource
         self.brands: dict[str, dict] = {}
         self.campaigns: dict[str, dict] = {}
+        self.calls: dict[str, dict] = {}
+        self.tollfree: dict[str, dict] = {}
         # Answers given before the real one, per path (or "*" for any): a list of HTTP statuses.
         self.faults: dict[str, list[int]] = defaultdict(list)
         self.requests: list[tuple[str, str]] = []  # (path, Authorization header)
@@ -80,6 +82,37 @@ class FakeTwilio:
             "errors": [],
         }
 
+    def call(self, sid: str, status: str, updated: datetime, started: datetime | None = None,
+             account: str = ACCOUNT) -> None:
+        uri = f"/2010-04-01/Accounts/{account}/Calls/{sid}.json"
+        self.calls[sid] = {
+            "sid": sid, "account_sid": account, "date_created": rfc2822(started or updated),
+            "date_updated": rfc2822(updated), "parent_call_sid": None, "to": "+15555550199",
+            "to_formatted": "(555) 555-0199", "from": "+15555550100", "from_formatted": "(555) 555-0100",
+            "phone_number_sid": "PN" + "0" * 32, "status": status, "start_time": rfc2822(started or updated),
+            "end_time": rfc2822(updated) if status in ("completed", "busy", "failed", "no-answer", "canceled") else None,
+            "duration": "12", "price": None, "price_unit": "USD", "direction": "outbound-api", "answered_by": None,
+            "api_version": "2010-04-01", "forwarded_from": None, "group_sid": None, "caller_name": None,
+            "queue_time": "0", "trunk_sid": None, "uri": uri,
+            "subresource_uris": {"notifications": uri.replace(".json", "/Notifications.json"),
+                                 "recordings": uri.replace(".json", "/Recordings.json")},
+        }
+
+    def tollfree_verification(self, sid: str, status: str, updated: datetime, account: str = ACCOUNT) -> None:
+        self.tollfree[sid] = {
+            "sid": sid, "account_sid": account, "customer_profile_sid": "BU" + "0" * 32,
+            "trust_product_sid": "BU" + "1" * 32, "date_created": iso(updated), "date_updated": iso(updated),
+            "regulated_item_sid": None, "business_name": "Owl, Inc.", "business_country": "US",
+            "notification_email": "ops@example.com", "use_case_categories": ["TWO_FACTOR_AUTHENTICATION"],
+            "use_case_summary": "codes", "production_message_sample": "Your code is 1234",
+            "opt_in_image_urls": [], "opt_in_type": "VERBAL", "message_volume": "10",
+            "tollfree_phone_number_sid": "PN" + "2" * 32, "tollfree_phone_number": "+18005550100",
+            "status": status, "url": f"https://messaging.twilio.com/v1/Tollfree/Verifications/{sid}",
+            "rejection_reason": "Opt-in unclear" if status == "TWILIO_REJECTED" else None,
+            "error_code": 30445 if status == "TWILIO_REJECTED" else None, "edit_expiration": None,
+            "edit_allowed": status == "TWILIO_REJECTED", "resource_links": {}, "external_reference_id": None,
+        }
+
     # ---- the server ------------------------------------------------------------------------------
 
     def __enter__(self) -> "FakeTwilio":
@@ -109,9 +142,15 @@ class FakeTwilio:
                     return status, _error(status, path)
         parts = path.strip("/").split("/")
         if parts[0] == "api" and parts[-1] == "Messages.json":
-            return 200, self._message_page(parts[3], path, query)
+            return 200, self._page("messages", self.messages, "DateSent", "date_sent", parts[3], path, query)
+        if parts[0] == "api" and parts[-1] == "Calls.json":
+            return 200, self._page("calls", self.calls, "StartTime", "start_time", parts[3], path, query)
         if parts[0] == "api" and parts[-2] == "Messages":
             found = self.messages.get(parts[-1].removesuffix(".json"))
+        elif parts[0] == "api" and parts[-2] == "Calls":
+            found = self.calls.get(parts[-1].removesuffix(".json"))
+        elif parts[:4] == ["messaging", "v1", "Tollfree", "Verifications"]:
+            found = self.tollfree.get(parts[-1])
         elif parts[:3] == ["messaging", "v1", "a2p"]:
             found = self.brands.get(parts[-1])
         elif parts[:3] == ["messaging", "v1", "Services"]:
@@ -121,22 +160,24 @@ class FakeTwilio:
             found = None
         return (200, found) if found else (404, _error(404, path))
 
-    def _message_page(self, account: str, path: str, query: dict[str, list[str]]) -> dict:
-        since, until = query.get("DateSent>", [""])[0], query.get("DateSent<", [""])[0]
+    def _page(self, key: str, resources: dict[str, dict], filter_name: str, field: str, account: str, path: str,
+              query: dict[str, list[str]]) -> dict:
+        """A 2010 API list page: `key` the records' key, filtered on `field` by `<filter_name>>`/`<`."""
+        since, until = query.get(f"{filter_name}>", [""])[0], query.get(f"{filter_name}<", [""])[0]
         listed = sorted(
-            (m for m in self.messages.values() if m["account_sid"] == account
-             and (not since or _parse(m["date_sent"]) >= _parse_iso(since))
-             and (not until or _parse(m["date_sent"]) < _parse_iso(until))),
-            key=lambda m: m["sid"])
+            (r for r in resources.values() if r["account_sid"] == account
+             and (not since or _parse(r[field]) >= _parse_iso(since))
+             and (not until or _parse(r[field]) < _parse_iso(until))),
+            key=lambda r: r["sid"])
         # Twilio caps a page (at 1,000); this fake caps lower, so that small windows take several pages.
         size = min(int(query.get("PageSize", [str(self.page_size)])[0]), self.page_size)
         number = int(query.get("Page", ["0"])[0])
         chunk = listed[number * size:(number + 1) * size]
         uri = path.removeprefix("/api")
         has_next = (number + 1) * size < len(listed)
-        filters = "".join(f"&DateSent{op}={value}" for op, value in ((">", since), ("<", until)) if value)
+        filters = "".join(f"&{filter_name}{op}={value}" for op, value in ((">", since), ("<", until)) if value)
         return {
-            "messages": chunk, "page": number, "page_size": size, "start": number * size, "end": number * size + len(chunk),
+            key: chunk, "page": number, "page_size": size, "start": number * size, "end": number * size + len(chunk),
             "uri": f"{uri}?PageSize={size}&Page={number}",
             "first_page_uri": f"{uri}?PageSize={size}&Page=0{filters}",
             "previous_page_uri": f"{uri}?PageSize={size}&Page={number - 1}{filters}" if number else None,

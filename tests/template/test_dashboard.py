@@ -1,5 +1,5 @@
 """The dashboard shows what the code really emits: its custom metrics are checked against the EMF
-output of real invocations of both functions (every metric path forced), not against a copied list.
+output of real invocations of the functions (every metric path forced), not against a copied list.
 """
 
 import json
@@ -59,7 +59,8 @@ def emitted(output: str) -> set[tuple[str, frozenset]]:
 
 def test_custom_metrics_are_exactly_what_the_functions_emit(template, stack, consumer, webhook, context, capsys,
                                                             monkeypatch):
-    from twilio_sink import aws
+    from sink_local.stack import load_function
+    from twilio_sink import aws, config
     from twilio_sink import webhook as core
 
     monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
@@ -88,6 +89,10 @@ def test_custom_metrics_are_exactly_what_the_functions_emit(template, stack, con
     status = next(s for s in samples if s["type"].startswith("com.twilio.messaging.message."))
     newer = status | {"dataschema": "https://events-schemas.twilio.com/Messaging.MessageStatus/99"}
     consumer.lambda_handler(kinesis_batch([newer]), context)  # SchemaVersionsUnknown
+    # The reconciler's counts, emitted by every run (its API keys secret still the placeholder).
+    monkeypatch.setenv("TWILIO_API_KEYS_SECRET_ARN", stack.physical["TwilioApiKeysSecret"]["Ref"])
+    config.settings.cache_clear()
+    load_function("reconciler").lambda_handler({"source": "aws.events"}, context)
     code_emits = emitted(capsys.readouterr().out)
 
     on_dashboard = {(name, frozenset(dims)) for namespace, name, dims in dashboard_metrics(template)
@@ -97,7 +102,8 @@ def test_custom_metrics_are_exactly_what_the_functions_emit(template, stack, con
 
 
 def test_custom_metric_services_are_the_functions_service_names(template):
-    services = {env_of(template, f)["POWERTOOLS_SERVICE_NAME"] for f in ("StreamConsumerFunction", "WebhookFunction")}
+    services = {env_of(template, f)["POWERTOOLS_SERVICE_NAME"]
+                for f in ("StreamConsumerFunction", "WebhookFunction", "ReconcilerFunction")}
     used = {dims["service"] for namespace, _, dims in dashboard_metrics(template)
             if namespace == NAMESPACE and dims.get("service")}
     assert used == services

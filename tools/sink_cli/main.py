@@ -16,7 +16,7 @@ COMMANDS = {
     "connect": ("sink_ops.connect", "connect Twilio: create a sink, hand-shake it, subscribe it"),
     "redrive": ("sink_ops.redrive", "reprocess stream batches that exhausted their retries"),
     "replay": ("sink_ops.replay", "send dead letters back through the pipeline"),
-    "backfill": ("sink_ops.backfill", "bring an outage window's messages to what Twilio's REST API says"),
+    "backfill": ("sink_ops.backfill", "bring an outage window's messages and calls to what Twilio's REST API says"),
     "external-id": ("sink_ops.external_id", "generate a TwilioExternalId (random, passes the template's check)"),
     # On this machine, no AWS account.
     "serve": ("sink_local.serve", "run the template's stack locally (moto) until Ctrl-C"),

@@ -1,16 +1,17 @@
-"""`twilio-sink backfill`: bring the messages of a time window (an outage) to what Twilio's REST API says.
+"""`twilio-sink backfill`: bring the messages and calls of a time window (an outage) to what Twilio's REST API says.
 
 For every account with an API key in the stack's TwilioApiKeysSecret (or the one given), lists the
-messages sent in [--since, --until) from Twilio's REST API and, for each whose stored status differs
-or that the sink never heard of, applies Twilio's status through the core pipeline, as the scheduled
-reconciler does: a synthetic event (source `reconciler`, time = Twilio's date_updated) that never
-regresses what events moved further, published once like any change. `--dry-run` lists what would
-change and writes nothing. Calls are listed too once a call family exists (docs: "Reconciliation").
+messages sent and the calls started in [--since, --until) from Twilio's REST API and, for each whose
+stored status differs or that the sink never heard of, applies Twilio's status through the core
+pipeline, as the scheduled reconciler does: a synthetic event (history source `backfill`, time =
+Twilio's date_updated) that never regresses what events moved further, published once like any
+change. `--dry-run` lists what would change and writes nothing.
 """
 
 import argparse
 import sys
 import time
+from collections import Counter
 from datetime import UTC, datetime
 
 from tqdm import tqdm
@@ -18,7 +19,7 @@ from tqdm import tqdm
 from sink_ops import recovery, stack
 from twilio_sink import aws
 from twilio_sink.observability import metrics
-from twilio_sink.reconcile import apply, backfill_window, preview
+from twilio_sink.reconcile import LISTINGS, apply, backfill_window, preview
 from twilio_sink.store import StatusStore
 from twilio_sink.twilio_rest import Twilio, Unreachable, parse_api_keys
 
@@ -39,7 +40,7 @@ def _moment(text: str) -> datetime:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="twilio-sink backfill", description=__doc__.split("\n\n")[1].replace("\n", " "),
-        epilog="Exit status: 0 when every message of the window is as Twilio says (or would be, in a dry run), "
+        epilog="Exit status: 0 when every message and call of the window is as Twilio says (or would be, in a dry run), "
                "1 when Twilio or AWS failed for some, 2 on a usage error.")
     recovery.add_resource_options(parser)
     parser.add_argument("--api-keys-secret-arn", help="the stack's TwilioApiKeysSecretArn (default: from --stack)")
@@ -86,25 +87,29 @@ def _backfill(resources: recovery.Resources, twilio: Twilio, accounts: list[str]
     store = StatusStore(resources.table_name, aws.client("dynamodb"))
     core = None if dry_run else recovery.pipeline(resources)
     deadline = time.monotonic() + NO_DEADLINE_SECONDS
-    listed = changed = failed = 0
-    print(f"Backfilling messages sent from {since:%Y-%m-%dT%H:%M:%SZ} to {until:%Y-%m-%dT%H:%M:%SZ} "
+    listed: Counter = Counter()
+    changed = failed = 0
+    print(f"Backfilling messages sent and calls started from {since:%Y-%m-%dT%H:%M:%SZ} to {until:%Y-%m-%dT%H:%M:%SZ} "
           f"({'dry run: nothing is written' if dry_run else 'applying'})")
     # disable=None: the bar shows on a terminal only, so logs and tests read the report lines alone.
-    bar = tqdm(unit="message", file=sys.stderr, disable=None, leave=False)
+    bar = tqdm(unit="entity", file=sys.stderr, disable=None, leave=False)
     for account in accounts:
         events: list[dict] = []
-        try:
-            for _, event in backfill_window(twilio, store, account, since, until, deadline):
-                listed += 1
-                bar.update()
-                if event:
-                    events.append(event)
-        except Unreachable as error:
-            print(f"  {account}: Twilio did not answer ({error}); the window is incomplete", file=sys.stderr)
-            failed += 1
-        except aws.AWS_ERRORS as error:
-            print(f"  {account}: AWS error reading the table ({error})", file=sys.stderr)
-            failed += 1
+        # Each listing on its own: Twilio failing for the calls leaves the messages' corrections to apply.
+        for listing in LISTINGS:
+            try:
+                for _, event in backfill_window(twilio, store, listing, account, since, until, deadline):
+                    listed[listing.entity] += 1
+                    bar.update()
+                    if event:
+                        events.append(event)
+            except Unreachable as error:
+                print(f"  {account}: Twilio did not answer for the {listing.entity}s ({error}); the window is "
+                      "incomplete", file=sys.stderr)
+                failed += 1
+            except aws.AWS_ERRORS as error:
+                print(f"  {account}: AWS error reading the table ({error})", file=sys.stderr)
+                failed += 1
         for start in range(0, len(events), BATCH):
             batch = events[start:start + BATCH]
             if dry_run:
@@ -123,7 +128,8 @@ def _backfill(resources: recovery.Resources, twilio: Twilio, accounts: list[str]
             failed += len(outcome.failed) + len(outcome.dead_letters)
     bar.close()
     verb = "would change" if dry_run else "changed"
-    print(f"Done: {listed} message(s) listed, {changed} {verb}, {failed} failed.")
+    print(f"Done: {listed['message']} message(s) and {listed['call']} call(s) listed, {changed} {verb}, "
+          f"{failed} failed.")
     return 0 if failed == 0 else 1
 
 

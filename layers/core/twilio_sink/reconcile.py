@@ -17,7 +17,7 @@ import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -28,23 +28,30 @@ from .config import settings
 from .envelope import iso_utc, to_cloudevent
 from .families.base import Family
 from .families.brands import Brands
+from .families.calls import Calls
 from .families.campaigns import Campaigns
+from .families.message_status import MessageStatuses
 from .families.messages import Messages
+from .families.tollfree import TollFreeVerifications
 from .inbound import Received
 from .lifecycle import Change, plan
 from .observability import MetricUnit, logger, metrics
 from .pipeline import Outcome, Pipeline, _current, default_pipeline
-from .registry import BY_TYPE, FAMILIES, route
+from .registry import BY_TYPE, FAMILIES, family_of, route
 from .store import StatusStore, unsettled_keys
 from .twilio_rest import (
     BrandResource,
+    CallResource,
     CampaignResource,
     MessageResource,
+    MessageStatusResource,
     NotFound,
     Resource,
+    TollFreeResource,
     Truth,
     Twilio,
     Unreachable,
+    list_calls,
     list_messages,
     parse_api_keys,
 )
@@ -58,12 +65,14 @@ SAFETY_SECONDS = 15.0
 SECRET_MAX_AGE_SECONDS = 300  # a rotated API key is used within five minutes
 
 # What each reconcilable family asks Twilio; a family with a `stale_after` needs an entry here
-# (tests/reconcile/test_mapping.py). Adding calls, Programmable Messaging or toll-free verifications
-# is one Resource in twilio_rest.py and one line here.
+# (tests/reconcile/test_template.py). Adding one is a Resource in twilio_rest.py and one line here.
 RESOURCES: dict[type[Family], Resource] = {
     Messages: MessageResource(),
+    MessageStatuses: MessageStatusResource(),
     Brands: BrandResource(),
     Campaigns: CampaignResource(),
+    TollFreeVerifications: TollFreeResource(),
+    Calls: CallResource(),
 }
 
 
@@ -85,10 +94,12 @@ def synthetic_event(family: Family, entity_id: str, stored_data: dict[str, Any],
     """The CloudEvent that says what Twilio's REST API says, in the family's own type and payload.
 
     The payload is the stored one (a message keeps its `attempt`, so its order key compares within
-    the same attempt) with the answer's fields over it. Its id is derived from what it says, so a
-    repeated answer is the same event and the pipeline takes it as a duplicate.
+    the same attempt) with the answer's fields over it, as the family composes them (`correction`).
+    Its id is derived from what it says, so a repeated answer is the same event and the pipeline
+    takes it as a duplicate.
     """
-    event_type = next(t for t, declared in family.types.items() if declared.status == truth.status)
+    assert truth.status is not None  # callers correct only to a status the family has a word for
+    event_type, data = family.correction(truth.status, stored_data, truth.data)
     # date_updated has whole seconds, and the real event of the same change carries a time within that
     # second: stamped with the second's last microsecond, the answer outranks that event, which then
     # changes (and announces) nothing if it still arrives.
@@ -101,7 +112,7 @@ def synthetic_event(family: Family, entity_id: str, stored_data: dict[str, Any],
         "id": f"RC{digest}",
         "time": time,
         "datacontenttype": "application/json",
-        "data": stored_data | truth.data,
+        "data": data,
     }
 
 
@@ -214,22 +225,43 @@ def preview(store: StatusStore, events: list[dict[str, Any]]) -> list[tuple[Chan
     return [applied for pk, group in changes.items() for applied in plan(_current(stored.get(pk)), group).applied]
 
 
-def backfill_window(twilio: Twilio, store: StatusStore, account_sid: str, since: datetime, until: datetime,
-                    deadline: float) -> Iterator[tuple[str, dict[str, Any] | None]]:
-    """Every message of the account sent in [since, until): its pk, and the synthetic event that
-    brings it to Twilio's status when the stored one differs or the sink never heard of it (else None).
+@dataclass(frozen=True)
+class Listing:
+    """What backfill lists for one entity: Twilio's listing, and the family and payload of an entity
+    the sink never heard of."""
+
+    entity: str
+    pages: Callable[[Twilio, str, datetime, datetime, float], Iterator[list[Any]]]
+    family: Family
+    payload: Callable[[str, str], dict[str, Any]]  # (sid, account) -> the new entity's stored payload
+
+
+LISTINGS = (
+    Listing("message", list_messages, Messages(), lambda sid, account: {"message_id": sid, "account_sid": account}),
+    Listing("call", list_calls, Calls(), lambda sid, account: {"sid": sid}),
+)
+
+
+def backfill_window(twilio: Twilio, store: StatusStore, listing: Listing, account_sid: str, since: datetime,
+                    until: datetime, deadline: float) -> Iterator[tuple[str, dict[str, Any] | None]]:
+    """Every entity of the listing in [since, until): its pk, and the synthetic event that brings it
+    to Twilio's status when the stored one differs or the sink never heard of it (else None).
     """
-    for page in list_messages(twilio, account_sid, since, until, deadline):
-        stored = store.load_states([f"message#{sid}" for sid, _ in page])
-        for sid, truth in page:
-            state = stored.get(f"message#{sid}")
-            if not truth.status or (state and state["status"] == truth.status):
-                yield f"message#{sid}", None
+    for page in listing.pages(twilio, account_sid, since, until, deadline):
+        stored = store.load_states([f"{listing.entity}#{answer.sid}" for answer in page])
+        for answer in page:
+            pk = f"{listing.entity}#{answer.sid}"
+            state = stored.get(pk)
+            # An entity keeps the family (and payload) that wrote it; one the sink never heard of takes the listing's.
+            family = family_of(state["event_type"]) if state else listing.family
+            resource = RESOURCES.get(type(family))
+            # None: a family with nothing to reconcile (an inbound message is `received` from its first event).
+            truth = resource.truth(answer) if resource else None
+            if not truth or not truth.status or (state and state["status"] == truth.status):
+                yield pk, None
                 continue
-            # An entity keeps the family (and payload) that wrote it; a new one is a Communications API message.
-            family = BY_TYPE[state["event_type"]] if state else Messages()
-            data = json.loads(state["data"]) if state else {"message_id": sid, "account_sid": account_sid}
-            yield f"message#{sid}", synthetic_event(family, sid, data, truth)
+            data = json.loads(state["data"]) if state else listing.payload(answer.sid, account_sid)
+            yield pk, synthetic_event(family, answer.sid, data, truth)
 
 
 def _emit_metrics(counts: Counter) -> None:

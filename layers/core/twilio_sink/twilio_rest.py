@@ -9,6 +9,7 @@ import json
 import random
 import re
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -122,11 +123,18 @@ def epoch_ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-class Resource:
+class Resource(ABC):
     """How one family's entities are looked up: the REST resource and its status in the family's words."""
 
+    STATUSES: dict[str, str]  # Twilio's status -> the family's word; one missing here: nothing to correct
+
+    @abstractmethod
     def fetch(self, twilio: Twilio, entity_id: str, data: dict[str, Any], deadline: float) -> Truth:
-        raise NotImplementedError
+        """Ask Twilio about the entity whose stored payload is `data`."""
+
+    @abstractmethod
+    def truth(self, answer: Any) -> Truth:
+        """A fetched (or listed) instance of the resource, in the family's words."""
 
 
 class MessageResource(Resource):
@@ -138,21 +146,54 @@ class MessageResource(Resource):
         "receiving": "received", "received": "received",
         # `partially_delivered` and `canceled` have no word in the family: nothing to correct.
     }
+    ACCOUNT_FIELD = "account_sid"  # the payload's names: the correction is in the family's own shape
+    ERROR_FIELD = "error_code"
 
     def fetch(self, twilio: Twilio, entity_id: str, data: dict[str, Any], deadline: float) -> Truth:
         sid = entity_id if MESSAGE_SID.fullmatch(entity_id) else str(data.get("downstream_id") or "")
         if not MESSAGE_SID.fullmatch(sid):
             raise NotFound("no Message SID (SM…/MM…) to ask Twilio about")
-        client = twilio.client(data.get("account_sid"))
+        client = twilio.client(data.get(self.ACCOUNT_FIELD))
         message = twilio.call(lambda: client.messages(sid).fetch(), deadline)
         return self.truth(message)
 
     def truth(self, message: Any) -> Truth:
         # The account, from Twilio's answer: every event must name an accepted one (accounts.py).
-        data = {"account_sid": message.account_sid}
+        data = {self.ACCOUNT_FIELD: message.account_sid}
         if message.error_code:
-            data["error_code"] = str(message.error_code)
+            data[self.ERROR_FIELD] = str(message.error_code)
         return Truth(self.STATUSES.get(message.status), message.date_updated, data)
+
+
+class MessageStatusResource(MessageResource):
+    """Programmable Messaging's status events: the same Message resource, in their payload's names.
+
+    Outbound only: an inbound message is its own family's, `received` from its first event.
+    """
+
+    STATUSES = {twilio: word for twilio, word in MessageResource.STATUSES.items() if word != "received"}
+    ACCOUNT_FIELD = "accountSid"
+    ERROR_FIELD = "errorCode"
+
+
+class CallResource(Resource):
+    """Voice calls, through the Call resource (2010 API): its statuses are the family's words.
+
+    `initiated` is a callback's word only; Twilio's answer goes into the callback's parameters.
+    """
+
+    STATUSES = {status: status for status in
+                ("queued", "ringing", "in-progress", "completed", "busy", "failed", "no-answer", "canceled")}
+
+    def fetch(self, twilio: Twilio, entity_id: str, data: dict[str, Any], deadline: float) -> Truth:
+        parameters = (data.get("request") or {}).get("parameters") or {}
+        client = twilio.client(parameters.get("AccountSid"))
+        call = twilio.call(lambda: client.calls(entity_id).fetch(), deadline)
+        return self.truth(call)
+
+    def truth(self, call: Any) -> Truth:
+        return Truth(self.STATUSES.get(call.status), call.date_updated,
+                     {"CallSid": call.sid, "AccountSid": call.account_sid})
 
 
 class BrandResource(Resource):
@@ -160,7 +201,9 @@ class BrandResource(Resource):
 
     def fetch(self, twilio: Twilio, entity_id: str, data: dict[str, Any], deadline: float) -> Truth:
         client = twilio.client(data.get("accountsid"))
-        brand = twilio.call(lambda: client.messaging.v1.brand_registrations(entity_id).fetch(), deadline)
+        return self.truth(twilio.call(lambda: client.messaging.v1.brand_registrations(entity_id).fetch(), deadline))
+
+    def truth(self, brand: Any) -> Truth:
         return Truth(self.STATUSES.get(brand.status), brand.date_updated,
                      {"accountsid": brand.account_sid, "brandstatus": brand.status,
                       "updateddate": epoch_ms(brand.date_updated)})
@@ -176,20 +219,54 @@ class CampaignResource(Resource):
         if not service:
             raise NotFound("no messagingservicesid: Twilio's campaign resource lives under its messaging service")
         client = twilio.client(data.get("accountsid"))
-        campaign = twilio.call(lambda: client.messaging.v1.services(service).us_app_to_person(entity_id).fetch(),
-                               deadline)
+        return self.truth(twilio.call(
+            lambda: client.messaging.v1.services(service).us_app_to_person(entity_id).fetch(), deadline))
+
+    def truth(self, campaign: Any) -> Truth:
         return Truth(self.STATUSES.get(campaign.campaign_status or ""), campaign.date_updated,
                      {"accountsid": campaign.account_sid, "campaignregistrationstatus": campaign.campaign_status,
                       "updateddate": epoch_ms(campaign.date_updated)})
 
 
+class TollFreeResource(Resource):
+    """Toll-free verifications, through the TollfreeVerification resource (Messaging v1)."""
+
+    STATUSES = {
+        "PENDING_REVIEW": "pending_review", "TWILIO_APPROVED": "approved", "TWILIO_REJECTED": "rejected",
+        # Being reviewed is still awaiting Twilio's decision: the family has one word for that, and its
+        # events announce no review start that a correction could stand for.
+        "IN_REVIEW": "pending_review",
+    }
+
+    def fetch(self, twilio: Twilio, entity_id: str, data: dict[str, Any], deadline: float) -> Truth:
+        client = twilio.client(data.get("accountsid"))
+        return self.truth(twilio.call(lambda: client.messaging.v1.tollfree_verifications(entity_id).fetch(), deadline))
+
+    def truth(self, verification: Any) -> Truth:
+        return Truth(self.STATUSES.get(verification.status or ""), verification.date_updated,
+                     {"accountsid": verification.account_sid, "verificationstatus": verification.status,
+                      "processeddate": epoch_ms(verification.date_updated)})
+
+
 def list_messages(twilio: Twilio, account_sid: str, since: datetime, until: datetime,
-                  deadline: float) -> Iterator[list[tuple[str, Truth]]]:
-    """(SID, truth) of every message of the account sent in [since, until), a page at a time."""
+                  deadline: float) -> Iterator[list[Any]]:
+    """Every Message resource of the account sent in [since, until), a page at a time."""
     client = twilio.client(account_sid)
-    resource = MessageResource()
-    page = twilio.call(lambda: client.messages.page(date_sent_after=since, date_sent_before=until, page_size=100),
-                       deadline)
+    return _pages(twilio, lambda: client.messages.page(date_sent_after=since, date_sent_before=until, page_size=100),
+                  deadline)
+
+
+def list_calls(twilio: Twilio, account_sid: str, since: datetime, until: datetime,
+               deadline: float) -> Iterator[list[Any]]:
+    """Every Call resource of the account started in [since, until), a page at a time (a call still
+    queued has no start time yet: the reconciler asks about it)."""
+    client = twilio.client(account_sid)
+    return _pages(twilio, lambda: client.calls.page(start_time_after=since, start_time_before=until, page_size=100),
+                  deadline)
+
+
+def _pages(twilio: Twilio, first: Callable[[], Any], deadline: float) -> Iterator[list[Any]]:
+    page = twilio.call(first, deadline)
     while page is not None:
-        yield [(message.sid, resource.truth(message)) for message in page]
+        yield list(page)
         page = twilio.call(page.next_page, deadline)

@@ -114,6 +114,16 @@ class Family[Data: BaseModel](ABC):
                 return moment
         return None
 
+    def correction(self, status: str, stored: dict[str, Any], answered: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The type and payload of an event of this family that sets `status` (reconciliation's synthetic
+        event): the stored payload with the REST answer's fields over it, in this family's shape.
+
+        By default the type that declares `status`; a family whose status is read from the payload, or
+        whose payload restates it, says so here, so that routing the event sets exactly `status`.
+        """
+        event_type = next(t for t, declared in self.types.items() if declared.status == status)
+        return event_type, stored | answered
+
     def recheck_after(self, status: str) -> timedelta | None:
         """How long `status` may stay unchanged before reconciliation asks Twilio (None: never)."""
         return None if status in self.final else self.stale_after

@@ -7,6 +7,7 @@ SID and status are the callback's parameters (`request.parameters.CallSid`, `Cal
 from `completed` to `ringing`, whatever the arrival order.
 """
 
+from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -19,6 +20,7 @@ BY_TYPE = {"initiated": "initiated", "ringing": "ringing", "answered": "in-progr
 # Twilio's CallStatus words (contract 2), by call progress; the ends of a call rank together.
 RANK = {"queued": 0, "initiated": 1, "ringing": 2, "in-progress": 3,
         "completed": 4, "busy": 4, "failed": 4, "no-answer": 4, "canceled": 4}
+ENDS = frozenset(status for status, rank in RANK.items() if rank == RANK["completed"])
 
 
 class CallbackParameters(BaseModel):
@@ -73,6 +75,9 @@ class Calls(Ranked[CallData]):
     precedence = ("call progress: queued < initiated < ringing < in-progress < completed = busy = failed = "
                   "no-answer = canceled; equal rank: the later event time")
     time_fields = ("timestamp", "requestDateCreated")
+    final = ENDS
+    # A call rings for seconds and lasts minutes (four hours at most): an hour without news means lost events.
+    stale_after = timedelta(hours=1)
     # The call's account is a parameter of the callback Twilio made.
     account_fields = ("request.parameters.AccountSid", *Family.account_fields)
 
@@ -82,3 +87,13 @@ class Calls(Ranked[CallData]):
 
     def entity_id(self, event: CloudEvent, data: CallData) -> str:
         return data.call_sid
+
+    def correction(self, status: str, stored: dict[str, Any], answered: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        # The status is the callback's CallStatus: the answer's fields are parameters too. Twilio reports
+        # every end of a call (busy, no-answer…) with the `completed` callback, and `queued` comes before
+        # the first callback: those take the `completed` and `initiated` types.
+        request = stored.get("request") or {}
+        parameters = (request.get("parameters") or {}) | answered | {"CallStatus": status}
+        suffix = next((s for s, word in BY_TYPE.items() if word == status),
+                      "completed" if status in ENDS else "initiated")
+        return PREFIXES[0] + suffix, stored | {"request": request | {"parameters": parameters}}

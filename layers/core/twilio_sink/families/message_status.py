@@ -9,11 +9,13 @@ The status is the type's: `messageStatus` (UPPERCASE) normally says the same, an
 subscription asked for and what subscribers filter on (`event_type`); `messageStatus` stays in `data`.
 """
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 
 from ..envelope import CloudEvent, Identifier
 from .base import Family, event_types
-from .messages import PRECEDENCE, message_key
+from .messages import PRECEDENCE, Messages, message_key
 
 PREFIX = "com.twilio.messaging.message."
 STATUSES = ("queued", "sent", "delivered", "undelivered", "failed", "read")
@@ -40,9 +42,18 @@ class MessageStatuses(Family[MessageStatusData]):
     data_model = MessageStatusData
     precedence = PRECEDENCE + " (no attempt in these events: 0)"
     time_fields = ("timestamp", "dateUpdated")
+    # The same messages as the Communications API's, asked about the same way (an inbound message has
+    # its own family and is `received`, final, from its first event).
+    final = Messages.final - {"received"}
+    stale_after = Messages.stale_after
 
     def entity_id(self, event: CloudEvent, data: MessageStatusData) -> str:
         return data.messageSid
+
+    def correction(self, status: str, stored: dict[str, Any], answered: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        # The payload restates the status: a correction must not carry the stale one.
+        event_type, data = super().correction(status, stored, answered)
+        return event_type, data | {"messageStatus": status.upper()}
 
     def order_key(self, event: CloudEvent, data: MessageStatusData, status: str) -> str:
         return message_key(0, status, event)

@@ -4,6 +4,8 @@ Like the A2P registrations, a verification moves back and forth (rejected, edite
 newest event wins (its time, then `processeddate`).
 """
 
+from datetime import timedelta
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..envelope import CloudEvent, Identifier
@@ -36,6 +38,10 @@ class TollFreeVerifications(Family[TollFreeData]):
     data_model = TollFreeData
     precedence = "the later event time, then the payload's `processeddate`"
     time_fields = ("processeddate",)
+    # A rejected verification can still be edited and resubmitted (Twilio's `edit_allowed`): not final.
+    final = frozenset({"approved", "expired", "deleted"})
+    # Reviews take days; a verification unchanged this long is worth asking Twilio about.
+    stale_after = timedelta(hours=6)
 
     def entity_id(self, event: CloudEvent, data: TollFreeData) -> str:
         return data.tollfreeverificationsid

@@ -5,7 +5,7 @@
     twilio-sink bench --profile 1000          # where the consumer's CPU goes (cProfile, all threads)
     twilio-sink bench --imports-only          # only the cold start: imports, init + first invocation
 
-Each measurement runs in a fresh interpreter (bench/worker.py). Nothing here asserts: it prints.
+Each measurement runs in a fresh interpreter (bench/worker.py). Nothing here asserts a target: it prints.
 """
 
 import argparse
@@ -266,8 +266,8 @@ def first_invocation_events(folder: Path) -> tuple[dict[str, Path], str]:
     folder.mkdir(parents=True, exist_ok=True)
     for name, event in events.items():
         (folder / f"{name}.json").write_text(json.dumps(event))
-    words = (f"{FIRST_INVOCATION_RECORDS} Kinesis records of the seed mix (5 families), a webhook delivery of "
-             f"{FIRST_DELIVERY_EVENTS} of them")
+    words = (f"{FIRST_INVOCATION_RECORDS} Kinesis records of the seed mix (its test event left out), a webhook "
+             f"delivery of {FIRST_DELIVERY_EVENTS} of them")
     return {name: folder / f"{name}.json" for name in events}, words
 
 

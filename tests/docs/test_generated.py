@@ -37,3 +37,21 @@ def test_a_target_is_met_only_when_every_run_met_it():
     assert bench.verdict([900, 950, 1050], 1000) == "**missed** (1 of 3 runs met it)"
     assert bench.verdict([0.9], 1.0, at_most=True) == "met"
     assert bench.spread([3.0, 1.0, 2.0]) == "2 (1–3)"
+
+
+def test_the_cold_start_figures_show_init_and_first_invocation_beside_the_import():
+    # Given a run's cold-start figures with the first invocation measured
+    data = {"date": "d", "python": "3.13", "machine": {"cpus": 2, "cpu": "c", "system": "s"}, "latency_ms": {},
+            "repeats": 1, "consumer": [], "targets": {"import_ratio": 1.5, "events_per_s": 1000, "vs_naive": 25},
+            "imports": {"interpreters": 7, "baseline_ms": 100.0,
+                        "functions_ms": {"stream_consumer": 160.0, "webhook": 140.0},
+                        "first_invocation": {"event": "a batch", "functions_ms": {
+                            "stream_consumer": {"init": 160.0, "invocation": 90.0, "total": 250.0},
+                            "webhook": {"init": 140.0, "invocation": 60.0, "total": 200.0}}}}}
+    # When the docs block is rendered, Then the true cost is there beside the target's figure
+    text = bench.render(data)
+    assert ("Init + first invocation (the import, then a batch, in the same interpreter): `stream_consumer` 250 ms "
+            "(import 160 + invocation 90) = 2.50x the baseline; `webhook` 200 ms (import 140 + invocation 60) = "
+            "2.00x the baseline.") in text
+    assert "| each function's import ≤ 1.5x boto3 + Logger | 1.60x / 1.40x (init + first invocation: 2.50x / 2.00x) " \
+           "| **missed** |" in text

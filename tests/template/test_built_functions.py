@@ -83,3 +83,14 @@ def test_built_webhook_answers_a_signed_delivery(host_build, runtime_packages, s
     result = run_built(host_build, runtime_packages, stack, "WebhookFunction",
                        ROOT / "events" / "webhook" / "message-queued.json", tmp_path)
     assert result["statusCode"] == 200, result
+
+
+def test_the_bench_times_each_built_functions_init_and_first_invocation(host_build, runtime_packages, tmp_path):
+    # The bench's cold-start figure: its script asserts that the first invocation answered well and
+    # published every event, all its AWS requests answered by the fake (no client exists before it).
+    from sink_bench import __main__ as bench
+
+    events, _ = bench.first_invocation_events(tmp_path)
+    for name, logical_id in bench.BUILT.items():
+        init, invocation = bench.first_invocation(lambda_path(host_build, logical_id, runtime_packages), events[name])
+        assert init > 0 and invocation > 0

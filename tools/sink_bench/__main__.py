@@ -3,8 +3,9 @@
     twilio-sink bench                         # everything, default latencies (DynamoDB 8 ms, SNS 15 ms)
     twilio-sink bench --sizes 1000 --skip-webhook --skip-imports
     twilio-sink bench --profile 1000          # where the consumer's CPU goes (cProfile, all threads)
+    twilio-sink bench --imports-only          # only the cold start: imports, init + first invocation
 
-Each measurement runs in a fresh interpreter (bench/worker.py). Nothing here asserts: it prints.
+Each measurement runs in a fresh interpreter (bench/worker.py). Nothing here asserts a target: it prints.
 """
 
 import argparse
@@ -53,6 +54,51 @@ IMPORT_FUNCTION = "import app"
 # processes cause on a shared machine (Lambda gives the function its own share).
 TIMED = "import time\nstarted = time.process_time()\n{code}\nprint(time.process_time() - started)"
 BUILT = {"stream_consumer": "StreamConsumerFunction", "webhook": "WebhookFunction"}
+# What a cold start really costs is the import plus the first invocation (validators built on first use,
+# boto3 clients, the first requests): the same fresh interpreter imports the function, then handles one
+# typical event, a batch of the seed mix, whose AWS requests the bench's fake answers. The fake is loaded
+# after the import, from its file (its few imports are ones the function has loaded already), attaches to
+# each client as the function makes it (none may exist before: nothing reaches real AWS), and its own CPU
+# is not counted.
+FIRST_INVOCATION_RECORDS = 100  # Kinesis records
+FIRST_DELIVERY_EVENTS = 25  # in the webhook's one delivery (each seed type once)
+FIRST_INVOCATION = """
+import contextlib, importlib.util, io, json, sys, time
+started = time.process_time()
+import app
+init = time.process_time() - started
+import boto3.session
+from twilio_sink import aws
+assert aws.client.cache_info().currsize == 0, "a client made at import would escape the fake"
+spec = importlib.util.spec_from_file_location("fake_aws", sys.argv[1])
+fake_aws = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(fake_aws)
+fake = fake_aws.FakeAws({service: 0.0 for service in fake_aws.DEFAULT_LATENCY})
+setup = json.loads(sys.argv[2])
+fake.dynamodb.create_table(setup["table"])
+fake.sns.create_topic(setup["topic"])
+fake.sqs.create_queue(setup["queue"])
+fake.create_secret(setup["secret"], setup["token"])
+make_client = boto3.session.Session.client
+def attached_client(self, *args, **kwargs):
+    made = make_client(self, *args, **kwargs)
+    fake.attach(made)
+    return made
+boto3.session.Session.client = attached_client
+class Context:
+    function_name = "bench"; memory_limit_in_mb = 512; aws_request_id = "bench-first"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
+    def get_remaining_time_in_millis(self): return 30000
+with open(sys.argv[3]) as handle:
+    event = json.load(handle)
+with contextlib.redirect_stdout(io.StringIO()):  # the metrics the function prints
+    started = time.process_time()
+    answer = app.lambda_handler(event, Context())
+    first = time.process_time() - started - fake.cpu_seconds
+ok = answer.get("batchItemFailures") == [] if "Records" in event else answer.get("statusCode") == 200
+assert ok and len(fake.sns.published) == len(event.get("Records") or json.loads(event["body"])), answer
+print(init, first)
+"""
 # Where a function's import time goes: each step imported after the previous ones, in one interpreter.
 IMPORT_STEPS = [
     ("boto3 + Powertools Logger (the baseline)", "import boto3\nfrom aws_lambda_powertools import Logger"),
@@ -101,15 +147,17 @@ def template_settings() -> dict[str, str]:
     return {name: value for name, value in variables.items() if isinstance(value, str)}
 
 
-def lambda_python(path: str, script: str) -> list[float]:
+def lambda_python(path: str, script: str, *args: str) -> list[float]:
     """Run `script` in a fresh interpreter laid out like Lambda's; the numbers it prints."""
     from sink_bench.worker import ENVIRONMENT
 
     env = ENVIRONMENT | template_settings() | {"PATH": os.environ["PATH"], "PYTHONPATH": path,
                                                 "PYTHONDONTWRITEBYTECODE": "1"}
-    out = subprocess.run([sys.executable, "-S", "-c", script], cwd=tempfile.gettempdir(), env=env, check=True,
-                         capture_output=True, text=True).stdout
-    return [float(value) for value in out.split()]
+    done = subprocess.run([sys.executable, "-S", "-c", script, *args], cwd=tempfile.gettempdir(), env=env,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"a timed interpreter failed:\n{done.stderr}")
+    return [float(value) for value in done.stdout.split()]
 
 
 def per_event(result: dict) -> dict:
@@ -205,6 +253,36 @@ def webhook_lines(size: int, runs: int, latency: dict) -> list[str]:
             f"(check: {result['check']})"]
 
 
+def first_invocation_events(folder: Path) -> tuple[dict[str, Path], str]:
+    """The event each function's first invocation gets, as files (the seed mix, fresh ids), and in words."""
+    from sink_bench import workload
+    from sink_dev.samples import kinesis_event, webhook_body, webhook_event
+
+    # The seed mix but its test event, whose sample names no account (a dead letter is not typical).
+    mix = [event for event in workload.mixed_events(2 * FIRST_INVOCATION_RECORDS, run="first")
+           if event["type"] != "com.twilio.eventstreams.test-event"]
+    events = {"stream_consumer": kinesis_event(mix[:FIRST_INVOCATION_RECORDS]),
+              "webhook": webhook_event(webhook_body(mix[:FIRST_DELIVERY_EVENTS]))}
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, event in events.items():
+        (folder / f"{name}.json").write_text(json.dumps(event))
+    words = (f"{FIRST_INVOCATION_RECORDS} Kinesis records of the seed mix (its test event left out), a webhook "
+             f"delivery of {FIRST_DELIVERY_EVENTS} of them")
+    return {name: folder / f"{name}.json" for name in events}, words
+
+
+def first_invocation(path: str, event: Path) -> list[float]:
+    """[import, first invocation] seconds of CPU, in one fresh interpreter laid out like Lambda's."""
+    from sink_bench.worker import ENVIRONMENT
+    from sink_dev.samples import LOCAL_TEST_AUTH_TOKEN
+
+    setup = {"table": ENVIRONMENT["STATUS_TABLE_NAME"], "topic": ENVIRONMENT["TOPIC_ARN"],
+             "queue": ENVIRONMENT["DEAD_LETTER_QUEUE_URL"], "secret": ENVIRONMENT["AUTH_TOKEN_SECRET_ARN"],
+             "token": LOCAL_TEST_AUTH_TOKEN}
+    fake = ROOT / "tools" / "sink_bench" / "fake_aws.py"
+    return lambda_python(path, FIRST_INVOCATION, str(fake), json.dumps(setup), str(event))
+
+
 def import_lines(runs: int) -> list[str]:
     from sink_dev import build as host_build
 
@@ -212,20 +290,30 @@ def import_lines(runs: int) -> list[str]:
     built = host_build.build(ROOT / ".aws-sam" / "host")
     runtime = host_build.runtime_packages(ROOT / ".aws-sam" / "host" / "runtime")
     paths = {name: host_build.lambda_path(built, logical_id, runtime) for name, logical_id in BUILT.items()}
+    events, first_words = first_invocation_events(ROOT / ".aws-sam" / "host" / "first-invocation")
     progress(f"import times, {runs} rounds of fresh interpreters")
     samples: dict[str, list[float]] = {"baseline": []} | {name: [] for name in FUNCTIONS}
+    firsts: dict[str, list[list[float]]] = {name: [] for name in FUNCTIONS}
     for _ in range(runs):  # interleaved, so that a busy machine slows all of them alike
         for name in samples:
             code = IMPORT_BASELINE if name == "baseline" else IMPORT_FUNCTION
             samples[name] += lambda_python(paths.get(name, paths["stream_consumer"]), TIMED.format(code=code))
+        for name in FUNCTIONS:
+            firsts[name].append(first_invocation(paths[name], events[name]))
     baseline = statistics.median(samples["baseline"])
     lines = [f"Cold start as shipped (sam build output, no bytecode writes; median of {runs} fresh interpreters): "
              f"boto3 + Powertools Logger {1000 * baseline:.0f} ms"]
-    measured = {}
+    measured, first = {}, {}
     for name in FUNCTIONS:
         seconds = measured[name] = statistics.median(samples[name])
-        lines.append(f"  {BUILT[name]} (functions/{name}/app.py): {1000 * seconds:.0f} ms = {seconds / baseline:.2f}x")
-    results.imports(runs, baseline, measured)
+        first[name] = {"init": statistics.median(run[0] for run in firsts[name]),
+                       "invocation": statistics.median(run[1] for run in firsts[name]),
+                       "total": statistics.median(sum(run) for run in firsts[name])}
+        lines.append(f"  {BUILT[name]} (functions/{name}/app.py): {1000 * seconds:.0f} ms = {seconds / baseline:.2f}x; "
+                     f"init + first invocation {1000 * first[name]['total']:.0f} ms (import {1000 * first[name]['init']:.0f}"
+                     f" + invocation {1000 * first[name]['invocation']:.0f})")
+    lines.append(f"  first invocation: {first_words}")
+    results.imports(runs, baseline, measured, first, first_words)
     lines.append("  where it goes (each step after the previous ones, median):")
     steps = [lambda_python(paths["webhook"], STEPS_SCRIPT.format(codes=[code for _, code in IMPORT_STEPS]))
              for _ in range(runs)]
@@ -254,6 +342,9 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"do not write {results.RESULTS.relative_to(ROOT)} and the docs block (a quick try)")
     parser.add_argument("--profile", type=int, metavar="RECORDS",
                         help="only profile the consumer on one batch of RECORDS and print the top functions")
+    parser.add_argument("--imports-only", action="store_true",
+                        help="only the cold start (imports, init + first invocation); prints, writes no results "
+                             "(the file holds every figure of one run)")
     args = parser.parse_args(argv)
     latency = DEFAULT_LATENCY | {"dynamodb": args.ddb_latency, "sns": args.sns_latency}
 
@@ -262,6 +353,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         progress(f"profiling the consumer on {args.profile} records")
         print(worker({"kind": "profile", "records": args.profile, "latency": latency})["text"])
+        return 0
+    if args.imports_only:
+        STEPS.total = 2
+        lines = import_lines(args.import_runs)
+        STEPS.close()
+        print("\n".join(lines))
         return 0
     print(f"Consumer rows: the median of {args.repeats} runs (peak RSS: the highest); naive: one run.", flush=True)
     STEPS.total = 2 * len(args.sizes) + 2 * (not args.skip_cost) + (not args.skip_webhook) + (not args.skip_imports)

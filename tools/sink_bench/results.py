@@ -67,9 +67,14 @@ def cost_assumptions(text: str) -> None:
     run.setdefault("cost", {"workload": "", "doors": {}})["assumptions"] = text
 
 
-def imports(runs: int, baseline: float, functions: dict[str, float]) -> None:
+def imports(runs: int, baseline: float, functions: dict[str, float], first: dict[str, dict[str, float]],
+            first_event: str) -> None:
+    """Import times, and each function's import + first invocation (seconds: init, invocation, total)."""
     run["imports"] = {"interpreters": runs, "baseline_ms": 1000 * baseline,
-                      "functions_ms": {name: 1000 * seconds for name, seconds in functions.items()}}
+                      "functions_ms": {name: 1000 * seconds for name, seconds in functions.items()},
+                      "first_invocation": {"event": first_event, "functions_ms": {
+                          name: {part: 1000 * seconds for part, seconds in parts.items()}
+                          for name, parts in first.items()}}}
 
 
 def record_size(event: dict, records: int) -> None:
@@ -143,7 +148,14 @@ def render(data: dict) -> str:
                   f"{cold['interpreters']} rounds of fresh interpreters): boto3 + Powertools Logger "
                   f"{cold['baseline_ms']:.0f} ms; " + "; ".join(
                       f"`functions/{name}/app.py` {ms:.0f} ms = {ms / cold['baseline_ms']:.2f}x"
-                      for name, ms in cold["functions_ms"].items()) + ".", ""]
+                      for name, ms in cold["functions_ms"].items()) + "."]
+        if "first_invocation" in cold:
+            first = cold["first_invocation"]
+            lines += ["Init + first invocation (the import, then " + first["event"] + ", in the same interpreter): "
+                      + "; ".join(f"`{name}` {ms['total']:.0f} ms (import {ms['init']:.0f} + invocation "
+                                  f"{ms['invocation']:.0f}) = {ms['total'] / cold['baseline_ms']:.2f}x the baseline"
+                                  for name, ms in first["functions_ms"].items()) + "."]
+        lines.append("")
     if "cost" in data:
         lines += [data["cost"]["workload"], "",
                   "| door | events | WRU/event (by API, item kind) | RRU/event | requests/event | $ per million events (by service) |",
@@ -188,8 +200,11 @@ def _targets(data: dict, rows: dict, targets: dict) -> list[tuple[str, str, str]
     if "imports" in data:
         cold = data["imports"]
         ratios = [ms / cold["baseline_ms"] for ms in cold["functions_ms"].values()]
-        out.append((f"each function's import ≤ {targets['import_ratio']}x boto3 + Logger",
-                    " / ".join(f"{ratio:.2f}x" for ratio in ratios),
+        result = " / ".join(f"{ratio:.2f}x" for ratio in ratios)
+        if "first_invocation" in cold:  # the true cost beside the target's figure, so that none reads it alone
+            result += " (init + first invocation: " + " / ".join(
+                f"{ms['total'] / cold['baseline_ms']:.2f}x" for ms in cold["first_invocation"]["functions_ms"].values()) + ")"
+        out.append((f"each function's import ≤ {targets['import_ratio']}x boto3 + Logger", result,
                     verdict([max(ratios)], targets["import_ratio"], at_most=True)))
     else:
         out.append(("import time", "—", missing))

@@ -1,11 +1,15 @@
 """boto3 clients, created once per container behind one seam that tests can reset."""
 
+import threading
 from functools import cache
+from typing import TYPE_CHECKING
 
 import boto3
-from aws_lambda_powertools.utilities import parameters
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
 # Short timeouts and bounded retries: the webhook must answer Twilio within 5 s, and a stuck
 # call is better retried by Lambda/Twilio than waited on. Client-side parameter validation is off:
@@ -29,18 +33,34 @@ class PartialBatchError(Exception):
 AWS_ERRORS = (ClientError, BotoCoreError, PartialBatchError)
 
 
+# A session is not thread-safe (its clients are): clients are made one at a time.
+_creating = threading.Lock()
+
+
+@cache
+def _session() -> boto3.session.Session:
+    # One session for all clients: each session lists botocore's ~400 service models and parses the
+    # endpoint and retry data again, ~40 ms of the first invocation per client (docs/performance.md).
+    return boto3.session.Session()
+
+
 @cache
 def client(service: str):
-    return boto3.session.Session().client(service, config=CLIENT_CONFIG)
+    with _creating:
+        return _session().client(service, config=CLIENT_CONFIG)
 
 
 @cache
-def secrets() -> parameters.SecretsProvider:
+def secrets() -> "SecretsProvider":
     """Powertools' cached secret reads, through the same client seam and timeouts."""
-    return parameters.SecretsProvider(boto3_client=client("secretsmanager"))
+    # Imported here: only the webhook and the reconciler read secrets, not the stream consumer.
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    return SecretsProvider(boto3_client=client("secretsmanager"))
 
 
 def reset_clients() -> None:
-    """Forget cached clients and cached secrets (tests switch between mocked AWS environments)."""
+    """Forget the session, cached clients and cached secrets (tests switch between mocked AWS environments)."""
+    _session.cache_clear()
     client.cache_clear()
     secrets.cache_clear()

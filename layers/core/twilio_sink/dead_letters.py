@@ -3,7 +3,7 @@
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 # SQS takes 256 KiB per request; the raw text is cut well below that and the cut is flagged
 # (Kinesis records can still be re-read from the stream by their sequence number).
@@ -13,6 +13,9 @@ SEND_BATCH_LIMIT = 10
 
 
 class DeadLetter(BaseModel):
+    # Built at the first dead letter, which most invocations never have (not at each cold start).
+    model_config = ConfigDict(defer_build=True)
+
     reason: str
     detail: str
     source: Literal["kinesis", "webhook"]

@@ -29,6 +29,8 @@ from .families.verify_messages import VerifyMessages
 from .lifecycle import Change
 from .observability import count
 
+# Every payload model is `defer_build`: its validator is built when its family's first event arrives,
+# not at each cold start for families a sink may never receive (pydantic serialises those builds).
 FAMILIES: tuple[Family, ...] = (
     Messages(), MessageStatuses(), InboundMessages(), Operations(), Brands(), Campaigns(), PhoneNumbers(),
     TollFreeVerifications(), Calls(), CallSummaries(), FlowExecutions(), Verifications(), VerifyMessages(),

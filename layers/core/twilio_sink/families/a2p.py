@@ -15,7 +15,7 @@ A2P_NAMESPACE = "A2P."
 class A2PData(BaseModel):
     """A2P payloads: lowercase keys, epoch-millisecond integers."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
     accountsid: str | None = None
     createddate: int | None = EPOCH_MS
     updateddate: int | None = EPOCH_MS

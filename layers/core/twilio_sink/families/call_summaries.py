@@ -15,7 +15,7 @@ RANK = {"partial": 0, "predicted-complete": 1, "complete": 2}
 
 
 class CallSummaryData(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     call_sid: Identifier
     account_sid: str | None = None

@@ -24,21 +24,21 @@ ENDS = frozenset(status for status, rank in RANK.items() if rank == RANK["comple
 
 
 class CallbackParameters(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
     CallSid: Identifier | None = None
     CallStatus: str | None = None
     AccountSid: str | None = None
 
 
 class CallbackRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
     method: str | None = None
     url: str | None = None
     parameters: CallbackParameters | None = None
 
 
 class CallData(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     sid: Identifier | None = None  # the call SID (required by the schema)
     timestamp: str | None = None

@@ -14,7 +14,7 @@ TYPE = "com.twilio.messaging.inbound-message.received"
 
 
 class InboundMessageData(BaseModel):
-    model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True)
+    model_config = ConfigDict(extra="allow", defer_build=True, coerce_numbers_to_str=True)
 
     messageSid: Identifier
     accountSid: str | None = None

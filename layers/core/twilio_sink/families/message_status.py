@@ -22,7 +22,7 @@ STATUSES = ("queued", "sent", "delivered", "undelivered", "failed", "read")
 
 
 class MessageStatusData(BaseModel):
-    model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True)
+    model_config = ConfigDict(extra="allow", defer_build=True, coerce_numbers_to_str=True)
 
     messageSid: Identifier
     messageStatus: str | None = None  # UPPERCASE; see the module's note on disagreements

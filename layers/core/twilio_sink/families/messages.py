@@ -27,19 +27,19 @@ def message_key(attempt: int, status: str, event: CloudEvent) -> str:
 
 
 class Endpoint(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
     id: str | None = None
     address: str | None = None
     channel: str | None = None
 
 
 class Content(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
     text: str | None = None
 
 
 class MessageData(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True, coerce_numbers_to_str=True)
+    model_config = ConfigDict(extra="allow", defer_build=True, populate_by_name=True, coerce_numbers_to_str=True)
 
     message_id: Identifier
     attempt: int = Field(0, ge=0, lt=MAX_ATTEMPT)

@@ -10,7 +10,7 @@ RANK = {"scheduled": 0, "processing": 1, "completed": 2}
 
 
 class OperationData(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
     operation_id: Identifier
 
 

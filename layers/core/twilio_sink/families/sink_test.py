@@ -14,7 +14,7 @@ TYPE = "com.twilio.eventstreams.test-event"
 
 
 class SinkTestData(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
     test_id: Identifier
 
 

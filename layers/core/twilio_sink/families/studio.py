@@ -15,7 +15,7 @@ RANK = {"active": 0, "ended": 1}
 
 
 class FlowExecutionData(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     execution_sid: Identifier
     account_sid: str | None = None

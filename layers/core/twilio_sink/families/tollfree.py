@@ -20,7 +20,7 @@ STATUSES = {"requested": "requested", "pending-review": "pending_review", "edit"
 
 
 class TollFreeData(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     tollfreeverificationsid: Identifier
     accountsid: str | None = None

@@ -15,7 +15,7 @@ COMMON_TIME_FIELDS = ("timestamp", "date_updated", "dateUpdated", "updateddate",
 
 
 class AnyData(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
 
 class Unmodelled(Family[AnyData]):

@@ -15,7 +15,7 @@ RANK = {"pending": 0, "approved": 1, "canceled": 1, "expired": 1, "max_attempts_
 
 
 class VerificationData(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     verification_sid: Identifier
     account_sid: str | None = None

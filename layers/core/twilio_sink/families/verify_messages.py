@@ -15,7 +15,7 @@ RANK = {"sent": 0, "delivered": 1, "undelivered": 1, "failed": 1, "read": 2}
 
 
 class VerifyMessageData(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     attempt_sid: Identifier
     verification_sid: str | None = None

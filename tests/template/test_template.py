@@ -124,6 +124,8 @@ def test_sam_build_layer_holds_core_and_dependencies_for_arm64(built):
     python = built / "CoreLayer" / "python"
     for expected in ("twilio_sink/__init__.py", "aws_lambda_powertools", "pydantic", "twilio/request_validator.py"):
         assert (python / expected).exists(), f"built layer lacks python/{expected}"
+    # The runtime brings boto3 with its own botocore: the layer must not shadow either.
+    assert not [path.name for path in python.iterdir() if path.name.startswith(("boto3", "botocore"))]
     # Built for the functions' architecture: pydantic-core's compiled extension is aarch64.
     extensions = list((python / "pydantic_core").glob("_pydantic_core*.so"))
     assert extensions and all("aarch64" in e.name for e in extensions), extensions

@@ -3,6 +3,7 @@
 from tests.support import factories as f
 from tests.support.expectations import unpublished, unpublished_claims
 from tests.support.sinks import consume, failed_sequences, kinesis_batch
+from twilio_sink.envelope import CloudEvent
 
 
 def calls(stack):
@@ -35,6 +36,19 @@ def test_the_next_write_drops_the_settled_claims(stack, consumer, context):
     assert queued_id not in claims and len(claims) == 1 and unpublished(stack) == set()
     assert [(n["status"], n["previous_status"]) for n in stack.notifications()] == [("queued", None),
                                                                                   ("sent", "queued")]
+
+
+def test_the_winners_claim_is_stored_without_its_time_and_still_proves_published(stack, consumer, context):
+    # Given queued and sent of one message in one batch: two claims, sent's is the item's own winner
+    queued, sent = f.message("queued"), f.message("sent", seconds=1)
+    consume(consumer, context, [queued, sent])
+    state = stack.states()["message#MM1"]
+    assert state["claims"][sent["id"]].split("|")[1] == ""  # the item's event_time says it
+    assert state["claims"][queued["id"]].split("|")[1] == CloudEvent.model_validate(queued).time_utc
+    # When the next event comes, both claims are read back with their times and proven by their history
+    consume(consumer, context, [f.message("delivered", seconds=2)], first_sequence=3)
+    assert set(stack.states()["message#MM1"]["claims"]) == {stack.states()["message#MM1"]["event_id"]}
+    assert [n["status"] for n in stack.notifications()] == ["queued", "sent", "delivered"]
 
 
 def test_a_failed_claim_check_fails_only_its_entities(stack, consumer, context, fail):

@@ -103,10 +103,19 @@ def test_a_republished_notification_is_rebuilt_from_the_event_and_its_claim():
 
 def test_a_claim_is_stored_as_one_short_text_and_read_back_unchanged():
     claim = Claim(previous="scheduled", event_time="2026-01-01T12:00:00.000000Z", holder=holder("kinesis:7"), until=99)
+    other_time = "2026-01-01T12:00:05.000000Z"  # the state item's own event_time: another event won
     assert claim.text() == f"scheduled|2026-01-01T12:00:00.000000Z|{holder('kinesis:7')}|99"
-    assert Claim.from_text(claim.text()) == claim
+    assert Claim.from_text(claim.text(), other_time) == claim
+    assert Claim.from_text(claim.text(other_time), other_time) == claim
     first = Claim(previous=None, event_time="2026-01-01T12:00:00.000000Z", holder="published", until=0)
-    assert first.text() == "|2026-01-01T12:00:00.000000Z|published|0" and Claim.from_text(first.text()) == first
+    assert first.text() == "|2026-01-01T12:00:00.000000Z|published|0" and Claim.from_text(first.text(), other_time) == first
+
+
+def test_the_winners_claim_leaves_out_the_time_its_state_item_holds_already():
+    # ~27 bytes fewer on most state items: the difference between 1 and 2 write units for many of them.
+    claim = Claim(previous="queued", event_time="2026-01-01T12:00:00.000000Z", holder="published", until=0)
+    assert claim.text("2026-01-01T12:00:00.000000Z") == "queued||published|0"
+    assert Claim.from_text("queued||published|0", "2026-01-01T12:00:00.000000Z") == claim
     # the holder is 8 hex characters whatever the carrier: a 56-digit sequence number stays small
     assert len(holder("kinesis:" + "4" * 56)) == 8 and holder("a") != holder("b")
 

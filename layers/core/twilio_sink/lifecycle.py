@@ -61,14 +61,21 @@ class Claim:
     holder: str  # `holder(carrier)` of the carrier that may publish it, or PUBLISHED
     until: int  # epoch seconds by which the holder's invocation has certainly ended
 
-    def text(self) -> str:
-        """One string, `previous|event_time|holder|until`: a state item must stay under 1 KB (1 write unit)."""
-        return f"{self.previous or ''}|{self.event_time}|{self.holder}|{self.until}"
+    def text(self, item_time: str | None = None) -> str:
+        """One string, `previous|event_time|holder|until`: a state item must stay under 1 KB (1 write unit).
+
+        `item_time` is the `event_time` of the state item written in the same write: the claim of that
+        item's own winner leaves its time out rather than repeat it (`from_text` puts it back). Claims
+        rewritten on their own (`StatusStore.replace_claims`) keep their time: the item's may have moved.
+        """
+        time = "" if self.event_time == item_time else self.event_time
+        return f"{self.previous or ''}|{time}|{self.holder}|{self.until}"
 
     @classmethod
-    def from_text(cls, text: str) -> "Claim":
+    def from_text(cls, text: str, item_time: str) -> "Claim":
+        """The claim `text` states, read from the state item whose `event_time` is `item_time`."""
         previous, event_time, holder, until = text.split("|")
-        return cls(previous or None, event_time, holder, int(until))
+        return cls(previous or None, event_time or item_time, holder, int(until))
 
 
 @dataclass(frozen=True)

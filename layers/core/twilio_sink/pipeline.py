@@ -404,13 +404,15 @@ def _current(stored: dict[str, Any] | None) -> Current | None:
         status=stored["status"],
         order_key=stored["order_key"],
         version=int(stored["version"]),
-        claims={event_id: Claim.from_text(text) for event_id, text in claims.items()},
+        claims={event_id: Claim.from_text(text, stored["event_time"]) for event_id, text in claims.items()},
     )
 
 
 def _state_write(result: Plan, changes: list[Change], current: Current | None) -> StateWrite:
     winner = result.winner
-    claims = {event_id: claim.text() for event_id, claim in result.claims.items()}
+    # The claims map is written whole, with the item's event_time: the winner's claim need not repeat it.
+    item_time = winner.event.time_utc if winner else None
+    claims = {event_id: claim.text(item_time) for event_id, claim in result.claims.items()}
     version = current.version if current else None
     if winner is None:
         return StateWrite({}, None, version, claims)

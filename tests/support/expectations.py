@@ -57,3 +57,8 @@ def unpublished_claims(stack) -> dict[str, set[str]]:
 def unpublished(stack) -> set[str]:
     """Every unpublished claim's event id, across entities."""
     return {event_id for ids in unpublished_claims(stack).values() for event_id in ids}
+
+
+def emitted(capsys) -> list[dict]:
+    """The CloudWatch EMF lines printed so far (and consumed from capsys)."""
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]

@@ -1,13 +1,14 @@
 """The families beyond the seeds, schema versions, time fallback and account SIDs, routed one event at a time."""
 
-import json
 from datetime import UTC, datetime
 
 import pytest
 
 from sink_dev.samples import load_samples
 from tests.support import factories as f
+from tests.support.expectations import emitted
 from twilio_sink.envelope import CloudEvent, Poison, parse_timestamp
+from twilio_sink.families.base import NOT_AN_ACCOUNT_SID
 from twilio_sink.registry import FAMILIES, accounts_named, dataschema, route
 
 PM = "com.twilio.messaging.message."
@@ -34,11 +35,6 @@ def call(suffix: str, call_status: str | None, seconds: float = 0, prefix: str =
         params["CallStatus"] = call_status
     return f.cloudevent(prefix + suffix, {"sid": "CA1", "timestamp": f.at(seconds),
                                           "request": {"method": "POST", "parameters": params}}, seconds)
-
-
-def emitted(capsys) -> list[dict]:
-    """The CloudWatch EMF lines printed so far."""
-    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
 
 
 # ---- Programmable Messaging ------------------------------------------------------------------------
@@ -273,7 +269,6 @@ def test_the_account_sid_is_recorded_as_an_index_attribute(event, expected):
     assert change.indexed.get("account_sid") == expected
 
 
-NOT_A_SID = "(not an account SID)"
 
 
 @pytest.mark.parametrize(("event", "expected"), [
@@ -282,9 +277,9 @@ NOT_A_SID = "(not an account SID)"
     # Refused by its model, still read field by field, in the family's order, then the source.
     (f.message("sent", message_id="", accountsid=ACCOUNT), [ACCOUNT, f.SAMPLE_ACCOUNT_SID]),
     (f.message("sent", message_id="", account_sid=[1]) | {"source": f"/Accounts/{SUBACCOUNT}/x"},
-     [NOT_A_SID, SUBACCOUNT]),
+     [NOT_AN_ACCOUNT_SID, SUBACCOUNT]),
     (f.cloudevent("com.twilio.conversations.message.added", {"AccountSid": "x", "accountSid": ACCOUNT})
-     | {"source": "/tests"}, [ACCOUNT, NOT_A_SID]),
+     | {"source": "/tests"}, [ACCOUNT, NOT_AN_ACCOUNT_SID]),
     (call("ringing", "ringing", AccountSid=ACCOUNT) | {"data": {"request": "not an object"}, "source": "/t"}, []),
     (f.message("sent") | {"source": "/tests"}, []),
 ])

@@ -9,6 +9,7 @@ import pytest
 
 from sink_dev.samples import load_samples
 from tests.support import factories as f
+from tests.support.expectations import emitted
 from twilio_sink.envelope import CloudEvent, Poison, parse_timestamp, to_cloudevent
 from twilio_sink.lifecycle import Current, padded, plan
 from twilio_sink.registry import accounts_named, dataschema, route
@@ -20,13 +21,6 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def routed(event: dict):
     return route(CloudEvent.model_validate(event))
-
-
-def metrics_named(capsys, name: str) -> list[dict]:
-    import json
-
-    lines = capsys.readouterr().out.splitlines()
-    return [m for m in (json.loads(line) for line in lines if line.startswith('{"_aws"')) if name in m]
 
 
 # ---- timestamps ----------------------------------------------------------------------------------
@@ -92,7 +86,7 @@ def test_an_event_without_dataschema_is_no_new_schema_version(capsys):
     event = f.message("sent")
     del event["dataschema"]
     routed(event)
-    assert metrics_named(capsys, "SchemaVersionsUnknown") == []
+    assert [m for m in emitted(capsys) if "SchemaVersionsUnknown" in m] == []
 
 
 # ---- order keys ----------------------------------------------------------------------------------

@@ -230,15 +230,18 @@ class Listing:
     """What backfill lists for one entity: Twilio's listing, and the family and payload of an entity
     the sink never heard of."""
 
-    entity: str
     pages: Callable[[Twilio, str, datetime, datetime, float], Iterator[list[Any]]]
     family: Family
     payload: Callable[[str, str], dict[str, Any]]  # (sid, account) -> the new entity's stored payload
 
+    @property
+    def entity(self) -> str:
+        return self.family.entity
+
 
 LISTINGS = (
-    Listing("message", list_messages, Messages(), lambda sid, account: {"message_id": sid, "account_sid": account}),
-    Listing("call", list_calls, Calls(), lambda sid, account: {"sid": sid}),
+    Listing(list_messages, Messages(), lambda sid, account: {"message_id": sid, "account_sid": account}),
+    Listing(list_calls, Calls(), lambda sid, account: {"sid": sid}),
 )
 
 

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from sink_dev.samples import load_samples
+from sink_dev.samples import SAMPLE_ACCOUNT_SID, load_samples
 from tests.support import factories as f
 from tests.support.expectations import expected_final
 from tests.support.sinks import consume, post, without_deadline
@@ -29,7 +29,8 @@ def test_an_unmodelled_type_is_stored_and_notified_once_through_both_doors_and_n
         "event", "EZ-conversation-participant", "received", UNMODELLED["type"])
     assert len(stack.history(state["pk"])) == 1
     [note] = stack.notifications()
-    assert note["_attributes"] == {"entity": "event", "status": "received", "event_type": UNMODELLED["type"]}
+    assert note["_attributes"] == {"entity": "event", "status": "received", "event_type": UNMODELLED["type"],
+                                   "account_sid": SAMPLE_ACCOUNT_SID}
     assert stack.dead_letters() == []
 
 

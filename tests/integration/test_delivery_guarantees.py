@@ -48,7 +48,7 @@ LIFECYCLE_RANK = {"queued": 0, "sent": 1, "delivered": 2, "undelivered": 2, "fai
 BRAND_KINDS = {"brand-unverified": "unverified", "brand-registered": "registered", "brand-failure": "failed"}
 # Poison kinds: (name, reason, deliverable through the webhook). Oversized is left to the targeted tests (slow).
 POISON_KINDS = [("not_utf8", "undecodable", False), ("not_json", "not_json", False),
-                ("other_schema", "invalid_payload", True), ("invalid_payload", "invalid_payload", True),
+                ("foreign_account", "foreign_account", True), ("invalid_payload", "invalid_payload", True),
                 ("not_cloudevent", "not_cloudevent", True)]
 EXAMPLES = int(os.environ.get("GUARANTEE_EXAMPLES", "500"))
 MIN_SHARE = 0.2  # of EXAMPLES, for fault-free and for faulted histories each
@@ -81,9 +81,9 @@ def poison(kind: str, number: int) -> tuple[dict | bytes, str, str]:
         return raw, "undecodable", b64(raw)
     if kind == "not_json":
         return b"{" + marker.encode(), "not_json", marker
-    if kind == "other_schema":
-        event = f.message("queued", marker=marker) | {"dataschema": "https://events-schemas.twilio.com/Other/1"}
-        return event, "invalid_payload", marker
+    if kind == "foreign_account":
+        event = f.message("queued", marker=marker) | {"source": f"/2010-04-01/Accounts/AC{'e' * 32}/Messages/x"}
+        return event, "foreign_account", marker
     if kind == "invalid_payload":
         return f.message("queued", message_id="", marker=marker), "invalid_payload", marker
     return {"marker": marker}, "not_cloudevent", marker

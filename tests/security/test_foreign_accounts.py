@@ -1,8 +1,9 @@
 """Only the accounts in TwilioAccountSids feed the stack, through either sink.
 
 The role's external id and the webhook's signature prove only that Twilio sent an event; whoever has
-a Twilio account can make Twilio send. An event naming another account, two accounts, or none is a
-dead letter `foreign_account` (counted, alarmed), and changes and publishes nothing.
+a Twilio account can make Twilio send. An event naming another account, or two accounts, is a dead
+letter `foreign_account` (counted, alarmed), and changes and publishes nothing. (An event naming none
+is not foreign: tests/seeds/test_what_twilio_sends.py.)
 """
 
 import json
@@ -45,10 +46,10 @@ def foreign_variants() -> dict[str, dict]:
         "other-account-in-source": base | {"source": f"/2010-04-01/Accounts/{THEIRS}/Messages/MMforeign"},
         "other-account-in-payload": base | {"data": base["data"] | {"account_sid": THEIRS}},
         "source-and-payload-disagree": base | {"data": base["data"] | {"accountSid": THEIRS}},
-        "no-account-at-all": base | {"source": "/v1/Somewhere"},
         "account-field-not-a-sid": base | {"data": base["data"] | {"accountsid": ["AC" + "0" * 32]}},
         "account-field-uppercase-sid": base | {"data": base["data"] | {"account_sid": OURS.upper()}},
         "account-not-a-path-segment": base | {"source": f"/2010-04-01/Accounts/{OURS}x/Messages/MMforeign"},
+        "source-names-two-accounts": base | {"source": f"/2010-04-01/Accounts/{OURS}/Accounts/{THEIRS}/x"},
     }
 
 
@@ -162,5 +163,6 @@ def test_the_accepted_accounts_are_required_and_checked(monkeypatch):
                   {"TWILIO_ACCOUNT_SIDS": f"{OURS},nope"}, {"TWILIO_ACCOUNT_SIDS": OURS.upper()}):
         with pytest.raises(ValidationError):
             Settings.model_validate(base | wrong)
-    assert Settings.model_validate(base | {"TWILIO_ACCOUNT_SIDS": f" {OURS} ,{THEIRS}"}).twilio_account_sids == {
-        OURS, THEIRS}
+    # In order, once each: the first is the main account, whose token is the secret's `auth_token`
+    assert Settings.model_validate(base | {"TWILIO_ACCOUNT_SIDS": f" {OURS} ,{THEIRS},{OURS}"}).twilio_account_sids == (
+        OURS, THEIRS)

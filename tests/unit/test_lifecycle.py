@@ -6,6 +6,7 @@ from itertools import permutations
 
 import pytest
 
+from sink_dev.samples import SAMPLE_ACCOUNT_SID
 from tests.support import factories as f
 from twilio_sink.envelope import CloudEvent
 from twilio_sink.lifecycle import Claim, Current, holder, notification, plan
@@ -185,7 +186,16 @@ def test_notification_body_is_contract_3():
     assert body["previous_status"] == "queued"
     assert body["event_time"] == "2026-01-01T12:00:01.000000Z"
     assert body["data"]["to"] == {"address": "+15555550100"}
-    assert note.attributes == {"entity": "message", "status": "sent", "event_type": change.event.type}
+    assert note.attributes == {"entity": "message", "status": "sent", "event_type": change.event.type,
+                               "account_sid": SAMPLE_ACCOUNT_SID}
+
+
+def test_a_notification_of_an_event_of_no_known_account_has_no_account_attribute():
+    # Contract 3: `account_sid` only where the account is known (a filter policy then leaves it out)
+    [change] = changes(f.message("sent") | {"source": "/v1/comms-api"})
+    assert notification(change, None).attributes == {"entity": "message", "status": "sent",
+                                                      "event_type": change.event.type}
+    assert notification(replace(change, account_sid="AC" + "1" * 32), None).attributes["account_sid"] == "AC" + "1" * 32
 
 
 def test_a_live_claim_is_left_to_its_holder_and_an_ended_one_is_taken_over():

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from sink_dev.samples import load_samples
+from sink_dev.samples import SAMPLE_ACCOUNT_SID, load_samples
 from tests.support import factories as f
 from twilio_sink.envelope import CloudEvent
 from twilio_sink.lifecycle import Claim, Current, holder, key, notification, padded, plan
@@ -83,7 +83,8 @@ def test_the_notification_is_compact_json_that_keeps_text_as_it_is():
     assert note.key == change(event).order_key
     assert note.body == json.dumps(json.loads(note.body), separators=(",", ":"), ensure_ascii=False)
     assert "café" in note.body and " " not in note.body.replace("café", "")
-    assert note.attributes == {"entity": "message", "status": "queued", "event_type": event["type"]}
+    assert note.attributes == {"entity": "message", "status": "queued", "event_type": event["type"],
+                               "account_sid": SAMPLE_ACCOUNT_SID}
 
 
 def test_a_republished_notification_is_rebuilt_from_the_event_and_its_claim():
@@ -97,7 +98,8 @@ def test_a_republished_notification_is_rebuilt_from_the_event_and_its_claim():
     assert result.duplicates == [queued] and result.applied == []
     [again] = result.notifications()
     assert again == notification(queued, "scheduled")
-    assert again.attributes == {"entity": "message", "status": "queued", "event_type": f.MESSAGE + "queued"}
+    assert again.attributes == {"entity": "message", "status": "queued", "event_type": f.MESSAGE + "queued",
+                                "account_sid": SAMPLE_ACCOUNT_SID}
     assert result.claims[queued.event.id].until == 20
 
 

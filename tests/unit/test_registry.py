@@ -74,8 +74,6 @@ def test_an_error_no_family_foresaw_is_invalid_payload_naming_no_value(monkeypat
         f.message("sent", attempt=1.5),
         f.message("sent", attempt="1" * 5000),
         f.cloudevent("com.twilio.comms-api.operation.completed", {}),
-        f.cloudevent("com.twilio.messaging.compliance.brand-registration.brand-failure",
-                     {"brandsid": "BN1", "updateddate": "yesterday"}),
         f.cloudevent("com.twilio.eventstreams.test-event", {"test_id": ""}),
     ],
 )

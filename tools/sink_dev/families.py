@@ -27,6 +27,16 @@ def _types(family: Family) -> str:
     return "<br>".join(rows)
 
 
+def _requires(family: Family) -> tuple[str, str]:
+    """(required, read when present) payload fields that place the event, each with why."""
+    placing = family.data_model.placing()
+    required = "<br>".join([f"`{key}`: {why}" for key, (why, needed) in placing.items() if needed]
+                           + ([" or ".join(f"`{path}`" for path in family.data_model.one_of)]
+                              if family.data_model.one_of else []))
+    present = "<br>".join(f"`{key}`: {why}" for key, (why, needed) in placing.items() if not needed)
+    return required or "nothing", present or "nothing"
+
+
 def table(families: tuple[Family, ...] = (*FAMILIES, UNMODELLED)) -> str:
     lines = ["| family | entity | id | statuses | types → status (schema, versions) | precedence |",
              "|---|---|---|---|---|---|"]
@@ -34,6 +44,11 @@ def table(families: tuple[Family, ...] = (*FAMILIES, UNMODELLED)) -> str:
         statuses = ", ".join(f"`{word}`" for word in family.status_words)
         lines.append(f"| `{family.name}` | `{family.entity}` | {family.id_source} | {statuses} | {_types(family)} "
                      f"| {family.precedence} |")
+    lines += ["", "What each family's payload model requires (everything else is optional and kept verbatim):", "",
+              "| family | required in `data` | refused when present but unreadable |", "|---|---|---|"]
+    for family in families:
+        required, present = _requires(family)
+        lines.append(f"| `{family.name}` | {required} | {present} |")
     return "\n".join(lines)
 
 

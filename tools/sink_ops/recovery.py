@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from sink_ops import stack
 from twilio_sink import aws
-from twilio_sink.accounts import parse_account_sids
+from twilio_sink.accounts import AccountRule, parse_account_sids
 from twilio_sink.dead_letters import DeadLetterQueue
 from twilio_sink.inbound import Received
 from twilio_sink.notify import Notifier
@@ -30,6 +30,8 @@ OUTPUTS = {
     "StreamFailureQueueUrl": "stream_failure_queue_url",
     # The functions' allow-list: what they would dead-letter as foreign_account, so do the commands.
     "TwilioAccountSids": "twilio_account_sids",
+    # accept (the default when not given) or refuse: what the consumer does with a record naming no account.
+    "StreamEventsWithoutAccount": "stream_events_without_account",
 }
 
 
@@ -44,10 +46,19 @@ class Resources:
     dead_letter_queue_url: str
     stream_failure_queue_url: str
     twilio_account_sids: str  # comma-separated
+    stream_events_without_account: str = ""
 
     @property
-    def accounts(self) -> frozenset[str]:
+    def accounts(self) -> tuple[str, ...]:
         return parse_account_sids(self.twilio_account_sids)
+
+    def stream_accounts(self) -> AccountRule:
+        """What the stream consumer admits, so a redriven or replayed record is admitted alike."""
+        return AccountRule.stream(self.accounts, self.stream_events_without_account or "accept")
+
+    def webhook_accounts(self, signed_by: str | None) -> AccountRule:
+        """What the webhook admitted from a delivery signed by `signed_by`'s token (None: the main token)."""
+        return AccountRule.webhook(self.accounts, signed_by)
 
 
 def add_resource_options(parser: argparse.ArgumentParser) -> None:

@@ -11,7 +11,6 @@ Records that succeeded before are simply duplicates again: reprocessing changes 
 import argparse
 import json
 import sys
-from collections.abc import Set
 from dataclasses import dataclass, field
 
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
@@ -19,6 +18,7 @@ from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import Ki
 from sink_ops import recovery
 from sink_ops.records import lambda_record
 from twilio_sink import aws
+from twilio_sink.accounts import AccountRule
 from twilio_sink.envelope import Poison
 from twilio_sink.inbound import Received, from_kinesis
 from twilio_sink.registry import route
@@ -91,7 +91,7 @@ def _checked(records: list[dict], batch: FailedBatch) -> list[dict]:
     return records
 
 
-def decoded(records: list[dict], accounts: Set[str]) -> list[Received]:
+def decoded(records: list[dict], accounts: AccountRule) -> list[Received]:
     return [from_kinesis(KinesisStreamRecord(record), accounts) for record in records]
 
 
@@ -102,7 +102,7 @@ def dry_run_counts(received: list[Received]) -> dict[str, int]:
         try:
             if item.poison:
                 raise item.poison
-            route(item.event)
+            route(item.event, item.account)
             key = "valid"
         except Poison as poison:
             key = f"poison:{poison.reason}"
@@ -129,7 +129,7 @@ def redrive(resources: recovery.Resources, args: argparse.Namespace, out=None) -
                 continue
             where = f"{batch.shard_id} {batch.start}..{batch.end}"
             try:
-                received = decoded(read_records(batch), resources.accounts)
+                received = decoded(read_records(batch), resources.stream_accounts())
             except RecordsUnavailable as error:
                 print(f"  [{summary.messages}] kept: {where}: {error}", file=out)
                 summary.kept += 1

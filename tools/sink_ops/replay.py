@@ -11,7 +11,6 @@ import argparse
 import base64
 import json
 import sys
-from collections.abc import Set
 from dataclasses import dataclass
 
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
@@ -37,14 +36,14 @@ class Summary:
     not_replayable: int = 0
 
 
-def rebuild(letter: DeadLetter, accounts: Set[str]) -> list[Received]:
+def rebuild(letter: DeadLetter, resources: recovery.Resources) -> list[Received]:
     """What arrived, decoded again by today's code (a webhook letter holds one event, or a whole unusable body)."""
     if letter.raw_truncated:
         raise NotReplayable("its raw text was cut at 100,000 characters (a stream record can be redriven "
                             "from the stream by origin.sequence_number)")
     if letter.source == "webhook":
         origin = {k: v for k, v in letter.origin.items() if k != "index"}
-        return from_webhook(letter.raw, origin, accounts)
+        return from_webhook(letter.raw, origin, resources.webhook_accounts(letter.origin.get("signed_by")))
     # An undecodable record's raw is its data as Lambda gave it (base64); any other is the decoded text.
     data = letter.raw if letter.reason == PoisonReason.UNDECODABLE else base64.b64encode(
         letter.raw.encode("utf-8")).decode("ascii")
@@ -57,14 +56,14 @@ def rebuild(letter: DeadLetter, accounts: Set[str]) -> list[Received]:
         "eventID": f"{origin.get('shard_id')}:{origin.get('sequence_number')}",
         "eventSourceARN": origin.get("event_source_arn") or "",
     }
-    return [from_kinesis(KinesisStreamRecord(record), accounts)]
+    return [from_kinesis(KinesisStreamRecord(record), resources.stream_accounts())]
 
 
 def poison_reason(item: Received) -> str | None:
     try:
         if item.poison:
             raise item.poison
-        route(item.event)
+        route(item.event, item.account)
     except Poison as poison:
         return f"{poison.reason}: {poison.detail}"
     return None
@@ -83,7 +82,7 @@ def replay(resources: recovery.Resources, args: argparse.Namespace, out=None) ->
             label = f"  [{summary.letters}]"
             try:
                 letter = DeadLetter.model_validate(json.loads(message["Body"]))
-                received = rebuild(letter, resources.accounts)
+                received = rebuild(letter, resources)
             except (ValueError, ValidationError, NotReplayable) as error:
                 summary.not_replayable += 1
                 print(f"{label} kept, not replayable: {error}", file=out)

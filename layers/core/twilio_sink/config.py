@@ -2,6 +2,7 @@
 
 import os
 from functools import cache
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -15,8 +16,12 @@ class Settings(BaseModel):
     table_name: str = Field(alias="STATUS_TABLE_NAME", min_length=1)
     topic_arn: str = Field(alias="TOPIC_ARN", min_length=1)
     dead_letter_queue_url: str = Field(alias="DEAD_LETTER_QUEUE_URL", min_length=1)
-    # The Twilio accounts whose events are accepted (comma-separated SIDs); none accepted fails loudly.
-    twilio_account_sids: frozenset[str] = Field(alias="TWILIO_ACCOUNT_SIDS", min_length=1)
+    # The Twilio accounts whose events are accepted (comma-separated SIDs, the main account first); none
+    # accepted fails loudly.
+    twilio_account_sids: tuple[str, ...] = Field(alias="TWILIO_ACCOUNT_SIDS", min_length=1)
+    # Stream consumer only: whether a stream event naming no account is applied (under the only accepted
+    # account, if there is one) or refused as foreign_account (accounts.py).
+    stream_events_without_account: Literal["accept", "refuse"] = Field("accept", alias="STREAM_EVENTS_WITHOUT_ACCOUNT")
     # Webhook only: the Secrets Manager secret holding the Twilio auth token(s).
     auth_token_secret_arn: str = Field("", alias="AUTH_TOKEN_SECRET_ARN")
     # Reconciler only: the Secrets Manager secret holding Twilio API keys per account (twilio_rest.py).

@@ -2,19 +2,18 @@
 
 A Kinesis record holds one CloudEvent; a webhook body holds an array of them (or one object).
 Items that cannot be decoded, or come from an account this stack does not accept, carry their
-`Poison` so the pipeline can dead-letter them.
+`Poison` so the pipeline can dead-letter them; an admitted item carries the account it belongs to.
 """
 
 import base64
 import binascii
 import json
-from collections.abc import Set
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 
-from .accounts import check_account
+from .accounts import AccountRule
 from .envelope import CloudEvent, Poison, PoisonReason, cloudevent_from_record, split_webhook_body, to_cloudevent
 from .registry import accounts_named
 
@@ -24,12 +23,13 @@ class Received:
     source: Literal["kinesis", "webhook", "reconciler", "backfill"]
     raw: str  # the original record or event as text, for dead letters
     origin: dict[str, Any] = field(default_factory=dict)
-    event: CloudEvent | None = None
+    event: CloudEvent | None = None  # what was decoded, even when it is refused (its account)
     poison: Poison | None = None
+    account: str | None = None  # the account it was admitted for (accounts.AccountRule.owner)
 
     def cloudevent(self) -> CloudEvent:
-        """The decoded event; raises the reason it could not be decoded."""
-        if self.event is None:
+        """The decoded, admitted event; raises the reason it could not be decoded or admitted."""
+        if self.poison is not None or self.event is None:
             raise self.poison or Poison(PoisonReason.NOT_CLOUDEVENT, "nothing was decoded")
         return self.event
 
@@ -49,8 +49,8 @@ class Received:
         return f"{self.source}:{self.origin.get('batch')}"
 
 
-def from_kinesis(record: KinesisStreamRecord, accounts: Set[str]) -> Received:
-    """`accounts`: the Twilio accounts whose events are accepted."""
+def from_kinesis(record: KinesisStreamRecord, accounts: AccountRule) -> Received:
+    """`accounts`: whose events the stream door accepts."""
     kinesis = record.kinesis
     origin = {
         "sequence_number": kinesis.sequence_number,
@@ -68,13 +68,14 @@ def from_kinesis(record: KinesisStreamRecord, accounts: Set[str]) -> Received:
     except UnicodeDecodeError:
         text = kinesis.data  # keep undecodable bytes as their base64 form
     try:
-        return Received("kinesis", text, origin, event=_accepted(cloudevent_from_record(raw), accounts))
+        event = cloudevent_from_record(raw)
     except Poison as poison:
         return Received("kinesis", text, origin, poison=poison)
+    return _admitted(Received("kinesis", text, origin, event=event), accounts)
 
 
-def from_webhook(body: str, origin: dict[str, Any], accounts: Set[str]) -> list[Received]:
-    """`accounts`: the Twilio accounts whose events are accepted."""
+def from_webhook(body: str, origin: dict[str, Any], accounts: AccountRule) -> list[Received]:
+    """`accounts`: whose events this delivery may carry (narrowed to the account whose token signed it)."""
     try:
         events = split_webhook_body(body)
     except Poison as poison:
@@ -84,12 +85,19 @@ def from_webhook(body: str, origin: dict[str, Any], accounts: Set[str]) -> list[
         where = origin | {"index": index}
         raw = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
         try:
-            received.append(Received("webhook", raw, where, event=_accepted(to_cloudevent(obj), accounts)))
+            event = to_cloudevent(obj)
         except Poison as poison:
             received.append(Received("webhook", raw, where, poison=poison))
+        else:
+            received.append(_admitted(Received("webhook", raw, where, event=event), accounts))
     return received
 
 
-def _accepted(event: CloudEvent, accounts: Set[str]) -> CloudEvent:
-    check_account(accounts_named(event), accounts)
-    return event
+def _admitted(item: Received, accounts: AccountRule) -> Received:
+    """`item` with the account it belongs to, or with its refusal (the event stays: what it claimed to be)."""
+    assert item.event is not None
+    try:
+        item.account = accounts.owner(accounts_named(item.event))
+    except Poison as poison:
+        item.poison = poison
+    return item

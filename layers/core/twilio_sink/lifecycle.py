@@ -23,6 +23,8 @@ class Change:
     status: str
     order_key: str
     event: CloudEvent
+    # The Twilio account (or subaccount) it belongs to: the one it names, else the one it was admitted for.
+    account_sid: str | None = None
     indexed: Mapping[str, str] = field(default_factory=dict)  # the family's index attributes
     # What carried it: a stream record ("kinesis:<sequence number>") or one webhook request
     # ("webhook:<request id>"). Neither runs twice at once: Lambda retries a record only after the
@@ -197,10 +199,14 @@ def notification(change: Change, previous_status: str | None) -> Notification:
         "event_time": event.time_utc,
         "data": event.data,
     }
+    attributes = {"entity": change.entity, "status": change.status, "event_type": event.type}
+    if change.account_sid:
+        # Lets an ISV route each subaccount's changes with a filter policy.
+        attributes["account_sid"] = change.account_sid
     return Notification(
         key=change.order_key,
         body=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
-        attributes={"entity": change.entity, "status": change.status, "event_type": event.type},
+        attributes=attributes,
     )
 
 

@@ -53,18 +53,20 @@ def emit_batch_metrics(received: list, counts: Counter, dead_letters: int, faile
     if is_metrics_disabled():
         return
     # Only known types become dimensions: an arbitrary `type` must not mint new metrics.
-    by_type = Counter(item.event.type for item in received if item.event is not None and item.event.type in BY_TYPE)
+    by_type = Counter(item.event.type for item in received
+                      if item.event is not None and item.poison is None and item.event.type in BY_TYPE)
     for event_type, count in by_type.items():
         with single_metric(name="EventsByType", unit=MetricUnit.Count, value=count,
                            default_dimensions=metrics.default_dimensions) as metric:
             metric.add_dimension(name="event_type", value=event_type)
 
 
-def count(name: str, dimension: str, value: str) -> None:
-    """One count of `name` under its own dimension (Metrics' dimensions are shared by all its metrics)."""
+def count(name: str, **dimensions: str) -> None:
+    """One count of `name` under its own dimensions (Metrics' dimensions are shared by all its metrics)."""
     # single_metric prints even when metrics are disabled (local runs): honour the switch here.
     if is_metrics_disabled():
         return
     with single_metric(name=name, unit=MetricUnit.Count, value=1,
                        default_dimensions=metrics.default_dimensions) as metric:
-        metric.add_dimension(name=dimension, value=value)
+        for dimension, value in dimensions.items():
+            metric.add_dimension(name=dimension, value=value)

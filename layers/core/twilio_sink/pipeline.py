@@ -156,7 +156,7 @@ class Pipeline:
         groups: dict[str, Members] = defaultdict(list)
         for index, item in enumerate(received):
             try:
-                change = replace(route(item.cloudevent()), carrier=item.carrier, corrects=item.corrects)
+                change = replace(route(item.cloudevent(), item.account), carrier=item.carrier, corrects=item.corrects)
             except Poison as poison:
                 outcome.dead_letters[index] = _dead_letter(item, poison)
             else:

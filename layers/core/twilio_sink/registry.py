@@ -69,13 +69,16 @@ def accounts_named(event: CloudEvent) -> list[str]:
     return family_of(event.type).accounts_named(event)
 
 
-def route(event: CloudEvent) -> Change:
-    """Validate the payload for its type and say which entity it moves to which status."""
+def route(event: CloudEvent, account: str | None = None) -> Change:
+    """Validate the payload for its type and say which entity it moves to which status.
+
+    `account`: the account the event was admitted for (accounts.AccountRule), when it names none itself.
+    """
     family = family_of(event.type)
     # A known type is one of ours, safe to name; an unmodelled one is the dead letter's `event_type`.
     label = event.type if family is not UNMODELLED else "data"
     try:
-        change, new_version = _route(family, event)
+        change = _route(family, event, account)
     except Poison:
         raise
     except ValidationError as error:
@@ -85,15 +88,15 @@ def route(event: CloudEvent) -> Change:
         # message of `error` may quote the payload: only its type is named.
         raise Poison(PoisonReason.INVALID_PAYLOAD, f"{label}: unreadable payload ({type(error).__name__})") from None
     if family is UNMODELLED:
-        count("EventsUnmodelled", "event_type", event.type if DIMENSION.fullmatch(event.type) else "(malformed)")
-    if new_version:
-        count("SchemaVersionsUnknown", "event_type", event.type)
+        count("EventsUnmodelled", event_type=event.type if DIMENSION.fullmatch(event.type) else "(malformed)")
+    else:
+        unlisted = _unlisted_schema(event, family.types[event.type])
+        if unlisted:
+            count("SchemasUnlisted", event_type=event.type, schema=unlisted)
     return change
 
 
-def _route(family: Family, event: CloudEvent) -> tuple[Change, bool]:
-    declared = family.types.get(event.type)
-    new_version = declared is not None and _is_new_version(event, declared)
+def _route(family: Family, event: CloudEvent, account: str | None) -> Change:
     data = family.data_model.model_validate(event.data)
     if event.time is None:
         moment = family.event_time(data)
@@ -102,27 +105,32 @@ def _route(family: Family, event: CloudEvent) -> tuple[Change, bool]:
             raise Poison(PoisonReason.INVALID_PAYLOAD, f"time: missing, and no timestamp in data (read: {fields})")
         event = event.model_copy(update={"time": moment})
     status = family.status(event.type, data)
-    account = family.account_sid(event)
-    change = Change(
+    account = family.account_sid(event) or account
+    return Change(
         entity=family.entity,
         entity_id=family.entity_id(event, data),
         status=status,
         order_key=family.order_key(event, data, status),
         event=event,
+        account_sid=account,
         indexed=family.indexed(data) | ({"account_sid": account} if account else {}),
         recheck_after=family.recheck_after(status),
     )
-    return change, new_version
 
 
-def _is_new_version(event: CloudEvent, declared: EventType) -> bool:
-    """Whether `dataschema` names a version the family does not declare; Poison if it names another schema."""
+def _unlisted_schema(event: CloudEvent, declared: EventType) -> str | None:
+    """`name/version` when `dataschema` names a schema the type is not documented with, else None.
+
+    Information, never a refusal: Twilio's documents disagree on these names and versions move, while
+    the `type` alone routes. The host is not looked at (Twilio's examples use several).
+    """
     if event.dataschema is None:
-        return False
-    schema = event.named_schema
-    if schema is None:
-        raise Poison(PoisonReason.INVALID_PAYLOAD, "dataschema: not a schema URL ending in /<Schema>/<version>")
-    name, version = schema
-    if not declared.names(name):
-        raise Poison(PoisonReason.INVALID_PAYLOAD, f"dataschema: names another schema than {declared.schema}")
-    return version not in declared.versions
+        return None
+    named = event.named_schema
+    if named is None:
+        return "(unreadable)"
+    name, version = named
+    if declared.lists(name, version):
+        return None
+    seen = f"{name}/{version}"
+    return seen if DIMENSION.fullmatch(seen) else "(malformed)"

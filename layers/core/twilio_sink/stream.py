@@ -8,6 +8,7 @@ it returns through Powertools' own success/failure bookkeeping and response form
 from aws_lambda_powertools.utilities.batch import BasePartialBatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 
+from .accounts import AccountRule
 from .config import settings
 from .inbound import from_kinesis
 from .pipeline import default_pipeline
@@ -47,5 +48,6 @@ class WholeBatchProcessor(BasePartialBatchProcessor):
 
 def consume(records: list[KinesisStreamRecord], remaining_seconds: float | None = None) -> set[int]:
     """Process a batch; returns the indexes of records to retry. `remaining_seconds`: to Lambda's timeout."""
-    accounts = settings().twilio_account_sids
+    config = settings()
+    accounts = AccountRule.stream(config.twilio_account_sids, config.stream_events_without_account)
     return default_pipeline().process([from_kinesis(record, accounts) for record in records], remaining_seconds).failed

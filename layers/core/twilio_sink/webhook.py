@@ -10,7 +10,6 @@ import base64
 import json
 import time
 import uuid
-from collections.abc import Set
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from http import HTTPStatus
@@ -21,6 +20,7 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
 from . import aws
+from .accounts import AccountRule
 from .config import settings
 from .envelope import Poison, PoisonReason
 from .inbound import Received, from_webhook
@@ -72,13 +72,13 @@ def handle(event: ProxyEvent, remaining_seconds: float | None = None) -> Respons
         logger.error("auth token unavailable", extra={"error": type(error).__name__, "detail": str(error)})
         return answer(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "temporarily unavailable, retry"})
     metrics.add_metric(name="DeliveriesVerified", unit=MetricUnit.Count, value=1)
-    accounts = config.twilio_account_sids
-    if verified.account is not None:
-        # Signed with one subaccount's own token: only that account's events are its to send.
-        accounts = accounts & {verified.account}
+    accounts = AccountRule.webhook(config.twilio_account_sids, verified.account)
 
     # Each request carries its events once (`Change.carrier`): a Twilio retry is another request.
-    origin = {"request_id": _request_id(event) or str(uuid.uuid4())}
+    origin: dict[str, Any] = {"request_id": _request_id(event) or str(uuid.uuid4())}
+    if verified.account is not None:
+        # Kept in a dead letter: a replay attributes the events naming no account as this delivery did.
+        origin["signed_by"] = verified.account
     outcome = default_pipeline().process(_received(verified.body, origin, accounts), remaining_seconds)
     summary = outcome.summary()
     if outcome.failed:
@@ -106,7 +106,7 @@ def reject(event: ProxyEvent, reason: str, checked_url: str | None) -> Response:
     return answer(HTTPStatus.FORBIDDEN, {"error": "invalid signature"})
 
 
-def _received(body: bytes, origin: dict[str, Any], accounts: Set[str]) -> list[Received]:
+def _received(body: bytes, origin: dict[str, Any], accounts: AccountRule) -> list[Received]:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as error:

@@ -1,10 +1,10 @@
 """What the A2P 10DLC registration families share: payload conventions and "latest wins"."""
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from ..envelope import CloudEvent
 from ..lifecycle import key, padded
-from .base import Family
+from .base import Family, Payload
 
 PREFIX = "com.twilio.messaging.compliance."
 EPOCH_MS = Field(None, ge=0, lt=10**15)
@@ -12,12 +12,13 @@ EPOCH_MS = Field(None, ge=0, lt=10**15)
 A2P_NAMESPACE = "A2P."
 
 
-class A2PData(BaseModel):
-    """A2P payloads: lowercase keys, epoch-millisecond integers."""
+class A2PData(Payload):
+    """A2P payloads: lowercase keys, epoch-millisecond integers.
 
-    model_config = ConfigDict(extra="allow", defer_build=True)
-    accountsid: str | None = None
-    createddate: int | None = EPOCH_MS
+    `updateddate` and `timestamp` only break ties between events of the same `time`: unreadable, they
+    count as absent (0) rather than refuse the event.
+    """
+
     updateddate: int | None = EPOCH_MS
     timestamp: int | None = EPOCH_MS
 

@@ -5,18 +5,64 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidatorFunctionWrapHandler, model_validator
 
 from ..envelope import CloudEvent, parse_timestamp
 from ..lifecycle import key
 
 # Twilio's Account SIDs: "AC" and 32 lowercase hex digits.
 ACCOUNT_SID = re.compile(r"AC[0-9a-f]{32}")
-SOURCE_ACCOUNT = re.compile(r"/Accounts/(AC[0-9a-f]{32})(?:/|$)")
+# Every `/Accounts/<segment>` of a source names an account: a segment that is no Account SID names one
+# this stack cannot accept.
+SOURCE_ACCOUNT = re.compile(r"/Accounts/([^/]*)")
 # What an account field holding anything but an Account SID names: no account, so it vouches for nothing.
 NOT_AN_ACCOUNT_SID = "(not an account SID)"
+
+
+class Places:
+    """Marks a payload field that places the event (its entity, status or order), with why.
+
+    Such a field, when present, must be readable: the event is refused (`invalid_payload`) otherwise.
+    """
+
+    def __init__(self, why: str):
+        self.why = why
+
+
+class Payload(BaseModel):
+    """A family's payload model. Tolerant reader: only the fields that place the event are checked.
+
+    Declared fields without `Places` are read when readable and otherwise ignored (as if absent): the
+    event's `data` is stored and published verbatim whatever the model reads of it, so a field Twilio
+    sends in another shape than its documents say costs nothing.
+    """
+
+    model_config = ConfigDict(extra="allow", defer_build=True)
+    # Dotted paths of which one is required, when no single field is (a call's SID has two homes).
+    one_of: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def placing(cls) -> dict[str, tuple[str, bool]]:
+        """`{payload key: (why, required)}` for every field that places the event."""
+        return {field.alias or name: (why.why, field.is_required())
+                for name, field in cls.model_fields.items() for why in field.metadata if isinstance(why, Places)}
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _unreadable_extras_ignored(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        try:
+            return handler(value)
+        except ValidationError as error:
+            placing = cls.placing()
+            aliases = {field.alias or name for name, field in cls.model_fields.items()}
+            ignored = {str(problem["loc"][0]) for problem in error.errors()
+                       if problem["loc"] and problem["loc"][0] in aliases and problem["loc"][0] not in placing}
+            if not ignored or not isinstance(value, dict):
+                raise
+            # Again without them: what is left to refuse names only the fields that place the event.
+            return handler({name: field for name, field in value.items() if name not in ignored})
 
 
 @dataclass(frozen=True)
@@ -28,9 +74,14 @@ class EventType:
     # namespace (`TollFree.`): the exact name is not confirmed by Twilio's docs, only its prefix.
     schema: str
     versions: tuple[int, ...]  # the versions this family is known to read; others are counted, not refused
+    # Other names Twilio's documents give the same type's schema (they disagree): listed, so not counted.
+    aliases: tuple[str, ...] = ()
 
-    def names(self, schema: str) -> bool:
-        return schema.startswith(self.schema) if self.schema.endswith(".") else schema == self.schema
+    def lists(self, schema: str, version: int) -> bool:
+        """Whether `dataschema`'s name and version are ones this type is documented with (never a refusal)."""
+        if self.schema.endswith("."):  # only the namespace is documented
+            return schema.startswith(self.schema) and version in self.versions
+        return schema in (self.schema, *self.aliases) and version in self.versions
 
     @property
     def latest(self) -> int:
@@ -38,14 +89,15 @@ class EventType:
 
 
 def event_types(prefix: str, statuses: Mapping[str, str], schema: str | Mapping[str, str],
-                versions: Iterable[int]) -> dict[str, EventType]:
+                versions: Iterable[int], aliases: Iterable[str] = ()) -> dict[str, EventType]:
     """`{prefix + suffix: EventType}` for `{suffix: status}`; `schema` one name or one per suffix."""
     declared = tuple(versions)
-    return {prefix + suffix: EventType(status, schema if isinstance(schema, str) else schema[suffix], declared)
+    return {prefix + suffix: EventType(status, schema if isinstance(schema, str) else schema[suffix], declared,
+                                       tuple(aliases))
             for suffix, status in statuses.items()}
 
 
-class Family[Data: BaseModel](ABC):
+class Family[Data: Payload](ABC):
     name: str  # how operators name the family (`twilio-sink connect --families`, the docs' table)
     entity: str
     id_source: str  # where the entity id comes from, in words (for the docs and the status command)
@@ -97,9 +149,8 @@ class Family[Data: BaseModel](ABC):
             value = _path(event.data, path)
             if value is not None:
                 named.append(value if isinstance(value, str) and ACCOUNT_SID.fullmatch(value) else NOT_AN_ACCOUNT_SID)
-        match = SOURCE_ACCOUNT.search(event.source)
-        if match:
-            named.append(match[1])
+        # Every `/Accounts/…` segment: a source naming two accounts names two.
+        named.extend(sid if ACCOUNT_SID.fullmatch(sid) else NOT_AN_ACCOUNT_SID for sid in SOURCE_ACCOUNT.findall(event.source))
         return named
 
     def account_sid(self, event: CloudEvent) -> str | None:
@@ -133,7 +184,7 @@ class Family[Data: BaseModel](ABC):
         """Text that sorts in precedence order; must end with the event id for a total order."""
 
 
-class Ranked[Data: BaseModel](Family[Data]):
+class Ranked[Data: Payload](Family[Data]):
     """A lifecycle that only moves forward: the higher rank wins whatever the arrival order; equal
     ranks (the ends of a lifecycle, usually) go to the later event time."""
 
@@ -157,7 +208,7 @@ def _path(data: dict[str, Any], path: str) -> Any:
     return value
 
 
-def _field(data: BaseModel, name: str) -> Any:
+def _field(data: Payload, name: str) -> Any:
     """A declared field or a kept unknown one (payloads keep fields their model does not declare)."""
     # Plain dict look-ups: asking pydantic for an absent attribute raises inside, at ten times the cost.
     if name in type(data).__pydantic_fields__:

@@ -5,22 +5,17 @@ without moving its registration: they are kept as entity `event` by the registry
 """
 
 from datetime import timedelta
-
-from pydantic import Field
+from typing import Annotated
 
 from ..envelope import CloudEvent, Identifier
 from .a2p import A2P_NAMESPACE, PREFIX, A2PData, LatestWins
-from .base import event_types
+from .base import Places, event_types
 
 TYPES = PREFIX + "brand-registration."
 
 
 class BrandData(A2PData):
-    brandsid: Identifier
-    brandstatus: str | None = None
-    identitystatus: str | None = None
-    externalbrandid: str | None = None
-    brandregistrationerrors: list = Field(default_factory=list)  # A2P.BrandRegistrationFailure v3
+    brandsid: Annotated[Identifier, Places("the brand registration (BN…): the entity id")]
 
 
 class Brands(LatestWins[BrandData]):
@@ -28,7 +23,9 @@ class Brands(LatestWins[BrandData]):
     entity = "brand"
     id_source = "data.brandsid"
     types = {
-        **event_types(TYPES, {"brand-unverified": "unverified"}, "A2P.BrandRegisteredUnverified", [1, 2]),
+        # The seed's name; Twilio's A2P event guide says `A2P.BrandRegistrationUnverified`.
+        **event_types(TYPES, {"brand-unverified": "unverified"}, "A2P.BrandRegisteredUnverified", [1, 2],
+                      aliases=["A2P.BrandRegistrationUnverified"]),
         **event_types(TYPES, {"brand-registered": "registered"}, "A2P.BrandRegistered", [1, 2]),
         **event_types(TYPES, {"brand-failure": "failed"}, "A2P.BrandRegistrationFailure", [1, 2, 3]),
         **event_types(TYPES, {"brand-verified": "verified", "brand-vetted-verified": "vetted_verified",

@@ -5,24 +5,17 @@ A summary is first `partial` (about 10 minutes after the call), may be `predicte
 outcome (`call_state`: completed, busy, fail, noanswer…) is in `data`.
 """
 
-from pydantic import BaseModel, ConfigDict
+from typing import Annotated
 
 from ..envelope import CloudEvent, Identifier
-from .base import Ranked, event_types
+from .base import Payload, Places, Ranked, event_types
 
 PREFIX = "com.twilio.voice.insights.call-summary."
 RANK = {"partial": 0, "predicted-complete": 1, "complete": 2}
 
 
-class CallSummaryData(BaseModel):
-    model_config = ConfigDict(extra="allow", defer_build=True)
-
-    call_sid: Identifier
-    account_sid: str | None = None
-    call_state: str | None = None
-    processing_state: str | None = None
-    start_time: str | None = None
-    end_time: str | None = None
+class CallSummaryData(Payload):
+    call_sid: Annotated[Identifier, Places("the call (CA…): the entity id")]
 
 
 class CallSummaries(Ranked[CallSummaryData]):

@@ -8,12 +8,12 @@ from `completed` to `ringing`, whatever the arrival order.
 """
 
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import model_validator
 
 from ..envelope import CloudEvent, Identifier
-from .base import Family, Ranked, event_types
+from .base import Family, Payload, Places, Ranked, event_types
 
 PREFIXES = ("com.twilio.voice.status-callback.call.", "com.twilio.voice.webhook.status-callback.call.")
 BY_TYPE = {"initiated": "initiated", "ringing": "ringing", "answered": "in-progress", "completed": "completed"}
@@ -23,34 +23,24 @@ RANK = {"queued": 0, "initiated": 1, "ringing": 2, "in-progress": 3,
 ENDS = frozenset(status for status, rank in RANK.items() if rank == RANK["completed"])
 
 
-class CallbackParameters(BaseModel):
-    model_config = ConfigDict(extra="allow", defer_build=True)
-    CallSid: Identifier | None = None
-    CallStatus: str | None = None
-    AccountSid: str | None = None
+class CallbackParameters(Payload):
+    CallSid: Annotated[Identifier | None, Places("the call (CA…): the entity id; else `data.sid`")] = None
+    CallStatus: str | None = None  # decides the status when it is one of Twilio's words
 
 
-class CallbackRequest(BaseModel):
-    model_config = ConfigDict(extra="allow", defer_build=True)
-    method: str | None = None
-    url: str | None = None
+class CallbackRequest(Payload):
     parameters: CallbackParameters | None = None
 
 
-class CallData(BaseModel):
-    model_config = ConfigDict(extra="allow", defer_build=True)
-
-    sid: Identifier | None = None  # the call SID (required by the schema)
-    timestamp: str | None = None
-    requestDateCreated: str | None = None  # RFC 1123
-    eventSid: str | None = None
+class CallData(Payload):
+    one_of = ("request.parameters.CallSid", "sid")
+    sid: Annotated[Identifier | None, Places("the call (CA…) when the callback's parameters lack CallSid")] = None
     request: CallbackRequest | None = None
-    response: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _has_a_call_sid(self) -> "CallData":
         if not self.call_sid:
-            raise ValueError("sid or request.parameters.CallSid is required")
+            raise ValueError(f"{' or '.join(self.one_of)} is required")
         return self
 
     @property

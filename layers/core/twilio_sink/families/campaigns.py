@@ -1,21 +1,17 @@
 """`…campaign-registration.*`: A2P campaign registration, deletion included."""
 
 from datetime import timedelta
+from typing import Annotated
 
 from ..envelope import CloudEvent, Identifier
 from .a2p import A2P_NAMESPACE, PREFIX, A2PData, LatestWins
-from .base import event_types
+from .base import Places, event_types
 
 TYPES = PREFIX + "campaign-registration."
 
 
 class CampaignData(A2PData):
-    campaignsid: Identifier
-    brandsid: str | None = None
-    a2pusecase: str | None = None
-    campaignregistrationstatus: str | None = None
-    messagingservicesid: str | None = None
-    externalcampaignid: str | None = None
+    campaignsid: Annotated[Identifier, Places("the campaign (CM…): the entity id")]
 
 
 class Campaigns(LatestWins[CampaignData]):

@@ -4,21 +4,22 @@ Schema Messaging.InboundMessageV1. An inbound message is `received` once; it sha
 entity (and order key format) with the other message families.
 """
 
-from pydantic import BaseModel, ConfigDict
+
+from typing import Annotated
+
+from pydantic import ConfigDict
 
 from ..envelope import CloudEvent, Identifier
-from .base import Family, event_types
+from .base import Family, Payload, Places, event_types
 from .messages import message_key
 
 TYPE = "com.twilio.messaging.inbound-message.received"
 
 
-class InboundMessageData(BaseModel):
-    model_config = ConfigDict(extra="allow", defer_build=True, coerce_numbers_to_str=True)
+class InboundMessageData(Payload):
+    model_config = ConfigDict(coerce_numbers_to_str=True)
 
-    messageSid: Identifier
-    accountSid: str | None = None
-    timestamp: str | None = None
+    messageSid: Annotated[Identifier, Places("the message: the entity id")]
 
 
 class InboundMessages(Family[InboundMessageData]):

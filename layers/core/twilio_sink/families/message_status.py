@@ -9,29 +9,22 @@ The status is the type's: `messageStatus` (UPPERCASE) normally says the same, an
 subscription asked for and what subscribers filter on (`event_type`); `messageStatus` stays in `data`.
 """
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from ..envelope import CloudEvent, Identifier
-from .base import Family, event_types
+from .base import Family, Payload, Places, event_types
 from .messages import PRECEDENCE, Messages, message_key
 
 PREFIX = "com.twilio.messaging.message."
 STATUSES = ("queued", "sent", "delivered", "undelivered", "failed", "read")
 
 
-class MessageStatusData(BaseModel):
-    model_config = ConfigDict(extra="allow", defer_build=True, coerce_numbers_to_str=True)
+class MessageStatusData(Payload):
+    model_config = ConfigDict(coerce_numbers_to_str=True)
 
-    messageSid: Identifier
-    messageStatus: str | None = None  # UPPERCASE; see the module's note on disagreements
-    accountSid: str | None = None
-    messagingServiceSid: str | None = None
-    timestamp: str | None = None
-    dateUpdated: str | None = None  # v6+
-    # An integer in the schema, a string in a changelog example: read as text either way.
-    errorCode: str | None = None
+    messageSid: Annotated[Identifier, Places("the message: the entity id")]
 
 
 class MessageStatuses(Family[MessageStatusData]):

@@ -1,13 +1,13 @@
 """`com.twilio.comms-api.message.*`: message delivery (schemas CommsApi.Message*)."""
 
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from ..envelope import CloudEvent, Identifier
 from ..lifecycle import key, padded
-from .base import Family, event_types
+from .base import Family, Payload, Places, event_types
 
 PREFIX = "com.twilio.comms-api.message."
 
@@ -26,35 +26,13 @@ def message_key(attempt: int, status: str, event: CloudEvent) -> str:
     return key(padded(attempt, 10), str(RANK[status]), event.time_utc, event.id)
 
 
-class Endpoint(BaseModel):
-    model_config = ConfigDict(extra="allow", defer_build=True)
-    id: str | None = None
-    address: str | None = None
-    channel: str | None = None
+class MessageData(Payload):
+    # Twilio's schemas (seed 000) require no field at all: only what places the event is required here.
+    model_config = ConfigDict(coerce_numbers_to_str=True)
 
-
-class Content(BaseModel):
-    model_config = ConfigDict(extra="allow", defer_build=True)
-    text: str | None = None
-
-
-class MessageData(BaseModel):
-    model_config = ConfigDict(extra="allow", defer_build=True, populate_by_name=True, coerce_numbers_to_str=True)
-
-    message_id: Identifier
-    attempt: int = Field(0, ge=0, lt=MAX_ATTEMPT)
-    account_sid: str | None = None
-    operation_id: str | None = None
-    downstream_id: str | None = None
-    error_code: str | None = None
-    session_id: str | None = None
-    from_: Endpoint | None = Field(None, alias="from")
-    to: Endpoint | None = None
-    content: Content | None = None
-    # Kept verbatim in `data` but never relied on: the seed documents `tags` both as an object and
-    # as an array, so their shape must not dead-letter an otherwise valid status event.
-    tags: dict[str, Any] | list[Any] | None = None
-    channel_metadata: dict[str, Any] | None = None
+    message_id: Annotated[Identifier, Places("the message: the entity id")]
+    attempt: Annotated[int, Field(ge=0, lt=MAX_ATTEMPT), Places("a later attempt restarts the lifecycle (missing = 0)")] = 0
+    operation_id: str | None = None  # the bulk-send operation, for the ByOperation index
 
     @field_validator("attempt", mode="before")
     @classmethod

@@ -1,17 +1,16 @@
 """`com.twilio.comms-api.operation.*`: bulk-send operations (schemas CommsApi.Operation*)."""
 
-from pydantic import BaseModel, ConfigDict
+from typing import Annotated
 
 from ..envelope import CloudEvent, Identifier
-from .base import Ranked, event_types
+from .base import Payload, Places, Ranked, event_types
 
 PREFIX = "com.twilio.comms-api.operation."
 RANK = {"scheduled": 0, "processing": 1, "completed": 2}
 
 
-class OperationData(BaseModel):
-    model_config = ConfigDict(extra="allow", defer_build=True)
-    operation_id: Identifier
+class OperationData(Payload):
+    operation_id: Annotated[Identifier, Places("the bulk-send operation: the entity id")]
 
 
 class Operations(Ranked[OperationData]):

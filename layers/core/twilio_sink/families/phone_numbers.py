@@ -1,8 +1,10 @@
 """`…number-registration.*` and `…number-deregistration.*`: A2P phone numbers."""
 
+from typing import Annotated
+
 from ..envelope import CloudEvent, Identifier
 from .a2p import PREFIX, A2PData, LatestWins
-from .base import event_types
+from .base import Places, event_types
 
 STATUSES = {
     "number-registration.pending": ("registration_pending", "A2P.NumberRegistrationPending"),
@@ -15,12 +17,7 @@ STATUSES = {
 
 
 class PhoneNumberData(A2PData):
-    phonenumbersid: Identifier
-    phonenumber: str | None = None
-    campaignsid: str | None = None
-    externalstatus: str | None = None
-    failureReason: str | None = None  # camelCase in Twilio's payloads
-    id: str | None = None
+    phonenumbersid: Annotated[Identifier, Places("the phone number (PN…): the entity id")]
 
 
 class PhoneNumbers(LatestWins[PhoneNumberData]):

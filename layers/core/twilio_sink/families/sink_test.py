@@ -4,18 +4,17 @@ Its `id` is the Account SID, the same for every test, so the entity is the `test
 recorded where an operator (or the set-up command) can find it, and is never de-duplicated away.
 """
 
-from pydantic import BaseModel, ConfigDict
+from typing import Annotated
 
 from ..envelope import CloudEvent, Identifier
 from ..lifecycle import key
-from .base import ACCOUNT_SID, Family, event_types
+from .base import ACCOUNT_SID, Family, Payload, Places, event_types
 
 TYPE = "com.twilio.eventstreams.test-event"
 
 
-class SinkTestData(BaseModel):
-    model_config = ConfigDict(extra="allow", defer_build=True)
-    test_id: Identifier
+class SinkTestData(Payload):
+    test_id: Annotated[Identifier, Places("the sink test: the entity id")]
 
 
 class SinkTests(Family[SinkTestData]):

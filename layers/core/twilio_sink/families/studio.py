@@ -5,25 +5,17 @@ execution never restarts, so `ended` wins over `active` whatever the arrival ord
 (`com.twilio.studio.flow.step.ended`) are not an execution's status: the catch-all keeps them.
 """
 
-from pydantic import BaseModel, ConfigDict
+from typing import Annotated
 
 from ..envelope import CloudEvent, Identifier
-from .base import Ranked, event_types
+from .base import Payload, Places, Ranked, event_types
 
 PREFIX = "com.twilio.studio.flow.execution."
 RANK = {"active": 0, "ended": 1}
 
 
-class FlowExecutionData(BaseModel):
-    model_config = ConfigDict(extra="allow", defer_build=True)
-
-    execution_sid: Identifier
-    account_sid: str | None = None
-    flow_sid: str | None = None
-    status: str | None = None
-    ended_reason: str | None = None
-    date_created: str | None = None
-    date_updated: str | None = None
+class FlowExecutionData(Payload):
+    execution_sid: Annotated[Identifier, Places("the execution (FN…): the entity id")]
 
 
 class FlowExecutions(Ranked[FlowExecutionData]):

@@ -5,13 +5,14 @@ newest event wins (its time, then `processeddate`).
 """
 
 from datetime import timedelta
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from ..envelope import CloudEvent, Identifier
 from ..lifecycle import key, padded
 from .a2p import PREFIX
-from .base import Family, event_types
+from .base import Family, Payload, Places, event_types
 
 TYPES = PREFIX + "toll-free-verification."
 STATUSES = {"requested": "requested", "pending-review": "pending_review", "edit": "edited",
@@ -19,14 +20,10 @@ STATUSES = {"requested": "requested", "pending-review": "pending_review", "edit"
             "expired": "expired", "deleted": "deleted"}
 
 
-class TollFreeData(BaseModel):
-    model_config = ConfigDict(extra="allow", defer_build=True)
-
-    tollfreeverificationsid: Identifier
-    accountsid: str | None = None
-    phonenumbersid: str | None = None
-    verificationstatus: str | None = None
-    processeddate: int | None = Field(None, ge=0, lt=10**15)  # epoch milliseconds
+class TollFreeData(Payload):
+    tollfreeverificationsid: Annotated[Identifier, Places("the verification (HH…): the entity id")]
+    # Epoch milliseconds; only breaks ties between events of the same `time`: unreadable counts as absent.
+    processeddate: int | None = Field(None, ge=0, lt=10**15)
 
 
 class TollFreeVerifications(Family[TollFreeData]):

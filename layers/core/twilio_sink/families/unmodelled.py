@@ -4,18 +4,16 @@ Its id is the CloudEvent `id`, so a repeated delivery is a duplicate: stored onc
 status `received`. Subscribers tell such events apart by `event_type`.
 """
 
-from pydantic import BaseModel, ConfigDict
-
 from ..envelope import CloudEvent
-from .base import Family
+from .base import Family, Payload
 
 # Where Twilio's payloads commonly keep their timestamp, for an event without `time`.
 COMMON_TIME_FIELDS = ("timestamp", "date_updated", "dateUpdated", "updateddate", "date_created", "dateCreated",
                       "createddate", "DateUpdated", "DateCreated")
 
 
-class AnyData(BaseModel):
-    model_config = ConfigDict(extra="allow", defer_build=True)
+class AnyData(Payload):
+    """Whatever the payload holds: nothing places such an event but its CloudEvent `id`."""
 
 
 class Unmodelled(Family[AnyData]):

@@ -5,24 +5,17 @@ the type, which is what sets the status. A verification is `pending` until it en
 canceled, expired, max_attempts_reached); an end wins over `pending`, then the event time.
 """
 
-from pydantic import BaseModel, ConfigDict
+from typing import Annotated
 
 from ..envelope import CloudEvent, Identifier
-from .base import Ranked, event_types
+from .base import Payload, Places, Ranked, event_types
 
 PREFIX = "com.twilio.accountsecurity.verify.verification."
 RANK = {"pending": 0, "approved": 1, "canceled": 1, "expired": 1, "max_attempts_reached": 1}
 
 
-class VerificationData(BaseModel):
-    model_config = ConfigDict(extra="allow", defer_build=True)
-
-    verification_sid: Identifier
-    account_sid: str | None = None
-    service_sid: str | None = None
-    verification_status: str | None = None
-    created_at: str | None = None
-    updated_at: str | None = None
+class VerificationData(Payload):
+    verification_sid: Annotated[Identifier, Places("the verification (VE…): the entity id")]
 
 
 class Verifications(Ranked[VerificationData]):

@@ -5,24 +5,17 @@ attempt (`attempt_sid`, VL…); its verification is `verification_sid` in `data`
 message: sent < delivered = undelivered = failed < read, then the event time.
 """
 
-from pydantic import BaseModel, ConfigDict
+from typing import Annotated
 
 from ..envelope import CloudEvent, Identifier
-from .base import Ranked, event_types
+from .base import Payload, Places, Ranked, event_types
 
 PREFIX = "com.twilio.accountsecurity.verify.message."
 RANK = {"sent": 0, "delivered": 1, "undelivered": 1, "failed": 1, "read": 2}
 
 
-class VerifyMessageData(BaseModel):
-    model_config = ConfigDict(extra="allow", defer_build=True)
-
-    attempt_sid: Identifier
-    verification_sid: str | None = None
-    account_sid: str | None = None
-    service_sid: str | None = None
-    message_status: str | None = None
-    created_at: str | None = None
+class VerifyMessageData(Payload):
+    attempt_sid: Annotated[Identifier, Places("the send attempt (VL…): the entity id")]
 
 
 class VerifyMessages(Ranked[VerifyMessageData]):

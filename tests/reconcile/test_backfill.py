@@ -6,9 +6,9 @@ from datetime import timedelta
 import pytest
 
 from sink_cli.main import main as cli
+from sink_local.twilio_api import ACCOUNT, API_KEY_SECRET, API_KEY_SID
 from tests.reconcile.histories import call_event, call_sid, message_sid, pm_event
 from tests.support import factories
-from tests.support.fake_twilio import ACCOUNT
 from tests.support.sinks import consume
 
 SINCE = factories.BASE_TIME.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -20,12 +20,9 @@ def outage(stack, consumer, context, twilio_api, monkeypatch):
     """Five messages sent in the window (three the sink heard of, stuck; one complete; one never heard
     of), one sent after it; three calls started in the window (one stuck, one complete, one never heard
     of), one after it; the API keys secret filled and the `twilio` client sent to the fake."""
-    from twilio_sink import twilio_rest
-
     secret = stack.physical["TwilioApiKeysSecret"]["Ref"]
     stack.client("secretsmanager").put_secret_value(SecretId=secret, SecretString=json.dumps(
-        {ACCOUNT: {"api_key_sid": "SK" + "1" * 32, "api_key_secret": "s3cret"}}))
-    monkeypatch.setattr(twilio_rest, "TwilioHttpClient", lambda timeout: twilio_api.http_client())
+        {ACCOUNT: {"api_key_sid": API_KEY_SID, "api_key_secret": API_KEY_SECRET}}))
     at = factories.BASE_TIME
     arrived = [factories.message("queued", message_sid(1), 10, account_sid=ACCOUNT),
                factories.message("sent", message_sid(2), 20, account_sid=ACCOUNT),
@@ -43,7 +40,7 @@ def outage(stack, consumer, context, twilio_api, monkeypatch):
     twilio_api.call(call_sid(4), "completed", at + timedelta(hours=2), started=at + timedelta(hours=2))
     return ["backfill", "--table-name", stack.table_name, "--topic-arn", stack.topic_arn,
             "--dead-letter-queue-url", stack.dlq_url, "--api-keys-secret-arn", secret, "--twilio-account-sids", ACCOUNT,
-            "--since", SINCE, "--until", UNTIL]
+            "--twilio-api-base-url", twilio_api.base_url, "--since", SINCE, "--until", UNTIL]
 
 
 def test_dry_run_lists_the_corrections_and_writes_nothing(stack, outage, capsys):

@@ -45,6 +45,7 @@ from .twilio_rest import (
     CampaignResource,
     MessageResource,
     MessageStatusResource,
+    NoApiKey,
     NotFound,
     Resource,
     TollFreeResource,
@@ -88,6 +89,13 @@ class Check:
     family: Family
     outcome: str = "unreachable"  # checked | not_found | unreachable (corrections are counted by the pipeline)
     event: dict[str, Any] | None = None  # the synthetic event, when Twilio's status differs
+    keyless: str | None = None  # unreachable for want of an API key: the account ("" when none is known)
+
+
+def recorded_account(item: dict[str, Any], family: Family, data: dict[str, Any]) -> str | None:
+    """The account to ask Twilio as: the one the sink recorded on the state (`account_sid`, from the
+    event's payload or its `source`; the index projects it), else one the stored payload names."""
+    return item.get("account_sid") or family.payload_account(data)
 
 
 def synthetic_event(family: Family, entity_id: str, stored_data: dict[str, Any], truth: Truth) -> dict[str, Any]:
@@ -128,6 +136,7 @@ class Reconciler:
     def run(self, deadline: float, clock=time.monotonic) -> Counter:
         """Check due entities until none is left or `deadline` (a time.monotonic() value) nears."""
         counts: Counter = Counter()
+        keyless: Counter = Counter()
         due_by = iso_utc(self.now())
         # One page per index shard in turn, from a different shard each run: every entity kind and
         # shard gets its share even of runs that end at their deadline.
@@ -143,15 +152,19 @@ class Reconciler:
                     items, cursors[key] = self.store.unsettled(key, due_by, PAGE_SIZE, cursors[key])
                     if items:
                         # Twilio's client and the pipeline keep time with time.monotonic().
-                        self._check_page(pool, items, time.monotonic() + max(0.0, stop - clock()), counts)
+                        self._check_page(pool, items, time.monotonic() + max(0.0, stop - clock()), counts, keyless)
                     if cursors[key] is None:
                         del cursors[key]
+        for account, entities in sorted(keyless.items()):
+            # Once per run and account, not per entity: one line says what to add (docs/operations.md).
+            logger.warning("no API key for an account in TwilioApiKeysSecret: its entities were not checked",
+                           extra={"account_sid": account or "(unknown)", "entities": entities})
         if cursors:
             logger.info("reconciliation stopped at its deadline; the next run continues", extra=dict(counts))
         return counts
 
     def _check_page(self, pool: ThreadPoolExecutor, items: list[dict[str, Any]], deadline: float,
-                    counts: Counter) -> None:
+                    counts: Counter, keyless: Counter) -> None:
         # Only families with a Resource put items in the index (tests/reconcile/test_template.py); an
         # item of a family since removed is left alone rather than failing the run.
         checks = [Check(item, family) for item in items
@@ -161,6 +174,8 @@ class Reconciler:
         counts["corrected"] += apply(self.pipeline, corrections, "reconciler").counts["applied"]
         for check in checks:
             counts[check.outcome] += 1
+            if check.keyless is not None:
+                keyless[check.keyless] += 1
             if check.outcome in ("checked", "not_found"):
                 self._postpone(check)
 
@@ -168,9 +183,13 @@ class Reconciler:
         item, family = check.item, check.family
         data = json.loads(item.get("data") or "{}")
         try:
-            truth = RESOURCES[type(family)].fetch(self.twilio, item["id"], data, deadline)
+            truth = RESOURCES[type(family)].fetch(self.twilio, item["id"], data, recorded_account(item, family, data),
+                                                  deadline)
         except NotFound:
             check.outcome = "not_found"
+            return
+        except NoApiKey as error:
+            check.keyless = error.account_sid or ""
             return
         except Unreachable as error:
             logger.warning("Twilio not reachable for an entity", extra={"pk": item["pk"], "error": str(error)})
@@ -278,6 +297,7 @@ def run_scheduled(remaining_millis: int) -> dict[str, int]:
     value = aws.secrets().get(settings().twilio_api_keys_secret_arn, max_age=SECRET_MAX_AGE_SECONDS)
     keys = parse_api_keys(value.decode("utf-8") if isinstance(value, bytes) else str(value))
     pipeline = default_pipeline()
-    counts = Reconciler(pipeline.store, pipeline, Twilio(keys)).run(time.monotonic() + remaining_millis / 1000)
+    twilio = Twilio(keys, base_url=settings().twilio_api_base_url)
+    counts = Reconciler(pipeline.store, pipeline, twilio).run(time.monotonic() + remaining_millis / 1000)
     _emit_metrics(counts)
     return {name: counts[name] for name in ("checked", "corrected", "not_found", "unreachable")}

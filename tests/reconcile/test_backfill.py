@@ -149,3 +149,52 @@ class _no_raise:
 
     def __exit__(self, *exc):
         return False
+
+
+DAY = timedelta(days=1)
+MIDNIGHT = factories.BASE_TIME.replace(hour=0) + DAY  # 2026-01-02T00:00:00Z
+
+
+@pytest.mark.parametrize(("since", "until"), [
+    (factories.BASE_TIME + timedelta(seconds=30), factories.BASE_TIME + timedelta(seconds=60)),  # within a day
+    (MIDNIGHT - timedelta(seconds=10), MIDNIGHT + timedelta(seconds=10)),  # across midnight
+    (MIDNIGHT - timedelta(hours=1), MIDNIGHT),  # ending at midnight
+], ids=["within-a-day", "across-midnight", "ending-at-midnight"])
+def test_a_windows_edges_lose_nothing_and_what_is_outside_is_listed_once(since, until, stack, twilio_api, capsys):
+    from urllib.parse import parse_qs, urlsplit
+
+    # Given messages sent and calls started on each edge of the window, one second either side of
+    # each, and at noon of each day around it; the sink has heard of none of them
+    secret = stack.physical["TwilioApiKeysSecret"]["Ref"]
+    stack.client("secretsmanager").put_secret_value(SecretId=secret, SecretString=json.dumps(
+        {ACCOUNT: {"api_key_sid": API_KEY_SID, "api_key_secret": API_KEY_SECRET}}))
+    second = timedelta(seconds=1)
+    noon = since.replace(hour=12, minute=0, second=0, microsecond=0)
+    moments = {"before": since - second, "since": since, "last": until - second, "until": until,
+               "noon-before": noon - DAY, "noon": noon, "noon-after": noon + DAY}
+    for n, moment in enumerate(moments.values()):
+        twilio_api.message(message_sid(200 + n), "delivered", moment + second, sent=moment)
+        twilio_api.call(call_sid(200 + n), "completed", moment + second, started=moment)
+    inside = {n for n, moment in enumerate(moments.values()) if since <= moment < until}
+    assert {list(moments)[n] for n in inside} >= {"since", "last"}
+
+    # When backfill runs over the window
+    assert cli(["backfill", "--table-name", stack.table_name, "--topic-arn", stack.topic_arn,
+                "--dead-letter-queue-url", stack.dlq_url, "--api-keys-secret-arn", secret, "--twilio-account-sids", ACCOUNT,
+                "--twilio-api-base-url", twilio_api.base_url, "--since", since.isoformat(),
+                "--until", until.isoformat()]) == 0
+
+    # Then exactly what was sent or started inside it is there, with one notification each
+    states = stack.states()
+    assert {n for n in range(len(moments)) if f"message#{message_sid(200 + n)}" in states} == inside
+    assert {n for n in range(len(moments)) if f"call#{call_sid(200 + n)}" in states} == inside
+    assert len(stack.notifications()) == 2 * len(inside)
+    # And Twilio was asked by whole GMT days (its filters' unit), each record listed at most once
+    days = {"DateSent>": [since.date().isoformat()], "DateSent<": [(until - second).date().isoformat()],
+            "StartTime>": [since.date().isoformat()], "StartTime<": [((until - second).date() + DAY).isoformat()]}
+    for path, _ in twilio_api.requests:
+        query = parse_qs(urlsplit(path).query)
+        assert {name: value for name, value in query.items() if name in days} == {
+            name: days[name] for name in days if name.startswith("DateSent" if "Messages" in path else "StartTime")}
+    assert max(twilio_api.listed.values()) == 1
+    assert f"{len(inside)} message(s) and {len(inside)} call(s) listed" in capsys.readouterr().out

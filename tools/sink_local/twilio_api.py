@@ -17,7 +17,7 @@ import base64
 import json
 import re
 import threading
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import UTC, date, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -59,6 +59,7 @@ class TwilioApi:
         self.faults: dict[str, list[int]] = defaultdict(list)
         self.retry_after: str | None = "1"  # the Retry-After header of a 429
         self.requests: list[tuple[str, str]] = []  # (path with query, the account it authenticated as, or "")
+        self.listed: Counter[str] = Counter()  # how many times each SID was on a list page
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -235,6 +236,7 @@ class TwilioApi:
         size = min(int(query.get("PageSize", [str(self.page_size)])[0]), self.page_size)
         number = int(query.get("Page", ["0"])[0])
         chunk = listed[number * size:(number + 1) * size]
+        self.listed.update(record["sid"] for record in chunk)
         uri = path.removeprefix("/api")
         has_next = (number + 1) * size < len(listed)
         filters = "".join(f"&{filter_name}{op}={value.isoformat()}" for op, value in bounds.items())
@@ -254,8 +256,10 @@ class TwilioApi:
         number = int(query.get("Page", ["0"])[0])
         url = "https://messaging.twilio.com" + path.removeprefix("/messaging")
         has_next = (number + 1) * size < len(listed)
+        chunk = listed[number * size:(number + 1) * size]
+        self.listed.update(record["sid"] for record in chunk)
         return {
-            "compliance": listed[number * size:(number + 1) * size],
+            "compliance": chunk,
             "meta": {"page": number, "page_size": size, "key": "compliance",
                      "first_page_url": f"{url}?PageSize={size}&Page=0",
                      "previous_page_url": f"{url}?PageSize={size}&Page={number - 1}" if number else None,

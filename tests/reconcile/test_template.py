@@ -198,3 +198,54 @@ def test_the_reconciler_may_call_exactly_what_it_calls(stack, consumer, context,
     # Unused here, and why granted: dead letters (a correction the pipeline refuses), new entities (the
     # table policy is shared with the sinks).
     assert granted - made == {"sqs:SendMessage", "dynamodb:PutItem"}
+
+
+# The `twilio` package's instance class of what each resource asks, the builder of the stand-in's
+# records, and the instance's fields the sink reads (twilio_rest.py: its Resources and listings).
+PACKAGE_CLASSES = {
+    "comms-messages": ("twilio.rest.api.v2010.account.message", "MessageInstance", "message"),
+    "message-status": ("twilio.rest.api.v2010.account.message", "MessageInstance", "message"),
+    "calls": ("twilio.rest.api.v2010.account.call", "CallInstance", "call"),
+    "brands": ("twilio.rest.messaging.v1.brand_registration", "BrandRegistrationInstance", "brand"),
+    "campaigns": ("twilio.rest.messaging.v1.service.us_app_to_person", "UsAppToPersonInstance", "campaign"),
+    "toll-free": ("twilio.rest.messaging.v1.tollfree_verification", "TollfreeVerificationInstance",
+                  "tollfree_verification"),
+}
+FIELDS_READ = {
+    "MessageInstance": {"sid", "account_sid", "status", "error_code", "date_updated", "date_sent"},
+    "CallInstance": {"sid", "account_sid", "status", "date_updated", "start_time"},
+    "BrandRegistrationInstance": {"account_sid", "status", "date_updated"},
+    "UsAppToPersonInstance": {"account_sid", "campaign_status", "campaign_id", "brand_registration_sid",
+                              "date_updated"},
+    "TollfreeVerificationInstance": {"account_sid", "status", "date_updated"},
+}
+SID_PREFIX = {"message": "SM", "call": "CA", "brand": "BN", "campaign": "QE", "tollfree_verification": "HH"}
+
+
+@pytest.mark.parametrize("family", RECONCILED, ids=lambda f: f.name)
+def test_each_resource_speaks_the_twilio_packages_words_and_the_stand_in_its_shape(family: Family):
+    import importlib
+    import inspect
+    from datetime import UTC, datetime
+
+    from sink_local.twilio_api import TwilioApi
+
+    module, name, builder = PACKAGE_CLASSES[family.name]
+    instance_class = getattr(importlib.import_module(module), name)
+    # Every Twilio status a resource maps is one the package declares (campaigns' is free text there).
+    if hasattr(instance_class, "Status"):
+        declared = {value for key, value in vars(instance_class.Status).items() if not key.startswith("_")}
+        assert set(RESOURCES[type(family)].STATUSES) <= declared
+    # Every field the sink reads is one the package reads from Twilio's answer under that name, and one
+    # the stand-in answers.
+    read = set(re.findall(r'payload\.get\(\s*"(\w+)"', inspect.getsource(instance_class.__init__)))
+    assert FIELDS_READ[name] <= read, sorted(FIELDS_READ[name] - read)
+    api = TwilioApi()
+    try:
+        extra = ("MG" + "1" * 32,) if builder == "campaign" else ()
+        getattr(api, builder)(SID_PREFIX[builder] + "1" * 32, *extra, "x", datetime(2026, 1, 1, tzinfo=UTC))
+        record = next(iter(next(store for store in (api.messages, api.calls, api.brands, api.campaigns, api.tollfree)
+                                if store).values()))
+    finally:
+        api.server.server_close()
+    assert FIELDS_READ[name] <= set(record), sorted(FIELDS_READ[name] - set(record))

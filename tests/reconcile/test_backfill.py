@@ -1,4 +1,4 @@
-"""`twilio-sink backfill` against the fake Twilio REST API and the moto stack."""
+"""`twilio-sink backfill` against the stand-in of Twilio's REST API and the moto stack."""
 
 import json
 from datetime import timedelta
@@ -198,3 +198,34 @@ def test_a_windows_edges_lose_nothing_and_what_is_outside_is_listed_once(since, 
             name: days[name] for name in days if name.startswith("DateSent" if "Messages" in path else "StartTime")}
     assert max(twilio_api.listed.values()) == 1
     assert f"{len(inside)} message(s) and {len(inside)} call(s) listed" in capsys.readouterr().out
+
+
+def test_each_account_of_the_secret_is_listed_with_its_own_key(stack, twilio_api, capsys):
+    from sink_dev.samples import SAMPLE_SUBACCOUNT_SID
+
+    # Given a message and a call in the window in each of two accounts, and a key per account
+    sub_key = ("SK" + "2" * 32, "subaccount-secret")
+    twilio_api.api_key(*sub_key, SAMPLE_SUBACCOUNT_SID)
+    secret = stack.physical["TwilioApiKeysSecret"]["Ref"]
+    stack.client("secretsmanager").put_secret_value(SecretId=secret, SecretString=json.dumps({
+        ACCOUNT: {"api_key_sid": API_KEY_SID, "api_key_secret": API_KEY_SECRET},
+        SAMPLE_SUBACCOUNT_SID: {"api_key_sid": sub_key[0], "api_key_secret": sub_key[1]}}))
+    at = factories.BASE_TIME + timedelta(seconds=10)
+    for n, account in enumerate((ACCOUNT, SAMPLE_SUBACCOUNT_SID)):
+        twilio_api.message(message_sid(300 + n), "delivered", at, sent=at, account=account)
+        twilio_api.call(call_sid(300 + n), "completed", at, started=at, account=account)
+
+    # When backfill runs for every account of the secret
+    assert cli(["backfill", "--table-name", stack.table_name, "--topic-arn", stack.topic_arn,
+                "--dead-letter-queue-url", stack.dlq_url, "--api-keys-secret-arn", secret,
+                "--twilio-account-sids", f"{ACCOUNT},{SAMPLE_SUBACCOUNT_SID}",
+                "--twilio-api-base-url", twilio_api.base_url, "--since", SINCE, "--until", UNTIL]) == 0
+
+    # Then each account's listings were asked with its key, and each entity recorded as its account's
+    assert {(path.split("/")[4], account) for path, account in twilio_api.requests} == {
+        (ACCOUNT, ACCOUNT), (SAMPLE_SUBACCOUNT_SID, SAMPLE_SUBACCOUNT_SID)}
+    states = stack.states()
+    assert {states[f"message#{message_sid(300 + n)}"]["account_sid"] for n in range(2)} == {
+        ACCOUNT, SAMPLE_SUBACCOUNT_SID}
+    assert {states[f"call#{call_sid(300 + n)}"]["account_sid"] for n in range(2)} == {ACCOUNT, SAMPLE_SUBACCOUNT_SID}
+    assert "2 message(s) and 2 call(s) listed, 4 changed, 0 failed" in capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""Calls, toll-free verifications and Programmable Messaging messages against the fake Twilio REST API:
+"""Calls, toll-free verifications and Programmable Messaging messages against the stand-in of Twilio's REST API:
 each family's stuck entity brought to Twilio's status once, in its own type and payload."""
 
 import json

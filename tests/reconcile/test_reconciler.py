@@ -1,4 +1,4 @@
-"""The reconciler against the fake Twilio REST API and the moto stack, with events dropped on purpose."""
+"""The reconciler against the stand-in of Twilio's REST API and the moto stack, with events dropped on purpose."""
 
 import json
 import time

@@ -146,6 +146,9 @@ def test_a_campaign_is_found_by_listing_its_messaging_services_a2p_resources(sta
     ])
     stack.notifications()
     twilio_api.campaign("QE" + "b" * 32, SERVICE, "VERIFIED", LATER, tcr_id="CJNEW01", brand="BN" + "b" * 32)
+    # (two more of other brands, so that the listing takes two pages of the stand-in's two)
+    for n in (1, 2):
+        twilio_api.campaign(f"QE{n:032x}", SERVICE, "FAILED", LATER, tcr_id=f"CJOTHER{n}", brand=f"BN{n:032x}")
 
     counts = make_reconciler().run(far())
 
@@ -157,8 +160,9 @@ def test_a_campaign_is_found_by_listing_its_messaging_services_a2p_resources(sta
         (current, "approved", "submitted")]
     assert stack.states()[f"campaign#{deleted}"]["status"] == "deletion_submitted"
     assert counts["corrected"] == 1 and counts["not_found"] == 1
-    # The service's listing was asked once for both (cached for the run); no campaign by its CM…
-    assert twilio_api.fetched(f"/Services/{SERVICE}/Compliance/Usa2p") == 1
+    # The service's listing was asked once for both (cached for the run: its two pages); no campaign by its CM…
+    assert twilio_api.fetched(f"/Services/{SERVICE}/Compliance/Usa2p") == 2
+    assert set(twilio_api.listed.values()) == {1}
     assert twilio_api.fetched(current) == twilio_api.fetched(deleted) == 0
 
 

@@ -2,7 +2,8 @@
 
 Twilio can lose events for good (error 91303; retries end after 4 hours; `queued` is often never
 sent). A scheduled run takes the entities of the Unsettled index that are due (a Query per index
-shard, longest due first), asks Twilio for each one's truth, and hands every status that differs
+shard, longest due first), asks Twilio for each one's truth (as the account the sink recorded for
+it), and hands every status that differs
 from the stored one to the same pipeline as the sinks, as a synthetic CloudEvent (source
 `reconciler`, time = Twilio's date_updated): precedence, de-duplication and notifications apply
 unchanged, so an answer never regresses a status that events moved further, and a correction is

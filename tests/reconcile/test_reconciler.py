@@ -358,3 +358,30 @@ def test_entities_of_an_account_without_api_key_are_counted_once_per_run(stack, 
     assert all(account == ACCOUNT for _, account in twilio_api.requests)
     # And they stay due: a key added before the next run gets them checked.
     assert {pk for pk in keyless if stack.states()[pk]["status"] == "sent"} == set(keyless)
+
+
+def test_a_failed_account_read_fails_the_run_and_the_next_run_does_the_work(stack, consumer, context, twilio_api,
+                                                                             make_reconciler, fail):
+    import pytest
+    from botocore.exceptions import ClientError
+
+    from sink_dev.samples import SAMPLE_SUBACCOUNT_SID
+    from twilio_sink.twilio_rest import ApiKey
+
+    # Given messages whose account only their state records, and DynamoDB throttling that read once
+    events, accounts = two_accounts_messages(twilio_api)
+    consume(consumer, context, events)
+    stack.notifications()
+    twilio_api.api_key("SK" + "2" * 32, "subaccount-secret", SAMPLE_SUBACCOUNT_SID)
+    keys = {ACCOUNT: ApiKey(API_KEY_SID, API_KEY_SECRET),
+            SAMPLE_SUBACCOUNT_SID: ApiKey("SK" + "2" * 32, "subaccount-secret")}
+    throttled = fail("dynamodb", "batch_get_item", when=lambda kwargs: "ProjectionExpression" in str(kwargs))
+
+    # When a run meets it, it fails (the function errs, ReconcilerErrorsAlarm) having asked Twilio nothing
+    with pytest.raises(ClientError):
+        make_reconciler(keys=keys).run(far())
+    assert throttled["left"] == 0 and twilio_api.requests == []
+
+    # Then the next run finds every entity still due and corrects each once
+    assert make_reconciler(keys=keys).run(far())["corrected"] == len(accounts)
+    assert len(stack.notifications()) == len(accounts)

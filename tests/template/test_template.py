@@ -426,7 +426,7 @@ def test_table_create_kwargs_come_from_the_template(template):
                           {"AttributeName": "check_after", "KeyType": "RANGE"}],
             "Projection": {"ProjectionType": "INCLUDE",
                            "NonKeyAttributes": ["entity", "id", "status", "event_type", "event_time", "data", "version",
-                                                "updated_at", "account_sid"]},
+                                                "updated_at"]},
         }],
     }
     assert table_create_kwargs(template)["TableName"]  # a default name when the caller gives none

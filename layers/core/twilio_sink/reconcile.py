@@ -91,12 +91,11 @@ class Check:
     outcome: str = "unreachable"  # checked | not_found | unreachable (corrections are counted by the pipeline)
     event: dict[str, Any] | None = None  # the synthetic event, when Twilio's status differs
     keyless: str | None = None  # unreachable for want of an API key: the account ("" when none is known)
+    account: str | None = None  # the account the sink recorded for the entity: Twilio is asked as it
 
-
-def recorded_account(item: dict[str, Any], family: Family, data: dict[str, Any]) -> str | None:
-    """The account to ask Twilio as: the one the sink recorded on the state (`account_sid`, from the
-    event's payload or its `source`; the index projects it), else one the stored payload names."""
-    return item.get("account_sid") or family.payload_account(data)
+    @property
+    def data(self) -> dict[str, Any]:
+        return json.loads(self.item.get("data") or "{}")
 
 
 def synthetic_event(family: Family, entity_id: str, stored_data: dict[str, Any], truth: Truth) -> dict[str, Any]:
@@ -170,6 +169,7 @@ class Reconciler:
         # item of a family since removed is left alone rather than failing the run.
         checks = [Check(item, family) for item in items
                   if (family := BY_TYPE.get(item.get("event_type", ""))) and type(family) in RESOURCES]
+        self._find_accounts(checks)
         list(pool.map(lambda check: self._ask(check, deadline), checks))
         corrections = [check.event for check in checks if check.event]
         counts["corrected"] += apply(self.pipeline, corrections, "reconciler").counts["applied"]
@@ -180,12 +180,26 @@ class Reconciler:
             if check.outcome in ("checked", "not_found"):
                 self._postpone(check)
 
+    def _find_accounts(self, checks: list[Check]) -> None:
+        """The account the sink recorded for each entity (the state's `account_sid`).
+
+        It is the first Account SID of the event that wrote the state: its payload's account field when
+        it has one, so the stored payload names the same one; else the event's `source`, recorded on the
+        state only, read from the table for those entities (the Unsettled index does not project it:
+        an existing index's projection cannot be changed in place, docs/operations.md).
+        """
+        for check in checks:
+            check.account = check.family.payload_account(check.data)
+        unnamed = [check.item["pk"] for check in checks if check.account is None]
+        if unnamed:
+            recorded = self.store.recorded_accounts(unnamed)
+            for check in checks:
+                check.account = check.account or recorded.get(check.item["pk"])
+
     def _ask(self, check: Check, deadline: float) -> None:
-        item, family = check.item, check.family
-        data = json.loads(item.get("data") or "{}")
+        item, family, data = check.item, check.family, check.data
         try:
-            truth = RESOURCES[type(family)].fetch(self.twilio, item["id"], data, recorded_account(item, family, data),
-                                                  deadline)
+            truth = RESOURCES[type(family)].fetch(self.twilio, item["id"], data, check.account, deadline)
         except NotFound:
             check.outcome = "not_found"
             return

@@ -34,3 +34,10 @@ def test_make_run_prints_the_expected_table_notifications_and_no_dead_letters():
     for name, status, answer in answers:
         assert status == "200" and json.loads(answer)["applied"] == 0, name
     assert "Dead letters: 0" in out
+    # then the reconciler, once, against the Twilio stand-in: every entity the events left unsettled is
+    # asked about (as its own account: the samples have two) and corrected to what the stand-in says
+    unsettled = int(re.search(r"→ reconciler: (\d+) entities left unsettled", out)[1])
+    counts = json.loads(re.search(r"^  one run: (\{.*\})$", out, re.MULTILINE)[1])
+    assert unsettled >= 1 and counts == {"checked": unsettled, "corrected": unsettled, "not_found": 0, "unreachable": 0}
+    corrected = re.search(r"Corrections the reconciler published \((\d+)\):", out)
+    assert corrected and int(corrected[1]) == unsettled

@@ -3,11 +3,13 @@
 status command; then stopped with Ctrl-C (SIGINT).
 """
 
+import base64
 import json
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import boto3
@@ -95,3 +97,36 @@ def test_signed_post_and_stream_record_reach_the_status_command_then_ctrl_c_stop
     assert "stopped." in output and "Traceback" not in output
     assert "webhook  POST /events" in output and "→ 403" in output and "kinesis  shardId" in output
     assert not state_file.exists()
+
+
+def test_serve_with_the_twilio_stand_in_points_the_reconciler_at_it(tmp_path):
+    from sink_local.twilio_api import API_KEY_SECRET, API_KEY_SID
+
+    # Given `make serve` asked for the Twilio stand-in
+    state_file = tmp_path / "stack.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sink_local.serve", "--port", "0", "--aws-port", "0", "--state-file", str(state_file),
+         "--twilio-api-port", "0"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while not state_file.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert state_file.exists(), process.communicate(timeout=5)[0] if process.poll() is not None else "no start"
+        state = json.loads(state_file.read_text())
+
+        # Then the reconciler runs too, its client pointed at the stand-in, which answers with its key only
+        url = state["twilio_api_url"]
+        assert state["environments"]["ReconcilerFunction"]["TWILIO_API_BASE_URL"] == url
+        assert "ReconcilerFunction" in state["logs"]
+        request = urllib.request.Request(f"{url}/messaging/v1/Tollfree/Verifications/HH{'1' * 32}")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=5)
+        assert refused.value.code == 401
+        credentials = base64.b64encode(f"{API_KEY_SID}:{API_KEY_SECRET}".encode()).decode()
+        request.add_header("Authorization", f"Basic {credentials}")
+        with pytest.raises(urllib.error.HTTPError) as unknown:  # authenticated: no such verification
+            urllib.request.urlopen(request, timeout=5)
+        assert unknown.value.code == 404
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=60)

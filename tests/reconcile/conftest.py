@@ -1,22 +1,22 @@
-"""Fixtures of the reconciliation tests: the fake Twilio REST API and a reconciler on the moto stack."""
+"""Fixtures of the reconciliation tests: the stand-in of Twilio's REST API and a reconciler on the moto stack."""
 
 import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.support.fake_twilio import ACCOUNT, FakeTwilio
+from sink_local.twilio_api import ACCOUNT, API_KEY_SECRET, API_KEY_SID, TwilioApi
 
 
 @pytest.fixture
 def twilio_api():
-    with FakeTwilio() as fake:
-        yield fake
+    with TwilioApi() as api:
+        yield api
 
 
 @pytest.fixture
 def make_reconciler(stack, twilio_api):
-    """A reconciler on the stack's pipeline whose Twilio is the fake; `now` a day ahead (all due)."""
+    """A reconciler on the stack's pipeline whose Twilio is the stand-in; `now` a day ahead (all due)."""
     from twilio_sink.pipeline import default_pipeline
     from twilio_sink.reconcile import Reconciler
     from twilio_sink.twilio_rest import ApiKey, Twilio
@@ -26,8 +26,8 @@ def make_reconciler(stack, twilio_api):
 
     def make(now: datetime | None = None, keys: dict | None = None) -> Reconciler:
         pipeline = default_pipeline()
-        twilio = Twilio({ACCOUNT: ApiKey("SK" + "1" * 32, "api-key-secret")} if keys is None else keys,
-                        http_client=twilio_api.http_client(), sleep=sleeps.append)
+        twilio = Twilio({ACCOUNT: ApiKey(API_KEY_SID, API_KEY_SECRET)} if keys is None else keys,
+                        base_url=twilio_api.base_url, sleep=sleeps.append)
         moment = now or datetime.now(UTC) + timedelta(days=1)
         return Reconciler(pipeline.store, pipeline, twilio, now=lambda: moment, rng=rng)
 

@@ -4,8 +4,8 @@ import random
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from sink_local.twilio_api import ACCOUNT, TwilioApi
 from tests.support import factories
-from tests.support.fake_twilio import ACCOUNT, FakeTwilio
 
 SERVICE = "MG" + "5" * 32
 CALL = "com.twilio.voice.status-callback.call."
@@ -19,6 +19,10 @@ def message_sid(n: int) -> str:
 
 def call_sid(n: int) -> str:
     return f"CA{n:032x}"
+
+
+def campaign_sid(n: int) -> str:
+    return f"CM{n:032x}"
 
 
 def tollfree_sid(n: int) -> str:
@@ -49,7 +53,7 @@ class Histories:
     last_arrived: dict[str, str] = field(default_factory=dict)  # pk -> status of the last event that arrived
 
 
-def with_drops(fake: FakeTwilio, messages: int = 24, seed: int = 14) -> Histories:
+def with_drops(fake: TwilioApi, messages: int = 24, seed: int = 14) -> Histories:
     """Messages of both APIs (queued, sent, a final status), calls (initiated, ringing, maybe answered,
     an end), brands, campaigns and toll-free verifications, a share of their events dropped.
 
@@ -77,14 +81,18 @@ def with_drops(fake: FakeTwilio, messages: int = 24, seed: int = 14) -> Historie
         out.truth[f"brand#{sid}"] = status
         out.last_arrived[f"brand#{sid}"] = "unverified"
         fake.brand(sid, twilio_status, factories.BASE_TIME + timedelta(seconds=2000 + i))
-    campaigns = {"QE" + "1" * 32: ("VERIFIED", "approved"), "QE" + "2" * 32: ("FAILED", "failed")}
+    # The events name a campaign by its `CM…`; Twilio's US A2P resource of its messaging service (one
+    # per service) by a `QE…`: the reconciler finds it by listing the service's.
+    campaigns = {campaign_sid(1): ("VERIFIED", "approved"), campaign_sid(2): ("FAILED", "failed")}
     for i, (sid, (twilio_status, status)) in enumerate(campaigns.items()):
+        service, brand = SERVICE[:-1] + str(i), "BN" + str(i) * 32
         out.delivered.append(factories.cloudevent(
             factories.A2P + "campaign-registration.campaign-submitted",
-            {"campaignsid": sid, "messagingservicesid": SERVICE, "accountsid": ACCOUNT}, 1100 + i))
+            {"campaignsid": sid, "brandsid": brand, "messagingservicesid": service, "accountsid": ACCOUNT}, 1100 + i))
         out.truth[f"campaign#{sid}"] = status
         out.last_arrived[f"campaign#{sid}"] = "submitted"
-        fake.campaign(sid, SERVICE, twilio_status, factories.BASE_TIME + timedelta(seconds=2100 + i))
+        fake.campaign("QE" + sid[2:], service, twilio_status, factories.BASE_TIME + timedelta(seconds=2100 + i),
+                      brand=brand)
     for n in range(messages // 2):  # Programmable Messaging: the same Message resource, its own payload
         sid, final = message_sid(1000 + n), ("delivered", "undelivered", "failed")[n % 3]
         start = 3000 + n * 10

@@ -1,4 +1,4 @@
-"""`twilio-sink backfill` against the fake Twilio REST API and the moto stack."""
+"""`twilio-sink backfill` against the stand-in of Twilio's REST API and the moto stack."""
 
 import json
 from datetime import timedelta
@@ -6,9 +6,9 @@ from datetime import timedelta
 import pytest
 
 from sink_cli.main import main as cli
+from sink_local.twilio_api import ACCOUNT, API_KEY_SECRET, API_KEY_SID
 from tests.reconcile.histories import call_event, call_sid, message_sid, pm_event
 from tests.support import factories
-from tests.support.fake_twilio import ACCOUNT
 from tests.support.sinks import consume
 
 SINCE = factories.BASE_TIME.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -20,12 +20,9 @@ def outage(stack, consumer, context, twilio_api, monkeypatch):
     """Five messages sent in the window (three the sink heard of, stuck; one complete; one never heard
     of), one sent after it; three calls started in the window (one stuck, one complete, one never heard
     of), one after it; the API keys secret filled and the `twilio` client sent to the fake."""
-    from twilio_sink import twilio_rest
-
     secret = stack.physical["TwilioApiKeysSecret"]["Ref"]
     stack.client("secretsmanager").put_secret_value(SecretId=secret, SecretString=json.dumps(
-        {ACCOUNT: {"api_key_sid": "SK" + "1" * 32, "api_key_secret": "s3cret"}}))
-    monkeypatch.setattr(twilio_rest, "TwilioHttpClient", lambda timeout: twilio_api.http_client())
+        {ACCOUNT: {"api_key_sid": API_KEY_SID, "api_key_secret": API_KEY_SECRET}}))
     at = factories.BASE_TIME
     arrived = [factories.message("queued", message_sid(1), 10, account_sid=ACCOUNT),
                factories.message("sent", message_sid(2), 20, account_sid=ACCOUNT),
@@ -43,7 +40,7 @@ def outage(stack, consumer, context, twilio_api, monkeypatch):
     twilio_api.call(call_sid(4), "completed", at + timedelta(hours=2), started=at + timedelta(hours=2))
     return ["backfill", "--table-name", stack.table_name, "--topic-arn", stack.topic_arn,
             "--dead-letter-queue-url", stack.dlq_url, "--api-keys-secret-arn", secret, "--twilio-account-sids", ACCOUNT,
-            "--since", SINCE, "--until", UNTIL]
+            "--twilio-api-base-url", twilio_api.base_url, "--since", SINCE, "--until", UNTIL]
 
 
 def test_dry_run_lists_the_corrections_and_writes_nothing(stack, outage, capsys):
@@ -152,3 +149,83 @@ class _no_raise:
 
     def __exit__(self, *exc):
         return False
+
+
+DAY = timedelta(days=1)
+MIDNIGHT = factories.BASE_TIME.replace(hour=0) + DAY  # 2026-01-02T00:00:00Z
+
+
+@pytest.mark.parametrize(("since", "until"), [
+    (factories.BASE_TIME + timedelta(seconds=30), factories.BASE_TIME + timedelta(seconds=60)),  # within a day
+    (MIDNIGHT - timedelta(seconds=10), MIDNIGHT + timedelta(seconds=10)),  # across midnight
+    (MIDNIGHT - timedelta(hours=1), MIDNIGHT),  # ending at midnight
+], ids=["within-a-day", "across-midnight", "ending-at-midnight"])
+def test_a_windows_edges_lose_nothing_and_what_is_outside_is_listed_once(since, until, stack, twilio_api, capsys):
+    from urllib.parse import parse_qs, urlsplit
+
+    # Given messages sent and calls started on each edge of the window, one second either side of
+    # each, and at noon of each day around it; the sink has heard of none of them
+    secret = stack.physical["TwilioApiKeysSecret"]["Ref"]
+    stack.client("secretsmanager").put_secret_value(SecretId=secret, SecretString=json.dumps(
+        {ACCOUNT: {"api_key_sid": API_KEY_SID, "api_key_secret": API_KEY_SECRET}}))
+    second = timedelta(seconds=1)
+    noon = since.replace(hour=12, minute=0, second=0, microsecond=0)
+    moments = {"before": since - second, "since": since, "last": until - second, "until": until,
+               "noon-before": noon - DAY, "noon": noon, "noon-after": noon + DAY}
+    for n, moment in enumerate(moments.values()):
+        twilio_api.message(message_sid(200 + n), "delivered", moment + second, sent=moment)
+        twilio_api.call(call_sid(200 + n), "completed", moment + second, started=moment)
+    inside = {n for n, moment in enumerate(moments.values()) if since <= moment < until}
+    assert {list(moments)[n] for n in inside} >= {"since", "last"}
+
+    # When backfill runs over the window
+    assert cli(["backfill", "--table-name", stack.table_name, "--topic-arn", stack.topic_arn,
+                "--dead-letter-queue-url", stack.dlq_url, "--api-keys-secret-arn", secret, "--twilio-account-sids", ACCOUNT,
+                "--twilio-api-base-url", twilio_api.base_url, "--since", since.isoformat(),
+                "--until", until.isoformat()]) == 0
+
+    # Then exactly what was sent or started inside it is there, with one notification each
+    states = stack.states()
+    assert {n for n in range(len(moments)) if f"message#{message_sid(200 + n)}" in states} == inside
+    assert {n for n in range(len(moments)) if f"call#{call_sid(200 + n)}" in states} == inside
+    assert len(stack.notifications()) == 2 * len(inside)
+    # And Twilio was asked by whole GMT days (its filters' unit), each record listed at most once
+    days = {"DateSent>": [since.date().isoformat()], "DateSent<": [(until - second).date().isoformat()],
+            "StartTime>": [since.date().isoformat()], "StartTime<": [((until - second).date() + DAY).isoformat()]}
+    for path, _ in twilio_api.requests:
+        query = parse_qs(urlsplit(path).query)
+        assert {name: value for name, value in query.items() if name in days} == {
+            name: days[name] for name in days if name.startswith("DateSent" if "Messages" in path else "StartTime")}
+    assert max(twilio_api.listed.values()) == 1
+    assert f"{len(inside)} message(s) and {len(inside)} call(s) listed" in capsys.readouterr().out
+
+
+def test_each_account_of_the_secret_is_listed_with_its_own_key(stack, twilio_api, capsys):
+    from sink_dev.samples import SAMPLE_SUBACCOUNT_SID
+
+    # Given a message and a call in the window in each of two accounts, and a key per account
+    sub_key = ("SK" + "2" * 32, "subaccount-secret")
+    twilio_api.api_key(*sub_key, SAMPLE_SUBACCOUNT_SID)
+    secret = stack.physical["TwilioApiKeysSecret"]["Ref"]
+    stack.client("secretsmanager").put_secret_value(SecretId=secret, SecretString=json.dumps({
+        ACCOUNT: {"api_key_sid": API_KEY_SID, "api_key_secret": API_KEY_SECRET},
+        SAMPLE_SUBACCOUNT_SID: {"api_key_sid": sub_key[0], "api_key_secret": sub_key[1]}}))
+    at = factories.BASE_TIME + timedelta(seconds=10)
+    for n, account in enumerate((ACCOUNT, SAMPLE_SUBACCOUNT_SID)):
+        twilio_api.message(message_sid(300 + n), "delivered", at, sent=at, account=account)
+        twilio_api.call(call_sid(300 + n), "completed", at, started=at, account=account)
+
+    # When backfill runs for every account of the secret
+    assert cli(["backfill", "--table-name", stack.table_name, "--topic-arn", stack.topic_arn,
+                "--dead-letter-queue-url", stack.dlq_url, "--api-keys-secret-arn", secret,
+                "--twilio-account-sids", f"{ACCOUNT},{SAMPLE_SUBACCOUNT_SID}",
+                "--twilio-api-base-url", twilio_api.base_url, "--since", SINCE, "--until", UNTIL]) == 0
+
+    # Then each account's listings were asked with its key, and each entity recorded as its account's
+    assert {(path.split("/")[4], account) for path, account in twilio_api.requests} == {
+        (ACCOUNT, ACCOUNT), (SAMPLE_SUBACCOUNT_SID, SAMPLE_SUBACCOUNT_SID)}
+    states = stack.states()
+    assert {states[f"message#{message_sid(300 + n)}"]["account_sid"] for n in range(2)} == {
+        ACCOUNT, SAMPLE_SUBACCOUNT_SID}
+    assert {states[f"call#{call_sid(300 + n)}"]["account_sid"] for n in range(2)} == {ACCOUNT, SAMPLE_SUBACCOUNT_SID}
+    assert "2 message(s) and 2 call(s) listed, 4 changed, 0 failed" in capsys.readouterr().out

@@ -1,12 +1,12 @@
-"""The reconciler against the fake Twilio REST API and the moto stack, with events dropped on purpose."""
+"""The reconciler against the stand-in of Twilio's REST API and the moto stack, with events dropped on purpose."""
 
 import json
 import time
 from datetime import UTC, datetime, timedelta
 
+from sink_local.twilio_api import ACCOUNT, API_KEY_SECRET, API_KEY_SID
 from tests.reconcile.histories import message_sid, tollfree_sid, with_drops
 from tests.support import factories
-from tests.support.fake_twilio import ACCOUNT
 from tests.support.sinks import consume
 
 
@@ -70,14 +70,14 @@ def test_dropped_events_are_recovered_with_one_notification_each(stack, consumer
 
 
 def deliver_while_twilio_is_asked(twilio_api, sid: str, deliver) -> None:
-    """The fake calls `deliver()` when first asked about `sid`, before answering: a real event
+    """The stand-in calls `deliver()` when first asked about `sid`, before answering: a real event
     arriving between the reconciler's index read and its write."""
     original = twilio_api._answer
 
-    def answer(path, query):
+    def answer(path, query, account):
         if sid in path and twilio_api.fetched(sid) == 1:
             deliver()
-        return original(path, query)
+        return original(path, query, account)
 
     twilio_api._answer = answer
 
@@ -236,18 +236,17 @@ def test_the_scheduled_function_reads_the_keys_secret_and_emits_metrics(
     from sink_dev.samples import LOCAL_TEST_AUTH_TOKEN
     from sink_local.stack import Stack, load_function
     from tests.conftest import _reset_caches
-    from twilio_sink import twilio_rest
 
     with mock_aws():
         # Given the stack with the reconciler on, and API keys in its secret
-        stack = Stack(LOCAL_TEST_AUTH_TOKEN, parameters={"ReconcileEveryMinutes": "15"})
+        # (its Twilio client pointed at the stand-in by the template's TwilioApiBaseUrl)
+        stack = Stack(LOCAL_TEST_AUTH_TOKEN, parameters={"ReconcileEveryMinutes": "15",
+                                                         "TwilioApiBaseUrl": twilio_api.base_url})
         for name, value in stack.env.items():
             monkeypatch.setenv(name, value)
         secret_arn = stack.env["TWILIO_API_KEYS_SECRET_ARN"]
         stack.client("secretsmanager").put_secret_value(SecretId=secret_arn, SecretString=json.dumps(
-            {ACCOUNT: {"api_key_sid": "SK" + "1" * 32, "api_key_secret": "s3cret"}}))
-        # The function's own http client, sent to the fake instead of api.twilio.com.
-        monkeypatch.setattr(twilio_rest, "TwilioHttpClient", lambda timeout: twilio_api.http_client())
+            {ACCOUNT: {"api_key_sid": API_KEY_SID, "api_key_secret": API_KEY_SECRET}}))
         _reset_caches()
         sid = message_sid(8)
         consume(consumer, context, [factories.message("sent", sid, 1, account_sid=ACCOUNT)])
@@ -265,7 +264,7 @@ def test_the_scheduled_function_reads_the_keys_secret_and_emits_metrics(
         # Then it corrected the message with the API key of its account, and said so in its metrics
         assert counts == {"checked": 1, "corrected": 1, "not_found": 0, "unreachable": 0}
         assert stack.states()[f"message#{sid}"]["status"] == "delivered"
-        assert all(auth.startswith("Basic ") for _, auth in twilio_api.requests)
+        assert {account for _, account in twilio_api.requests} == {ACCOUNT}  # authenticated as its account
         emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
         assert any(m.get("ReconcilerCorrections") == [1.0] or m.get("ReconcilerCorrections") == 1.0
                    for m in emitted)
@@ -290,3 +289,99 @@ def test_a_correction_whose_publish_failed_is_published_once_in_the_same_run(
     assert [(n["status"], n["previous_status"]) for n in stack.notifications()] == [("undelivered", "sent")]
     # Published: its history item (written only after the publish) is there.
     assert [h["source"] for h in stack.history(f"message#{sid}")][-1] == "reconciler"
+
+
+def two_accounts_messages(twilio_api, per_account: int = 3) -> tuple[list[dict], dict[str, str]]:
+    """Messages of two accounts stuck at `sent`, whose payloads name no account (as the seed's
+    `message.sent` ones): only the events' `source` does, and the state records it. Their events,
+    and pk -> account."""
+    from sink_dev.samples import SAMPLE_SUBACCOUNT_SID
+
+    events, accounts = [], {}
+    for n in range(2 * per_account):
+        account = (ACCOUNT, SAMPLE_SUBACCOUNT_SID)[n % 2]
+        sid = message_sid(100 + n)
+        event = factories.message("sent", sid, 1)
+        event["source"] = f"/2010-04-01/Accounts/{account}/Messages/{sid}"
+        events.append(event)
+        accounts[f"message#{sid}"] = account
+        twilio_api.message(sid, "delivered", factories.BASE_TIME + timedelta(seconds=2), account=account)
+    return events, accounts
+
+
+def test_each_entity_is_asked_about_as_the_account_the_sink_recorded(stack, consumer, context, twilio_api,
+                                                                     make_reconciler):
+    from sink_dev.samples import SAMPLE_SUBACCOUNT_SID
+    from twilio_sink.twilio_rest import ApiKey
+
+    # Given messages of two accounts (an ISV and its subaccount) whose payloads name no account, and
+    # an API key for each account (the stand-in answers a key of one account 401 on the other's paths)
+    events, accounts = two_accounts_messages(twilio_api)
+    consume(consumer, context, events)
+    stack.notifications()
+    assert {pk: stack.states()[pk]["account_sid"] for pk in accounts} == accounts
+    twilio_api.api_key("SK" + "2" * 32, "subaccount-secret", SAMPLE_SUBACCOUNT_SID)
+    keys = {ACCOUNT: ApiKey(API_KEY_SID, API_KEY_SECRET), SAMPLE_SUBACCOUNT_SID: ApiKey("SK" + "2" * 32,
+                                                                                       "subaccount-secret")}
+
+    # When the reconciler runs
+    counts = make_reconciler(keys=keys).run(far())
+
+    # Then every message was asked about as its own account, and corrected once
+    assert counts["corrected"] == len(accounts) and counts["unreachable"] == 0
+    asked = {path.split("/")[6].removesuffix(".json"): account for path, account in twilio_api.requests}
+    assert {f"message#{sid}": account for sid, account in asked.items()} == accounts
+    states = stack.states()
+    assert {pk: states[pk]["status"] for pk in accounts} == dict.fromkeys(accounts, "delivered")
+    assert len(stack.notifications()) == len(accounts)
+
+
+def test_entities_of_an_account_without_api_key_are_counted_once_per_run(stack, consumer, context, twilio_api,
+                                                                          make_reconciler, caplog):
+    from sink_dev.samples import SAMPLE_SUBACCOUNT_SID
+
+    # Given messages of two accounts, and an API key for one of them only
+    events, accounts = two_accounts_messages(twilio_api)
+    consume(consumer, context, events)
+    stack.notifications()
+    caplog.clear()
+
+    # When the reconciler runs
+    counts = make_reconciler().run(far())
+
+    # Then the keyed account's messages are corrected, the other's are unreachable, with one warning
+    # that names the account and how many of its entities wait
+    keyless = [pk for pk, account in accounts.items() if account == SAMPLE_SUBACCOUNT_SID]
+    assert counts["corrected"] == len(accounts) - len(keyless) and counts["unreachable"] == len(keyless)
+    warnings = [r for r in caplog.records if "no API key" in r.getMessage()]
+    assert [(r.account_sid, r.entities) for r in warnings] == [(SAMPLE_SUBACCOUNT_SID, len(keyless))]
+    assert all(account == ACCOUNT for _, account in twilio_api.requests)
+    # And they stay due: a key added before the next run gets them checked.
+    assert {pk for pk in keyless if stack.states()[pk]["status"] == "sent"} == set(keyless)
+
+
+def test_a_failed_account_read_fails_the_run_and_the_next_run_does_the_work(stack, consumer, context, twilio_api,
+                                                                             make_reconciler, fail):
+    import pytest
+    from botocore.exceptions import ClientError
+
+    from sink_dev.samples import SAMPLE_SUBACCOUNT_SID
+    from twilio_sink.twilio_rest import ApiKey
+
+    # Given messages whose account only their state records, and DynamoDB throttling that read once
+    events, accounts = two_accounts_messages(twilio_api)
+    consume(consumer, context, events)
+    stack.notifications()
+    twilio_api.api_key("SK" + "2" * 32, "subaccount-secret", SAMPLE_SUBACCOUNT_SID)
+    keys = {ACCOUNT: ApiKey(API_KEY_SID, API_KEY_SECRET),
+            SAMPLE_SUBACCOUNT_SID: ApiKey("SK" + "2" * 32, "subaccount-secret")}
+    throttled = fail("dynamodb", "batch_get_item", when=lambda kwargs: "ProjectionExpression" in str(kwargs))
+
+    # When a run meets it, it fails (the function errs, ReconcilerErrorsAlarm) having asked Twilio nothing
+    with pytest.raises(ClientError):
+        make_reconciler(keys=keys).run(far())
+    assert throttled["left"] == 0 and twilio_api.requests == []
+
+    # Then the next run finds every entity still due and corrects each once
+    assert make_reconciler(keys=keys).run(far())["corrected"] == len(accounts)
+    assert len(stack.notifications()) == len(accounts)

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from sink_dev.template import load_template
-from tests.support.fake_twilio import ACCOUNT
+from sink_local.twilio_api import ACCOUNT
 from tests.template.test_template import alarm_for, env_of, function_props, parameter_value
 from twilio_sink import store
 from twilio_sink.families.base import Family
@@ -39,6 +39,9 @@ def test_the_function_runs_on_a_schedule_a_parameter_turns_on(template):
 def test_the_function_reads_its_api_keys_and_nothing_more(template):
     env = env_of(template, "ReconcilerFunction")
     assert env["TWILIO_API_KEYS_SECRET_ARN"] == {"Ref": "TwilioApiKeysSecret"}
+    # Twilio's own endpoints unless a local run points it at a stand-in.
+    assert env["TWILIO_API_BASE_URL"] == {"Ref": "TwilioApiBaseUrl"}
+    assert template["Parameters"]["TwilioApiBaseUrl"]["Default"] == ""
     assert "AUTH_TOKEN_SECRET_ARN" not in env
     index = {"Fn::Sub": "${StatusTable.Arn}/index/" + store.UNSETTLED_INDEX}
     assert function_props(template, "ReconcilerFunction")["Policies"] == [
@@ -57,7 +60,9 @@ def test_the_index_is_what_the_store_queries(template):
     (index,) = [i for i in table["GlobalSecondaryIndexes"] if i["IndexName"] == store.UNSETTLED_INDEX]
     assert index["KeySchema"] == [{"AttributeName": store.UNSETTLED, "KeyType": "HASH"},
                                   {"AttributeName": store.CHECK_AFTER, "KeyType": "RANGE"}]
-    # What reconcile.py reads of an index item, without reading the table again.
+    # What reconcile.py reads of an index item, without reading the table again. Not `account_sid`
+    # (read from the table when the payload names no account): an existing index's projection cannot
+    # change in place on a deployed stack.
     assert {"entity", "id", "status", "event_type", "data", "version", "updated_at"} <= set(
         index["Projection"]["NonKeyAttributes"])
 
@@ -78,13 +83,16 @@ def test_every_reconciled_family_has_a_resource_speaking_its_words(family: Famil
 
 
 RECONCILED = [f for f in FAMILIES if f.stale_after is not None]
-# A stored payload per reconciled family, as its events leave it (the status before the correction).
+# A stored payload per reconciled family, as its events leave it (the status before the correction,
+# restated where the family's payload restates it).
 STORED = {
     "comms-messages": {"message_id": "SM" + "1" * 32, "attempt": "1", "account_sid": ACCOUNT},
-    "message-status": {"messageSid": "SM" + "1" * 32, "messageStatus": "SENT", "accountSid": ACCOUNT},
-    "brands": {"brandsid": "BN" + "1" * 32, "accountsid": ACCOUNT},
-    "campaigns": {"campaignsid": "QE" + "1" * 32, "messagingservicesid": "MG" + "1" * 32, "accountsid": ACCOUNT},
-    "toll-free": {"tollfreeverificationsid": "HH" + "1" * 32, "accountsid": ACCOUNT},
+    "message-status": {"messageSid": "SM" + "1" * 32, "messageStatus": "SENT", "accountSid": ACCOUNT,
+                       "eventName": "com.twilio.messaging.message.sent"},
+    "brands": {"brandsid": "BN" + "1" * 32, "accountsid": ACCOUNT, "brandstatus": "unverified"},
+    "campaigns": {"campaignsid": "CM" + "1" * 32, "messagingservicesid": "MG" + "1" * 32, "accountsid": ACCOUNT,
+                  "campaignregistrationstatus": "submitted"},
+    "toll-free": {"tollfreeverificationsid": "HH" + "1" * 32, "accountsid": ACCOUNT, "verificationstatus": "requested"},
     "calls": {"sid": "CA" + "1" * 32, "request": {"method": "POST", "parameters": {
         "CallSid": "CA" + "1" * 32, "CallStatus": "ringing", "AccountSid": ACCOUNT}}},
 }
@@ -105,12 +113,36 @@ def test_every_answer_is_an_event_of_the_family_that_sets_twilios_status(family:
     for twilio_status, word in resource.STATUSES.items():
         # Twilio's answer as the `twilio` package returns it, with what each resource reads.
         answer = SimpleNamespace(sid=entity_id, status=twilio_status, campaign_status=twilio_status,
-                                 date_updated=BASE_TIME, account_sid=ACCOUNT, error_code=None)
+                                 campaign_id=None, date_updated=BASE_TIME, account_sid=ACCOUNT, error_code=None)
         event = to_cloudevent(synthetic_event(family, entity_id, stored, resource.truth(answer)))
         change = route(event)
         assert type(family_of(event.type)) is type(family), twilio_status
         assert (change.entity, change.entity_id, change.status) == (family.entity, entity_id, word), twilio_status
         assert set(accounts_named(event)) == {ACCOUNT}  # the allow-list accepts it
+        # A complete event of its family: no field still names the status it corrects.
+        old_status = route(to_cloudevent(stored_event(family, stored))).status
+        if word != old_status:
+            named = {value.lower() for value in leaves(event.data)}
+            assert not named & {old_status, old_status.upper().lower(), stored_event(family, stored)["type"]}, (
+                twilio_status, sorted(named))
+
+
+def stored_event(family: Family, stored: dict) -> dict:
+    """The event that left `stored`: of the family's type for its restated status, else its first type."""
+    restated = stored.get("eventName") or next(iter(family.types))
+    if family.name == "calls":
+        restated = "com.twilio.voice.status-callback.call.ringing"
+    return {"specversion": "1.0", "type": restated, "source": "test", "id": "EZ1", "time": "2026-01-01T00:00:00Z",
+            "data": stored}
+
+
+def leaves(value) -> list[str]:
+    """Every string in a payload, at any depth."""
+    if isinstance(value, dict):
+        return [leaf for item in value.values() for leaf in leaves(item)]
+    if isinstance(value, list):
+        return [leaf for item in value for leaf in leaves(item)]
+    return [value] if isinstance(value, str) else []
 
 
 def test_every_family_is_reconciled_or_listed_as_not_reconcilable():
@@ -134,10 +166,10 @@ def test_every_family_is_reconciled_or_listed_as_not_reconcilable():
 def test_the_reconciler_may_call_exactly_what_it_calls(stack, consumer, context, twilio_api, make_reconciler):
     from datetime import timedelta
 
+    from sink_local.twilio_api import ACCOUNT
     from tests.reconcile.histories import message_sid
     from tests.security.test_template_security import iam_actions
     from tests.support import factories
-    from tests.support.fake_twilio import ACCOUNT
     from tests.support.sinks import consume
     from twilio_sink import aws
 
@@ -167,3 +199,54 @@ def test_the_reconciler_may_call_exactly_what_it_calls(stack, consumer, context,
     # Unused here, and why granted: dead letters (a correction the pipeline refuses), new entities (the
     # table policy is shared with the sinks).
     assert granted - made == {"sqs:SendMessage", "dynamodb:PutItem"}
+
+
+# The `twilio` package's instance class of what each resource asks, the builder of the stand-in's
+# records, and the instance's fields the sink reads (twilio_rest.py: its Resources and listings).
+PACKAGE_CLASSES = {
+    "comms-messages": ("twilio.rest.api.v2010.account.message", "MessageInstance", "message"),
+    "message-status": ("twilio.rest.api.v2010.account.message", "MessageInstance", "message"),
+    "calls": ("twilio.rest.api.v2010.account.call", "CallInstance", "call"),
+    "brands": ("twilio.rest.messaging.v1.brand_registration", "BrandRegistrationInstance", "brand"),
+    "campaigns": ("twilio.rest.messaging.v1.service.us_app_to_person", "UsAppToPersonInstance", "campaign"),
+    "toll-free": ("twilio.rest.messaging.v1.tollfree_verification", "TollfreeVerificationInstance",
+                  "tollfree_verification"),
+}
+FIELDS_READ = {
+    "MessageInstance": {"sid", "account_sid", "status", "error_code", "date_updated", "date_sent"},
+    "CallInstance": {"sid", "account_sid", "status", "date_updated", "start_time"},
+    "BrandRegistrationInstance": {"account_sid", "status", "date_updated"},
+    "UsAppToPersonInstance": {"account_sid", "campaign_status", "campaign_id", "brand_registration_sid",
+                              "date_updated"},
+    "TollfreeVerificationInstance": {"account_sid", "status", "date_updated"},
+}
+SID_PREFIX = {"message": "SM", "call": "CA", "brand": "BN", "campaign": "QE", "tollfree_verification": "HH"}
+
+
+@pytest.mark.parametrize("family", RECONCILED, ids=lambda f: f.name)
+def test_each_resource_speaks_the_twilio_packages_words_and_the_stand_in_its_shape(family: Family):
+    import importlib
+    import inspect
+    from datetime import UTC, datetime
+
+    from sink_local.twilio_api import TwilioApi
+
+    module, name, builder = PACKAGE_CLASSES[family.name]
+    instance_class = getattr(importlib.import_module(module), name)
+    # Every Twilio status a resource maps is one the package declares (campaigns' is free text there).
+    if hasattr(instance_class, "Status"):
+        declared = {value for key, value in vars(instance_class.Status).items() if not key.startswith("_")}
+        assert set(RESOURCES[type(family)].STATUSES) <= declared
+    # Every field the sink reads is one the package reads from Twilio's answer under that name, and one
+    # the stand-in answers.
+    read = set(re.findall(r'payload\.get\(\s*"(\w+)"', inspect.getsource(instance_class.__init__)))
+    assert FIELDS_READ[name] <= read, sorted(FIELDS_READ[name] - read)
+    api = TwilioApi()
+    try:
+        extra = ("MG" + "1" * 32,) if builder == "campaign" else ()
+        getattr(api, builder)(SID_PREFIX[builder] + "1" * 32, *extra, "x", datetime(2026, 1, 1, tzinfo=UTC))
+        record = next(iter(next(store for store in (api.messages, api.calls, api.brands, api.campaigns, api.tollfree)
+                                if store).values()))
+    finally:
+        api.server.server_close()
+    assert FIELDS_READ[name] <= set(record), sorted(FIELDS_READ[name] - set(record))

@@ -51,9 +51,12 @@ def test_a_correction_keeps_the_stored_payload_under_the_answers_fields(family):
 
 def test_a_programmable_messaging_correction_restates_the_status_in_its_payload():
     family = next(f for f in RECONCILED if f.name == "message-status")
+    assert stored_sample(family)["data"]["eventName"] == "com.twilio.messaging.message.queued"
     event_type, data, _ = corrected(family, "delivered")
     assert event_type == "com.twilio.messaging.message.delivered"
+    # Both fields that restate it say the corrected status, none the stored one.
     assert data["messageStatus"] == "DELIVERED"
+    assert data["eventName"] == event_type
 
 
 @pytest.mark.parametrize(("status", "suffix"), [

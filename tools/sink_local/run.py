@@ -3,18 +3,24 @@
 No AWS account is needed. The sample events go onto the local Kinesis stream (the consumer gets them
 in Lambda-shaped batches), then the same events again as signed deliveries to the local webhook, one
 per file in events/webhook/ (re-signed for the local URL: the signature covers the URL Twilio calls).
-Prints the status table, the notifications subscribers received, and any dead letters.
+Then the reconciler, once, against a stand-in of Twilio's REST API (sink_local/twilio_api.py) that says
+every entity the events left unsettled reached its final status: as if their thresholds had passed, it
+asks about each and corrects it. Prints the status table the events left, the notifications subscribers
+received, the reconciler's corrections, and any dead letters.
 """
 
 import argparse
 import json
+import re
 import sys
 import time
+from datetime import UTC, datetime
 
 from sink_dev.paths import EVENTS
 from sink_dev.samples import load_samples
 from sink_local.send import post, put_records, signed_delivery
 from sink_local.serve import LocalServer
+from sink_local.twilio_api import ACCOUNT, TwilioApi
 from sink_ops.status import states_table
 
 CONSUMER_WAIT_SECONDS = 120
@@ -26,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     say = print if args.verbose else (lambda line: print(line) if line.startswith("→") else None)
     # Ephemeral ports, no state file: a run never collides with a `twilio-sink serve` in another terminal.
-    with LocalServer(port=0, aws_port=0, state_file=None, say=say) as server:
+    with LocalServer(port=0, aws_port=0, state_file=None, say=say, twilio_api_port=0) as server:
         state = server.describe()
         samples = load_samples()
         print(f"→ Kinesis: PutRecords of {len(samples)} sample events on {state['stream_name']}")
@@ -52,12 +58,18 @@ def main(argv: list[str] | None = None) -> int:
             status, answer = post(state["webhook_url"], url, body, signature)
             print(f"  {path.name:<48} {status} {answer}")
 
+        # What the events made of the table and announced; the reconciler's corrections come after.
         states = server.stack.states()
+        notes = server.stack.notifications()
+        corrections = reconcile(server)
+
         print(f"\nStatus table ({len(states)} entities):")
         print("  " + states_table(sorted(states.values(), key=lambda s: (s["entity"], s["id"]))).replace("\n", "\n  "))
-        notes = server.stack.notifications()
         print(f"\nNotifications published to SNS ({len(notes)}):")
         for note in notes:
+            print(f"  {note['entity']:<13} {note['id']:<36} {note['previous_status'] or '—'} → {note['status']}")
+        print(f"\nCorrections the reconciler published ({len(corrections)}):")
+        for note in corrections:
             print(f"  {note['entity']:<13} {note['id']:<36} {note['previous_status'] or '—'} → {note['status']}")
         letters = server.stack.dead_letters()
         print(f"\nDead letters: {len(letters)}")
@@ -65,6 +77,51 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {letter['reason']}: {letter['detail']}")
         print("\n→ stopping the local stack")
     return 0
+
+
+# What the stand-in says about an entity the events left unsettled: its family's final status.
+FINAL = {"message": "delivered", "call": "completed", "brand": "APPROVED", "campaign": "VERIFIED",
+         "tollfree_verification": "TWILIO_APPROVED"}
+MESSAGE_SID = re.compile(r"(SM|MM)[0-9a-fA-F]{32}")
+
+
+def reconcile(server: LocalServer) -> list[dict]:
+    """Runs the reconciler once over every unsettled entity; the corrections it published."""
+    stack, api = server.stack, server.twilio_api
+    assert api is not None and server.reconciler is not None
+    unsettled = [state for state in stack.states().values() if "unsettled" in state]
+    print(f"→ reconciler: {len(unsettled)} entities left unsettled by their events; the Twilio stand-in "
+          f"({api.base_url}) says each reached its final status")
+    now = datetime.now(UTC)
+    for state in unsettled:
+        tell(api, state, now)
+        # As if the family's threshold had passed: due now.
+        stack.ddb.update_item(TableName=stack.table_name, Key={"pk": {"S": state["pk"]}, "sk": {"S": "state"}},
+                              UpdateExpression="SET check_after = :due",
+                              ExpressionAttributeValues={":due": {"S": "2000-01-01T00:00:00.000000Z"}})
+    counts = server.reconciler.invoke({"source": "aws.events", "detail-type": "Scheduled Event"})
+    print(f"  one run: {json.dumps(counts)}")
+    return stack.notifications()
+
+
+def tell(api: TwilioApi, state: dict, now: datetime) -> None:
+    """Registers Twilio's (final) resource for an unsettled entity with the stand-in."""
+    entity, sid = state["entity"], state["id"]
+    data = json.loads(state.get("data") or "{}")
+    account = state.get("account_sid") or ACCOUNT
+    status = FINAL[entity]
+    if entity == "message":
+        sid = sid if MESSAGE_SID.fullmatch(sid) else str(data.get("downstream_id") or "")
+        api.message(sid, status, now, account=account)
+    elif entity == "call":
+        api.call(sid, status, now, account=account)
+    elif entity == "brand":
+        api.brand(sid, status, now, account=account)
+    elif entity == "campaign":  # Twilio's US A2P resource of the campaign's messaging service (a QE…)
+        api.campaign("QE" + sid[2:], data.get("messagingservicesid", ""), status, now, account=account,
+                     tcr_id=data.get("externalcampaignid") or "CDEMO01", brand=data.get("brandsid") or "")
+    elif entity == "tollfree_verification":
+        api.tollfree_verification(sid, status, now, account=account)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,15 @@
 """`twilio-sink serve`: the stack of template.yaml running on this machine, no AWS account and no Docker.
 
     twilio-sink serve [--port 3000] [--aws-port 5000] [--public-base-url URL]
-                                      [--parameter Name=Value ...] [--state-file PATH]
+                                      [--parameter Name=Value ...] [--state-file PATH] [--twilio-api-port N]
 
 - An AWS stand-in (moto's server) on 127.0.0.1 with the template's resources: the status table from its
   own definition, topic, queues, the stream, and the secret holding the local test token.
 - The webhook function behind an HTTP API emulation on 127.0.0.1, at the template's route.
 - The stream consumer fed by an emulation of Lambda's Kinesis event source mapping.
+- With `--twilio-api-port`: a stand-in of Twilio's REST API (sink_local/twilio_api.py) and the reconciler
+  function, its client pointed there (TwilioApiBaseUrl) and the stand-in's API key in its secret; the
+  schedule is not emulated: `twilio-sink run` invokes it once.
 Each function runs in its own process with its template environment. Ctrl-C stops everything.
 While it runs, `.serve/stack.json` tells the other commands (status, send_local) where it is.
 """
@@ -24,16 +27,18 @@ from pathlib import Path
 from moto.server import ThreadedMotoServer
 
 from sink_dev.paths import ROOT
-from sink_dev.samples import LOCAL_TEST_AUTH_TOKEN
+from sink_dev.samples import LOCAL_TEST_AUTH_TOKEN, SAMPLE_SUBACCOUNT_SID
 from sink_local.api import HttpApi
 from sink_local.functions import LocalFunction
 from sink_local.kinesis import BatchResult, StreamPoller
 from sink_local.stack import FAKE_CREDENTIALS, REGION, Stack, Template
+from sink_local.twilio_api import ACCOUNT, API_KEY_SECRET, API_KEY_SID, TwilioApi
 from sink_ops.stack import LOCAL_STACK_FILE
 
 STATE_FILE = ROOT / LOCAL_STACK_FILE
 LOG_DIR = ROOT / ".serve" / "logs"
-WEBHOOK, CONSUMER = "WebhookFunction", "StreamConsumerFunction"
+WEBHOOK, CONSUMER, RECONCILER = "WebhookFunction", "StreamConsumerFunction", "ReconcilerFunction"
+SUBACCOUNT_KEY_SID = "SK" + "2" * 32
 
 
 def _shown(path: Path) -> str:
@@ -53,13 +58,17 @@ class LocalServer:
 
     def __init__(self, port: int = 3000, aws_port: int = 5000, public_base_url: str = "",
                  parameters: dict[str, str] | None = None, state_file: Path | None = STATE_FILE,
-                 log_dir: Path = LOG_DIR, say=print, auth_token: str = LOCAL_TEST_AUTH_TOKEN):
+                 log_dir: Path = LOG_DIR, say=print, auth_token: str = LOCAL_TEST_AUTH_TOKEN,
+                 twilio_api_port: int | None = None):
         self.port, self.aws_port = port, aws_port
         self.auth_token = auth_token
         self.public_base_url = public_base_url.rstrip("/")
         self.parameters = dict(parameters or {})
         self.state_file, self.log_dir = state_file, log_dir
         self.say = say
+        self.twilio_api_port = twilio_api_port  # None: no Twilio stand-in, no reconciler
+        self.twilio_api: TwilioApi | None = None
+        self.reconciler: LocalFunction | None = None
         self._stop = threading.Event()
         self._started: list = []  # what to stop, in reverse order
 
@@ -88,16 +97,34 @@ class LocalServer:
         self.api = HttpApi(method, path, invoke=lambda event: self.webhook.invoke(event), port=self.port,
                            on_request=self._log_request)
         public = self.public_base_url or f"http://127.0.0.1:{self.api.port}"
+        parameters = self.parameters | {"PublicBaseUrl": public}
+        if self.twilio_api_port is not None:
+            self.say("→ starting the stand-in of Twilio's REST API…")
+            self.twilio_api = TwilioApi(port=self.twilio_api_port, page_size=50)
+            self.twilio_api.__enter__()
+            self._started.append(lambda: self.twilio_api.__exit__(None, None, None))
+            # The reconciler exists only with a schedule (the template's ReconcilerOn).
+            parameters |= {"TwilioApiBaseUrl": self.twilio_api.base_url,
+                           "ReconcileEveryMinutes": self.parameters.get("ReconcileEveryMinutes", "15")}
         self.say("→ creating the template's resources…")
-        self.stack = Stack(self.auth_token, endpoint_url=self.endpoint,
-                           parameters=self.parameters | {"PublicBaseUrl": public})
+        self.stack = Stack(self.auth_token, endpoint_url=self.endpoint, parameters=parameters)
 
         self.say("→ starting the functions (one process each)…")
-        self.webhook, self.consumer = (self._function(logical_id) for logical_id in (WEBHOOK, CONSUMER))
-        for function in (self.webhook, self.consumer):
+        functions = [WEBHOOK, CONSUMER] + ([RECONCILER] if self.twilio_api else [])
+        self.webhook, self.consumer, *reconciler = (self._function(logical_id) for logical_id in functions)
+        if reconciler:
+            (self.reconciler,) = reconciler
+            # A key per account of the samples (an account and its subaccount), as the docs ask.
+            self.twilio_api.api_key(SUBACCOUNT_KEY_SID, API_KEY_SECRET, SAMPLE_SUBACCOUNT_SID)
+            self.stack.client("secretsmanager").put_secret_value(
+                SecretId=self.stack.resolve({"Ref": "TwilioApiKeysSecret"}), SecretString=json.dumps({
+                    ACCOUNT: {"api_key_sid": API_KEY_SID, "api_key_secret": API_KEY_SECRET},
+                    SAMPLE_SUBACCOUNT_SID: {"api_key_sid": SUBACCOUNT_KEY_SID, "api_key_secret": API_KEY_SECRET}}))
+        started_functions = [self.webhook, self.consumer, *reconciler]
+        for function in started_functions:
             self._started.append(function.stop)
-        with ThreadPoolExecutor(max_workers=2) as pool:  # each import takes a few seconds: in parallel
-            for started in [pool.submit(f.start) for f in (self.webhook, self.consumer)]:
+        with ThreadPoolExecutor(max_workers=3) as pool:  # each import takes a few seconds: in parallel
+            for started in [pool.submit(f.start) for f in started_functions]:
                 started.result()
 
         self.source = self.stack.event_source(CONSUMER, "Kinesis")
@@ -143,11 +170,15 @@ class LocalServer:
             "dead_letter_queue_url": self.stack.dlq_url,
             "stream_failure_queue_url": self.stack.physical["StreamFailureQueue"]["Ref"],
             "secret_arn": self.stack.secret_arn,
-            "logs": {f.logical_id: str(f.log_path) for f in (self.webhook, self.consumer)},
+            "logs": {f.logical_id: str(f.log_path) for f in self._functions()},
+            "twilio_api_url": self.twilio_api.base_url if self.twilio_api else None,
             # Each function's template environment on this stack (`twilio-sink invoke` runs them in SAM's container).
             "environments": {f.logical_id: self.stack.function_environment(f.logical_id)
-                             for f in (self.webhook, self.consumer)},
+                             for f in self._functions()},
         }
+
+    def _functions(self) -> list[LocalFunction]:
+        return [self.webhook, self.consumer] + ([self.reconciler] if self.reconciler else [])
 
     # ------------------------------------------------------------------------------ output
 
@@ -171,6 +202,8 @@ class LocalServer:
             f"  notifications        {d['topic_arn']}",
             f"  dead letters         {d['dead_letter_queue_url']}",
             f"  function logs        {', '.join(_shown(Path(p)) for p in d['logs'].values())}",
+            *([f"  Twilio REST stand-in {d['twilio_api_url']}  → {RECONCILER} (no schedule: not run by itself)"]
+              if self.twilio_api else []),
             "",
             "Try it (in another terminal):",
             "  twilio-sink send webhook events/samples/cloudevents.json   # signed POST (--curl prints the curl command)",
@@ -233,6 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "tunnel (default $TWILIO_AUTH_TOKEN, else the local test token)")
     parser.add_argument("--parameter", action="append", default=[], metavar="NAME=VALUE",
                         help="override a template parameter, e.g. StreamStartingPosition=TRIM_HORIZON (repeatable)")
+    parser.add_argument("--twilio-api-port", type=int, default=None,
+                        help="also serve a stand-in of Twilio's REST API on this port (0: a free one) and start "
+                             "the reconciler function pointed at it (TwilioApiBaseUrl)")
     parser.add_argument("--state-file", type=Path, default=STATE_FILE,
                         help=f"where to write the stack's endpoints for other commands (default {STATE_FILE.relative_to(ROOT)})")
     return parser
@@ -250,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
     server = LocalServer(args.port, args.aws_port, args.public_base_url, parameters, args.state_file,
-                         say=lambda line: print(line, flush=True), auth_token=args.auth_token)
+                         say=lambda line: print(line, flush=True), auth_token=args.auth_token,
+                         twilio_api_port=args.twilio_api_port)
     try:
         server.start()
     except (OSError, RuntimeError, ValueError) as error:

@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--until", type=_moment, default=None, help="end of the window, excluded (default: now)")
     parser.add_argument("--account", action="append", default=[],
                         help="only this account SID (repeatable; default: every account of the secret)")
+    parser.add_argument("--twilio-api-base-url", default="",
+                        help="ask this stand-in of Twilio's REST API instead of Twilio (local runs and tests; "
+                             "https://<product>.twilio.com/<path> becomes <URL>/<product>/<path>)")
     parser.add_argument("--dry-run", action="store_true", help="list what would change; write and publish nothing")
     return parser
 
@@ -79,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         print("backfill: the API keys secret holds no account (see TwilioApiKeysSecret's description)", file=sys.stderr)
         return 1
     with recovery.quiet_core():
-        return _backfill(resources, Twilio(keys), accounts, args.since, until, args.dry_run)
+        return _backfill(resources, Twilio(keys, base_url=args.twilio_api_base_url), accounts, args.since, until, args.dry_run)
 
 
 def _backfill(resources: recovery.Resources, twilio: Twilio, accounts: list[str], since: datetime, until: datetime,

@@ -26,6 +26,8 @@ class Settings(BaseModel):
     auth_token_secret_arn: str = Field("", alias="AUTH_TOKEN_SECRET_ARN")
     # Reconciler only: the Secrets Manager secret holding Twilio API keys per account (twilio_rest.py).
     twilio_api_keys_secret_arn: str = Field("", alias="TWILIO_API_KEYS_SECRET_ARN")
+    # Reconciler only: another endpoint for Twilio's REST API (a local stand-in); empty: Twilio's own.
+    twilio_api_base_url: str = Field("", alias="TWILIO_API_BASE_URL")
     # Webhook only: the public URL Twilio calls (custom domain), when it differs from the request's own.
     public_base_url: str = Field("", alias="PUBLIC_BASE_URL")
     # Webhook only: answer 503 (Twilio retries) after this many seconds of work. Twilio gives up at

@@ -2,7 +2,8 @@
 
 Twilio can lose events for good (error 91303; retries end after 4 hours; `queued` is often never
 sent). A scheduled run takes the entities of the Unsettled index that are due (a Query per index
-shard, longest due first), asks Twilio for each one's truth, and hands every status that differs
+shard, longest due first), asks Twilio for each one's truth (as the account the sink recorded for
+it), and hands every status that differs
 from the stored one to the same pipeline as the sinks, as a synthetic CloudEvent (source
 `reconciler`, time = Twilio's date_updated): precedence, de-duplication and notifications apply
 unchanged, so an answer never regresses a status that events moved further, and a correction is
@@ -45,6 +46,7 @@ from .twilio_rest import (
     CampaignResource,
     MessageResource,
     MessageStatusResource,
+    NoApiKey,
     NotFound,
     Resource,
     TollFreeResource,
@@ -88,6 +90,12 @@ class Check:
     family: Family
     outcome: str = "unreachable"  # checked | not_found | unreachable (corrections are counted by the pipeline)
     event: dict[str, Any] | None = None  # the synthetic event, when Twilio's status differs
+    keyless: str | None = None  # unreachable for want of an API key: the account ("" when none is known)
+    account: str | None = None  # the account the sink recorded for the entity: Twilio is asked as it
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return json.loads(self.item.get("data") or "{}")
 
 
 def synthetic_event(family: Family, entity_id: str, stored_data: dict[str, Any], truth: Truth) -> dict[str, Any]:
@@ -128,6 +136,7 @@ class Reconciler:
     def run(self, deadline: float, clock=time.monotonic) -> Counter:
         """Check due entities until none is left or `deadline` (a time.monotonic() value) nears."""
         counts: Counter = Counter()
+        keyless: Counter = Counter()
         due_by = iso_utc(self.now())
         # One page per index shard in turn, from a different shard each run: every entity kind and
         # shard gets its share even of runs that end at their deadline.
@@ -143,34 +152,59 @@ class Reconciler:
                     items, cursors[key] = self.store.unsettled(key, due_by, PAGE_SIZE, cursors[key])
                     if items:
                         # Twilio's client and the pipeline keep time with time.monotonic().
-                        self._check_page(pool, items, time.monotonic() + max(0.0, stop - clock()), counts)
+                        self._check_page(pool, items, time.monotonic() + max(0.0, stop - clock()), counts, keyless)
                     if cursors[key] is None:
                         del cursors[key]
+        for account, entities in sorted(keyless.items()):
+            # Once per run and account, not per entity: one line says what to add (docs/operations.md).
+            logger.warning("no API key for an account in TwilioApiKeysSecret: its entities were not checked",
+                           extra={"account_sid": account or "(unknown)", "entities": entities})
         if cursors:
             logger.info("reconciliation stopped at its deadline; the next run continues", extra=dict(counts))
         return counts
 
     def _check_page(self, pool: ThreadPoolExecutor, items: list[dict[str, Any]], deadline: float,
-                    counts: Counter) -> None:
+                    counts: Counter, keyless: Counter) -> None:
         # Only families with a Resource put items in the index (tests/reconcile/test_template.py); an
         # item of a family since removed is left alone rather than failing the run.
         checks = [Check(item, family) for item in items
                   if (family := BY_TYPE.get(item.get("event_type", ""))) and type(family) in RESOURCES]
+        self._find_accounts(checks)
         list(pool.map(lambda check: self._ask(check, deadline), checks))
         corrections = [check.event for check in checks if check.event]
         counts["corrected"] += apply(self.pipeline, corrections, "reconciler").counts["applied"]
         for check in checks:
             counts[check.outcome] += 1
+            if check.keyless is not None:
+                keyless[check.keyless] += 1
             if check.outcome in ("checked", "not_found"):
                 self._postpone(check)
 
+    def _find_accounts(self, checks: list[Check]) -> None:
+        """The account the sink recorded for each entity (the state's `account_sid`).
+
+        It is the first Account SID of the event that wrote the state: its payload's account field when
+        it has one, so the stored payload names the same one; else the event's `source`, recorded on the
+        state only, read from the table for those entities (the Unsettled index does not project it:
+        an existing index's projection cannot be changed in place, docs/operations.md).
+        """
+        for check in checks:
+            check.account = check.family.payload_account(check.data)
+        unnamed = [check.item["pk"] for check in checks if check.account is None]
+        if unnamed:
+            recorded = self.store.recorded_accounts(unnamed)
+            for check in checks:
+                check.account = check.account or recorded.get(check.item["pk"])
+
     def _ask(self, check: Check, deadline: float) -> None:
-        item, family = check.item, check.family
-        data = json.loads(item.get("data") or "{}")
+        item, family, data = check.item, check.family, check.data
         try:
-            truth = RESOURCES[type(family)].fetch(self.twilio, item["id"], data, deadline)
+            truth = RESOURCES[type(family)].fetch(self.twilio, item["id"], data, check.account, deadline)
         except NotFound:
             check.outcome = "not_found"
+            return
+        except NoApiKey as error:
+            check.keyless = error.account_sid or ""
             return
         except Unreachable as error:
             logger.warning("Twilio not reachable for an entity", extra={"pk": item["pk"], "error": str(error)})
@@ -278,6 +312,7 @@ def run_scheduled(remaining_millis: int) -> dict[str, int]:
     value = aws.secrets().get(settings().twilio_api_keys_secret_arn, max_age=SECRET_MAX_AGE_SECONDS)
     keys = parse_api_keys(value.decode("utf-8") if isinstance(value, bytes) else str(value))
     pipeline = default_pipeline()
-    counts = Reconciler(pipeline.store, pipeline, Twilio(keys)).run(time.monotonic() + remaining_millis / 1000)
+    twilio = Twilio(keys, base_url=settings().twilio_api_base_url)
+    counts = Reconciler(pipeline.store, pipeline, twilio).run(time.monotonic() + remaining_millis / 1000)
     _emit_metrics(counts)
     return {name: counts[name] for name in ("checked", "corrected", "not_found", "unreachable")}

@@ -104,6 +104,22 @@ class StatusStore:
                 found[record["pk"]] = record
         return found
 
+    def recorded_accounts(self, pks: Iterable[str]) -> dict[str, str]:
+        """The `account_sid` each entity's state item recorded, by pk (entities without one are left out).
+
+        Eventually consistent and projected to the two attributes: an entity's account never changes.
+        """
+        found: dict[str, str] = {}
+        for group in chunks(sorted(set(pks)), BATCH_GET_LIMIT):
+            request = {self.table_name: {"Keys": [to_item({"pk": pk, "sk": STATE_SK}) for pk in group],
+                                         "ProjectionExpression": "#pk, #account",
+                                         "ExpressionAttributeNames": {"#pk": "pk", "#account": "account_sid"}}}
+            for item in self._batch_get(request):
+                record = from_item(item)
+                if record.get("account_sid"):
+                    found[record["pk"]] = record["account_sid"]
+        return found
+
     def _batch_get(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
         for attempt in range(BATCH_RETRIES):
             response = self.client.batch_get_item(RequestItems=request)

@@ -153,6 +153,11 @@ class Family[Data: Payload](ABC):
         named.extend(sid if ACCOUNT_SID.fullmatch(sid) else NOT_AN_ACCOUNT_SID for sid in SOURCE_ACCOUNT.findall(event.source))
         return named
 
+    def payload_account(self, data: dict[str, Any]) -> str | None:
+        """The first Account SID the payload's account fields name (a stored payload has no `source`)."""
+        return next((value for path in self.account_fields
+                     if isinstance(value := _path(data, path), str) and ACCOUNT_SID.fullmatch(value)), None)
+
     def account_sid(self, event: CloudEvent) -> str | None:
         """The Twilio account (or subaccount) the event belongs to, if it names one: recorded on the state."""
         return next((name for name in self.accounts_named(event) if name != NOT_AN_ACCOUNT_SID), None)

@@ -44,9 +44,10 @@ class MessageStatuses(Family[MessageStatusData]):
         return data.messageSid
 
     def correction(self, status: str, stored: dict[str, Any], answered: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        # The payload restates the status: a correction must not carry the stale one.
+        # The payload restates the status twice, as its type (`eventName`) and in UPPERCASE: a correction
+        # must carry the stale one in neither.
         event_type, data = super().correction(status, stored, answered)
-        return event_type, data | {"messageStatus": status.upper()}
+        return event_type, data | {"eventName": event_type, "messageStatus": status.upper()}
 
     def order_key(self, event: CloudEvent, data: MessageStatusData, status: str) -> str:
         return message_key(0, status, event)

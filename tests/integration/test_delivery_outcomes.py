@@ -7,14 +7,10 @@ dimension set as CloudWatch would store them.
 import pytest
 from botocore.exceptions import ClientError
 
-from sink_dev.samples import SAMPLE_ACCOUNT_SID, SAMPLE_SUBACCOUNT_SID
-from tests.support import factories
+from tests.support import outcome_mix
 from tests.support.expectations import emitted, metric_totals
-from tests.support.factories import A2P, MESSAGE, at, cloudevent
-from tests.support.sinks import consume, failed_sequences, post, without_deadline
-
-A, B = SAMPLE_ACCOUNT_SID, SAMPLE_SUBACCOUNT_SID
-STATUS = "com.twilio.messaging.message."  # Programmable Messaging
+from tests.support.outcome_mix import A, B, message
+from tests.support.sinks import consume, failed_sequences, without_deadline
 
 
 @pytest.fixture(autouse=True)
@@ -23,57 +19,16 @@ def _metrics_on(monkeypatch):
     without_deadline(monkeypatch)
 
 
-def of(account: str, event: dict) -> dict:
-    event["source"] = f"/2010-04-01/Accounts/{account}/Messages/{event['id']}.json"
-    return event
-
-
-def message(status: str, sid: str, seconds: float, account: str = A, **data) -> dict:
-    return of(account, factories.message(status, sid, seconds, **data))
-
-
-def programmable(status: str, sid: str, seconds: float, account: str, **data) -> dict:
-    payload = {"messageSid": sid, "messageStatus": status.upper(), "accountSid": account, **data}
-    return of(account, cloudevent(STATUS + status, payload, seconds))
-
-
-def correction(status: str, sid: str, seconds: float) -> dict:
-    """What the reconciler applies: names no account (the stored state does)."""
-    return {"specversion": "1.0", "type": MESSAGE + status, "source": "reconciler", "id": f"RC{sid}{status}",
-            "time": at(seconds), "datacontenttype": "application/json", "data": {"message_id": sid, "attempt": "1"}}
-
-
 def dims(**pairs: str) -> tuple:
     return tuple(sorted(pairs.items()))
 
 
 def test_a_known_mix_through_both_doors_counts_each_outcome_once(stack, consumer, webhook, context, capsys):
-    from twilio_sink.pipeline import default_pipeline
-    from twilio_sink.reconcile import apply
-
-    # Given a mix of outcomes for two accounts, spread over the webhook and the stream
-    m1 = [message("sent", "MM1", 1), message("delivered", "MM1", 4)]
-    m2 = [message("sent", "MM2", 1), message("undelivered", "MM2", 3, error_code="30007")]
-    m3 = [programmable("sent", "SM3", 1, B), programmable("failed", "SM3", 2, B, errorCode=30034)]
-    m4 = message("failed", "MM4", 5, B, error_code="12345")  # a code outside the documented list
-    m5 = [message("queued", "MM5", 0), message("failed", "MM5", 2)]  # no code; never `sent`
-    m6 = [message("delivered", "MM6", 3), message("read", "MM6", 9)]
-    m6_late_sent = message("sent", "MM6", 1)
-    m7_sent = message("sent", "MM7", 1)
-    brand = factories.brand("brand-failure")
-    campaign = cloudevent(A2P + "campaign-registration.campaign-failure", {"campaignsid": "CM1"}, 2)
-    tollfree = cloudevent(A2P + "toll-free-verification.rejected", {"tollfreeverificationsid": "HH1"}, 2)
+    # Given a known mix of outcomes for two accounts (tests/support/outcome_mix.py)
     capsys.readouterr()
 
-    # When they arrive, with duplicates (the same events again, through the other door) and stale events
-    assert post(webhook, context, [m1[0], m2[0], m3[0], m5[0], m6[0], brand])[0] == 200
-    batch = [m1[1], m2[1], m3[1], m4, m5[1], m6[1], tollfree, campaign, m7_sent]
-    assert failed_sequences(consume(consumer, context, batch)) == []
-    assert post(webhook, context, [m1[1], m6_late_sent, m2[1], brand])[0] == 200
-    assert failed_sequences(consume(consumer, context, [m3[1], m6[0], m1[0]], first_sequence=100)) == []
-    # and the reconciler corrects one message Twilio's events never finished, and confirms another
-    assert not apply(default_pipeline(), [correction("delivered", "MM7", 10), correction("delivered", "MM1", 12)],
-                     "reconciler").failed
+    # When it arrives through both doors, with duplicates and stale events, and the reconciler corrects
+    outcome_mix.deliver(consumer, webhook, context)
 
     # Then each outcome is counted once: per family and status, per error code, with its account
     records = emitted(capsys)

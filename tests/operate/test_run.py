@@ -10,6 +10,7 @@ import sys
 
 from sink_dev.paths import EVENTS, ROOT
 from sink_dev.samples import load_samples
+from twilio_sink.registry import FAMILIES
 
 
 def test_make_run_prints_the_expected_table_notifications_and_no_dead_letters():
@@ -34,3 +35,13 @@ def test_make_run_prints_the_expected_table_notifications_and_no_dead_letters():
     for name, status, answer in answers:
         assert status == "200" and json.loads(answer)["applied"] == 0, name
     assert "Dead letters: 0" in out
+    # the delivery-health report counts each final status announced once, although every event
+    # arrived through both doors (the webhook's copies applied nothing)
+    health = out.split("Delivery health, all accounts,", 1)[1]
+    outcomes = re.search(r"Outcomes \(final statuses applied\):\n(.*?)\n\n", health, re.DOTALL).group(1)
+    counted = sum(int(line.split()[-1]) for line in outcomes.splitlines())
+    finals = {entity: set().union(*(f.final for f in FAMILIES if f.entity == entity)) for entity, _, _ in notes}
+    assert counted == len([note for note in notes if note[2] in finals[note[0]]]) > 0
+    codes = re.search(r"Error codes of undelivered and failed messages:\n(.*?)\n\n", health, re.DOTALL).group(1)
+    failing = [note for note in notes if note[0] == "message" and note[2] in ("undelivered", "failed")]
+    assert sum(int(line.split()[-1]) for line in codes.splitlines()) == len(failing)

@@ -3,21 +3,29 @@
 No AWS account is needed. The sample events go onto the local Kinesis stream (the consumer gets them
 in Lambda-shaped batches), then the same events again as signed deliveries to the local webhook, one
 per file in events/webhook/ (re-signed for the local URL: the signature covers the URL Twilio calls).
-Prints the status table, the notifications subscribers received, and any dead letters.
+Prints the status table, the notifications subscribers received, any dead letters, and the delivery
+health report (`twilio-sink report`) over the functions' metrics: each outcome once, although every
+event arrived through both doors.
 """
 
 import argparse
 import json
 import sys
 import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sink_dev.paths import EVENTS
 from sink_dev.samples import load_samples
+from sink_local import emf
 from sink_local.send import post, put_records, signed_delivery
-from sink_local.serve import LocalServer
+from sink_local.serve import CONSUMER, LocalServer
+from sink_ops import report
 from sink_ops.status import states_table
 
 CONSUMER_WAIT_SECONDS = 120
+# moto's GetMetricData computes no percentiles: the local report shows what it can.
+LOCAL_LATENCY_STATS = ("SampleCount", "Average", "Maximum")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     say = print if args.verbose else (lambda line: print(line) if line.startswith("→") else None)
     # Ephemeral ports, no state file: a run never collides with a `twilio-sink serve` in another terminal.
+    began = datetime.now(UTC) - timedelta(seconds=1)
     with LocalServer(port=0, aws_port=0, state_file=None, say=say) as server:
         state = server.describe()
         samples = load_samples()
@@ -63,8 +72,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nDead letters: {len(letters)}")
         for letter in letters:
             print(f"  {letter['reason']}: {letter['detail']}")
+        print("\n" + delivery_health(server, state, began))
         print("\n→ stopping the local stack")
     return 0
+
+
+def delivery_health(server: LocalServer, state: dict, began: datetime) -> str:
+    """The report over this run's metrics: the functions' EMF lines, put into the stand-in's CloudWatch
+    as CloudWatch Logs would put them (the log files also hold earlier runs: only this run's count)."""
+    since = began.timestamp() * 1000
+    records = [record for record in emf.records_in(Path(path) for path in state["logs"].values())
+               if record["_aws"]["Timestamp"] >= since]
+    cloudwatch = server.stack.client("cloudwatch")
+    emf.put(cloudwatch, records)
+    namespace = server.stack.function_environment(CONSUMER)["POWERTOOLS_METRICS_NAMESPACE"]
+    figures = report.gather(cloudwatch, namespace, began, datetime.now(UTC), None, LOCAL_LATENCY_STATS)
+    return report.render(figures)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ ERROR_CODES = frozenset({
 OTHER_CODE = "other"  # a code not listed above
 NO_CODE = "none"  # a failure whose event states no code
 FAILURES = frozenset({"undelivered", "failed"})  # the outcomes that carry an error code
-# Delivery latency: from a message's `sent` to the end of its delivery, both events' times.
+# Delivery latency: from a message's `sent` to the end of its delivery (an outcome), both events' times.
 LATENCY_FROM = "sent"
 LATENCY_TO = frozenset({"delivered"}) | FAILURES
 
@@ -76,10 +76,10 @@ class Tally:
             self.outcomes[family.name, status, account] += 1
             if status in FAILURES and family.error_fields:
                 self.errors[bounded_code(family.error_code(change.event)), account] += 1
-        if sent_time is not None and status in LATENCY_TO:
-            elapsed = _milliseconds(sent_time, change.event.time_utc)
-            if elapsed >= 0:  # clocks of two Twilio systems may disagree: no negative durations
-                self.latencies[family.name].append(elapsed)
+            if sent_time is not None and status in LATENCY_TO:
+                elapsed = _milliseconds(sent_time, change.event.time_utc)
+                if elapsed >= 0:  # clocks of two Twilio systems may disagree: no negative durations
+                    self.latencies[family.name].append(elapsed)
         if status in family.setbacks:
             self.setbacks[family.name] += 1
             self.setback_entities.append((change.entity, change.entity_id, status))

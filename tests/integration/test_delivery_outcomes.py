@@ -155,3 +155,35 @@ def test_accounts_not_accepted_never_become_dimensions(stack, capsys):
 
     # Then its outcome is counted without an account
     assert metric_totals(emitted(capsys), "Outcomes") == {dims(family="comms-messages", status="delivered"): 1}
+
+
+def test_a_batch_with_more_latency_samples_than_one_emf_record_holds(stack, consumer, context, capsys):
+    # Given 150 messages sent and delivered in one batch (EMF holds at most 100 values of a metric per record)
+    batch = [event for n in range(150) for event in (message("sent", f"MM{n}", 1), message("delivered", f"MM{n}", 3))]
+    capsys.readouterr()
+
+    # When the consumer processes it
+    assert failed_sequences(consume(consumer, context, batch)) == []
+
+    # Then every sample is emitted, in records of at most 100 values, each with its dimension
+    records = [record for record in emitted(capsys) if "DeliveryLatency" in record]
+    assert sum(len(record["DeliveryLatency"]) for record in records) == 150
+    assert all(len(record["DeliveryLatency"]) <= 100 and record["family"] == "comms-messages" for record in records)
+    assert metric_totals(records, "DeliveryLatency") == {dims(family="comms-messages"): 150 * 2000.0}
+
+
+def test_metrics_that_cannot_be_emitted_never_fail_the_batch(stack, consumer, context, capsys, monkeypatch):
+    from twilio_sink import pipeline
+
+    # Given the delivery-health emitter fails
+    def broken(tally):
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr(pipeline, "emit_outcome_metrics", broken)
+    batch = [message("sent", "MM1", 1), message("delivered", "MM1", 4)]
+
+    # When a batch is processed, Then it succeeds and every change is announced once
+    assert failed_sequences(consume(consumer, context, batch)) == []
+    assert [n["status"] for n in stack.notifications()] == ["sent", "delivered"]
+    assert failed_sequences(consume(consumer, context, batch)) == []
+    assert stack.notifications() == []

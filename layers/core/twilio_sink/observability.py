@@ -29,9 +29,6 @@ tracer = None if Tracer._is_tracer_disabled() else Tracer()
 __all__ = ["logger", "metrics", "tracer", "trace_handler", "MetricUnit", "single_metric", "is_metrics_disabled",
            "emit_batch_metrics", "emit_outcome_metrics", "log_aws_failure", "count"]
 
-# EMF takes at most 100 values of one metric in one record.
-EMF_VALUES = 100
-
 
 def trace_handler(handler):
     """Powertools' capture_lambda_handler where tracing is on; the handler itself elsewhere."""
@@ -96,8 +93,7 @@ def emit_outcome_metrics(tally: "Tally") -> None:
     for (code, account), number in tally.errors.items():
         _emit("DeliveryErrors", MetricUnit.Count, [number], {"error_code": code}, account)
     for family, values in tally.latencies.items():
-        for start in range(0, len(values), EMF_VALUES):
-            _emit("DeliveryLatency", MetricUnit.Milliseconds, values[start:start + EMF_VALUES], {"family": family})
+        _emit("DeliveryLatency", MetricUnit.Milliseconds, values, {"family": family})
     for family, number in tally.setbacks.items():
         _emit("ComplianceSetbacks", MetricUnit.Count, [number], {"family": family})
 
@@ -106,10 +102,12 @@ def _emit(name: str, unit: MetricUnit, values: list[float], dimensions: dict[str
           account: str | None = None) -> None:
     # Powertools' EMF provider with no service: single_metric would add the `service` dimension.
     record = AmazonCloudWatchEMFProvider(service="")
-    for value in values:
-        record.add_metric(name=name, unit=unit, value=value)
+    # Dimensions first: the provider prints a record by itself at EMF's 100 values, with them.
     for dimension, word in dimensions.items():
         record.add_dimension(name=dimension, value=word)
     if account:
         record.add_dimensions(**dimensions, account=account)
-    print(json.dumps(record.serialize_metric_set(), separators=(",", ":")))
+    for value in values:
+        record.add_metric(name=name, unit=unit, value=value)
+    if record.metric_set:
+        print(json.dumps(record.serialize_metric_set(), separators=(",", ":")))

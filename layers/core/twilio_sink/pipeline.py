@@ -145,13 +145,13 @@ class Pipeline:
         outcome.failed |= {index for pk in read.unread for index, _ in groups[pk]}
         results = self._write_states(groups, read, published, now, lease)
         self._publish(results, lease)
+        self._emit_outcomes(results)
         self._release_unpublished(results)
         failed_history = self._keep_history(received, groups, results)
         self._settle(received, groups, results, outcome)
         outcome.failed |= failed_history | letters.result()
         emit_batch_metrics(received, outcome.counts, dead_letters=len(outcome.dead_letters),
                            failed=len(outcome.failed))
-        self._emit_outcomes(results)
         return outcome
 
     # ---- the steps ---------------------------------------------------------------------------
@@ -273,12 +273,14 @@ class Pipeline:
             results[pk].published = len(keys)
 
     def _emit_outcomes(self, results: dict[str, EntityResult]) -> None:
-        """The delivery-health metrics of what this run published; never a reason to fail the batch."""
+        """The delivery-health metrics of what this run published, printed at once: a crash later in
+        the run (after the history that proves the publishing, say) must not lose them, since no
+        retry publishes those changes again. Never a reason to fail the batch."""
         try:
             emit_outcome_metrics(self._tally(results))
         except Exception as error:
-            # Everything is published and kept by now: raising would fail the invocation (a stream
-            # batch retried, a webhook delivery answered 5xx) for a metric. Logged; the counts are lost.
+            # Raising would fail the run after publishing (its records retried, a webhook delivery
+            # answered 5xx) for a metric. Logged; the counts are lost.
             logger.exception("delivery-health metrics not emitted", extra={"error": type(error).__name__})
 
     def _tally(self, results: dict[str, EntityResult]) -> Tally:

@@ -112,3 +112,18 @@ def test_the_evaluator_takes_one_branch_and_refuses_what_it_does_not_model():
     assert evaluate("a + 1", {"a": None}) is None
     with pytest.raises(AssertionError):
         evaluate("SUM(METRICS())", {})
+
+
+def test_the_share_covers_every_family_whose_messages_finish_and_so_does_the_dashboard(template):
+    from twilio_sink.outcomes import LATENCY_TO
+    from twilio_sink.registry import FAMILIES
+
+    finishing = {family.name for family in FAMILIES if family.final >= LATENCY_TO}
+    props = template["Resources"]["DeliveryFailureShareAlarm"]["Properties"]
+    watched = {tuple(sorted((d["Name"], d["Value"]) for d in q["MetricStat"]["Metric"]["Dimensions"]))
+               for q in props["Metrics"] if "MetricStat" in q}
+    assert watched == {(("family", family), ("status", status)) for family in finishing for status in LATENCY_TO}
+    body = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    for family in finishing:
+        assert f'family=\\"{family}\\"' in body  # in the share widget's SEARCH
+        assert f'"DeliveryLatency","family","{family}"' in body

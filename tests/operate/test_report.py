@@ -111,3 +111,19 @@ def test_an_aws_failure_exits_1(stack, capsys, monkeypatch):
     monkeypatch.setattr(report.Metrics, "listed", refuse)
     assert report.main([]) == 1
     assert "could not read CloudWatch" in capsys.readouterr().err
+
+
+def test_the_stacks_namespace_is_read_from_its_parameters(stack, capsys):
+    # Given a deployed stack whose MetricsNamespace is not the default
+    template = {"Parameters": {"MetricsNamespace": {"Type": "String"}},
+                "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}
+    boto3.client("cloudformation").create_stack(
+        StackName="sink", TemplateBody=json.dumps(template),
+        Parameters=[{"ParameterKey": "MetricsNamespace", "ParameterValue": "Elsewhere"}])
+
+    # When the report names the stack, Then it reads that namespace
+    code, out = run(capsys, "--stack", "sink", "--json")
+    assert code == 0 and json.loads(out)["namespace"] == "Elsewhere"
+    # and a stack that is not there is an error, not a report of nothing
+    assert report.main(["--stack", "missing"]) == 1
+    assert "cannot read stack 'missing'" in capsys.readouterr().err

@@ -54,7 +54,7 @@ def window_start(since: str, now: datetime) -> datetime:
 def period_of(start: datetime, end: datetime) -> int:
     """One period spanning the window (so a percentile is the window's): whole minutes, whole hours
     past 15 days (CloudWatch's rule for older data)."""
-    seconds = max(60, int((end - start).total_seconds()))
+    seconds = max(60, int((end - start).total_seconds()) + 1)  # + 1: the end is past `end`, never at it
     step = 3600 if seconds > 15 * 86400 else 60
     return -(-seconds // step) * step
 

@@ -17,7 +17,9 @@ then checks every guarantee:
 2. every change a state write made durable was published at least once, and no claim is
    left unpublished;
 3. with no fault: each change published exactly once, in precedence order, and no claim left unpublished;
-4. every poison record delivered is a dead letter with its reason; no good event is one.
+4. every poison record delivered is a dead letter with its reason; no good event is one;
+5. the delivery-health outcomes count each final change published at least once and at most as
+   often as it was published; with no fault, exactly once.
 
 GUARANTEE_EXAMPLES sets the number of histories (default 500, derandomized: the same in CI); the test prints
 how many were fault-free and how many faulted, and fails when either is under MIN_SHARE of them.
@@ -42,7 +44,8 @@ from tests.reliability.harness import (
     world,  # noqa: F401 - the fixture
 )
 from tests.support import factories as f
-from tests.support.expectations import unpublished_claims
+from tests.support.expectations import emitted, metric_totals, unpublished_claims
+from twilio_sink.registry import family_of
 
 LIFECYCLE_RANK = {"queued": 0, "sent": 1, "delivered": 2, "undelivered": 2, "failed": 2, "read": 3}
 BRAND_KINDS = {"brand-unverified": "unverified", "brand-registered": "registered", "brand-failure": "failed"}
@@ -133,7 +136,7 @@ def test_guarantees_hold_for_any_history(world, capsys):
                                      HealthCheck.data_too_large])
     @given(history=histories())
     def one_history(history):
-        tally["faulted" if run_history(world, history) else "fault-free"] += 1
+        tally["faulted" if run_history(world, history, capsys) else "fault-free"] += 1
 
     one_history()
     with capsys.disabled():  # shown in every run, not only on failure
@@ -143,10 +146,11 @@ def test_guarantees_hold_for_any_history(world, capsys):
         f"fewer than {minimum:.0f} histories of a kind: {dict(tally)}")
 
 
-def run_history(world, history) -> bool:
+def run_history(world, history, capsys) -> bool:
     """Deliver one history with its faults, redrive, check every guarantee; whether a fault occurred."""
     originals, parts, poisons, fault_plan, cut_plan = history
     world.reset()
+    capsys.readouterr()
     deliveries = []
     delivered_poison = []
     for sink, items in parts:
@@ -176,7 +180,10 @@ def run_history(world, history) -> bool:
                  for host, guest in world.faults.overlaps)
     faulty = bool(world.faults.fired) or exhausted > 0 or resent
     label_coverage(world.faults, exhausted, faulty)
-    check(originals, world.stack, delivered_poison, world.applied, faulty, concurrent=bool(world.faults.overlaps))
+    notes = world.stack.notifications()
+    check(originals, world.stack, notes, delivered_poison, world.applied, faulty,
+          concurrent=bool(world.faults.overlaps))
+    check_outcomes(notes, emitted(capsys), faulty)
     return faulty
 
 
@@ -192,8 +199,8 @@ def label_coverage(faults, exhausted, faulty) -> None:
         event("fault-free (exactly once checked)")
 
 
-def check(originals, stack, delivered_poison, applied, faulty, concurrent):
-    states, notes, letters = stack.states(), stack.notifications(), stack.dead_letters()
+def check(originals, stack, notes, delivered_poison, applied, faulty, concurrent):
+    states, letters = stack.states(), stack.dead_letters()
     by_entity: dict[str, list[dict]] = {}
     for original in originals:
         by_entity.setdefault(entity_key(original), []).append(original)
@@ -225,3 +232,21 @@ def check(originals, stack, delivered_poison, applied, faulty, concurrent):
         assert any(letter["reason"] == reason and marker in letter["raw"] for letter in letters), (reason, marker)
     good_ids = {e["id"] for e in originals}
     assert not [letter for letter in letters if letter.get("event_id") in good_ids], "a good event was dead-lettered"
+
+
+def check_outcomes(notes: list[dict], records: list[dict], faulty: bool) -> None:
+    """5. Outcomes are counted by the run that publishes: once per final change, whatever the retries.
+
+    A run that crashes between SNS accepting a notification and printing its count leaves the count
+    to the retry that publishes again, so under faults a change may be published more often than
+    counted, never less than once.
+    """
+    counted = Counter({dict(key)["status"] + "|" + dict(key)["family"]: n
+                       for key, n in metric_totals(records, "Outcomes").items() if "account" not in dict(key)})
+    final = [n for n in notes if n["status"] in family_of(n["event_type"]).final]
+    published = Counter(f"{n['status']}|{family_of(n['event_type']).name}" for n in final)
+    distinct = Counter(f"{n['status']}|{family_of(n['event_type']).name}" for n in {n["event_id"]: n for n in final}.values())
+    if not faulty:
+        assert counted == published == distinct, "an outcome was counted other than once"
+    for outcome in counted.keys() | published.keys():
+        assert distinct[outcome] <= counted[outcome] <= published[outcome], (outcome, counted, published)

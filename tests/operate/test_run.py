@@ -10,6 +10,7 @@ import sys
 
 from sink_dev.paths import EVENTS, ROOT
 from sink_dev.samples import load_samples
+from twilio_sink.registry import FAMILIES
 
 
 def test_make_run_prints_the_expected_table_notifications_and_no_dead_letters():
@@ -39,5 +40,16 @@ def test_make_run_prints_the_expected_table_notifications_and_no_dead_letters():
     unsettled = int(re.search(r"→ reconciler: (\d+) entities left unsettled", out)[1])
     counts = json.loads(re.search(r"^  one run: (\{.*\})$", out, re.MULTILINE)[1])
     assert unsettled >= 1 and counts == {"checked": unsettled, "corrected": unsettled, "not_found": 0, "unreachable": 0}
-    corrected = re.search(r"Corrections the reconciler published \((\d+)\):", out)
-    assert corrected and int(corrected[1]) == unsettled
+    corrected, corrections = re.search(r"Corrections the reconciler published \((\d+)\):\n(.*?)\n\n", out, re.DOTALL).groups()
+    assert int(corrected) == unsettled
+    changes = notes + [re.match(r"\s*(\S+)\s+(\S+)\s+.*→ (\S+)$", line).groups() for line in corrections.splitlines()]
+    # the delivery-health report counts each final status announced once (the events' and the
+    # reconciler's), although every event arrived through both doors (the webhook's copies applied nothing)
+    health = out.split("Delivery health, all accounts,", 1)[1]
+    outcomes = re.search(r"Outcomes \(final statuses applied\):\n(.*?)\n\n", health, re.DOTALL).group(1)
+    counted = sum(int(line.split()[-1]) for line in outcomes.splitlines())
+    finals = {entity: set().union(*(f.final for f in FAMILIES if f.entity == entity)) for entity, _, _ in changes}
+    assert counted == len([change for change in changes if change[2] in finals[change[0]]]) > 0
+    codes = re.search(r"Error codes of undelivered and failed messages:\n(.*?)\n\n", health, re.DOTALL).group(1)
+    failing = [change for change in changes if change[0] == "message" and change[2] in ("undelivered", "failed")]
+    assert sum(int(line.split()[-1]) for line in codes.splitlines()) == len(failing)

@@ -2,6 +2,7 @@
 
 import json
 import re
+from collections import Counter
 from functools import cache
 from pathlib import Path
 
@@ -62,3 +63,17 @@ def unpublished(stack) -> set[str]:
 def emitted(capsys) -> list[dict]:
     """The CloudWatch EMF lines printed so far (and consumed from capsys)."""
     return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+
+
+def metric_totals(records: list[dict], name: str) -> Counter:
+    """{dimension name: value} (as a sorted tuple) -> the sum of metric `name`'s values in EMF `records`,
+    for every dimension set each record declares: what CloudWatch would hold for each metric."""
+    totals: Counter = Counter()
+    for record in records:
+        for directive in record["_aws"]["CloudWatchMetrics"]:
+            if name not in {metric["Name"] for metric in directive["Metrics"]}:
+                continue
+            values = record[name] if isinstance(record[name], list) else [record[name]]
+            for dimensions in directive["Dimensions"]:
+                totals[tuple(sorted((dimension, record[dimension]) for dimension in dimensions))] += sum(values)
+    return totals

@@ -28,14 +28,17 @@ def template() -> dict:
 def dashboard_metrics(template: dict) -> list[tuple[str, str, dict]]:
     """(namespace, metric name, {dimension: value}) of every metric and SEARCH in the dashboard body."""
     body = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
-    # Substitutions become <Name> placeholders; the one numeric substitution (a threshold) a number.
-    body = body.replace("${IteratorAgeAlarmMilliseconds}", "1")
+    # Substitutions become <Name> placeholders; the numeric ones (thresholds) numbers.
+    for number in dashboard.NUMBERS:
+        body = body.replace(number, "1")
     widgets = json.loads(re.sub(r"\$\{([^}]+)\}", r"<\1>", body))
     found = []
     for widget in widgets["widgets"]:
         for entry in widget["properties"]["metrics"]:
             if isinstance(entry[0], dict):  # SEARCH('{namespace,dim,dim} MetricName="X"', …)
                 match = re.search(r"SEARCH\('\{([^}]+)\} MetricName=\"(\w+)\"", entry[0]["expression"])
+                if match is None:  # math on the SEARCHes of other entries
+                    continue
                 namespace, *dimensions = match.group(1).split(",")
                 found.append((namespace, match.group(2), dict.fromkeys(dimensions)))
                 continue

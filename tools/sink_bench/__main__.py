@@ -157,7 +157,9 @@ def lambda_python(path: str, script: str, *args: str) -> list[float]:
                           capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"a timed interpreter failed:\n{done.stderr}")
-    return [float(value) for value in done.stdout.split()]
+    # JSON lines are the function's own logs (Powertools' Logger writes to the stdout it found at import,
+    # which redirect_stdout does not replace), such as a sample brand failure's "compliance setback".
+    return [float(value) for line in done.stdout.splitlines() if not line.startswith("{") for value in line.split()]
 
 
 def per_event(result: dict) -> dict:

@@ -16,6 +16,7 @@ COMMANDS = {
     "connect": ("sink_ops.connect", "connect Twilio: create a sink, hand-shake it, subscribe it"),
     "redrive": ("sink_ops.redrive", "reprocess stream batches that exhausted their retries"),
     "replay": ("sink_ops.replay", "send dead letters back through the pipeline"),
+    "report": ("sink_ops.report", "delivery health for a window from CloudWatch: outcomes, error codes, latency"),
     "backfill": ("sink_ops.backfill", "bring an outage window's messages and calls to what Twilio's REST API says"),
     "external-id": ("sink_ops.external_id", "generate a TwilioExternalId (random, passes the template's check)"),
     # On this machine, no AWS account.

@@ -17,7 +17,7 @@ from sink_dev.paths import ROOT, TEMPLATE
 
 DASHBOARD = ROOT / "dashboard.json"
 BODY_LINE = "      DashboardBody: !Sub "
-NUMBERS = ("${IteratorAgeAlarmMilliseconds}",)
+NUMBERS = ("${IteratorAgeAlarmMilliseconds}", "${DeliveryFailureAlarmPercent}")
 
 
 def compact_body(dashboard: Path = DASHBOARD) -> str:

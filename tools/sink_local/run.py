@@ -6,7 +6,9 @@ per file in events/webhook/ (re-signed for the local URL: the signature covers t
 Then the reconciler, once, against a stand-in of Twilio's REST API (sink_local/twilio_api.py) that says
 every entity the events left unsettled reached its final status: as if their thresholds had passed, it
 asks about each and corrects it. Prints the status table the events left, the notifications subscribers
-received, the reconciler's corrections, and any dead letters.
+received, the reconciler's corrections, any dead letters, and the delivery health report
+(`twilio-sink report`) over the functions' metrics: each outcome once, although every event arrived
+through both doors.
 """
 
 import argparse
@@ -14,16 +16,21 @@ import json
 import re
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sink_dev.paths import EVENTS
 from sink_dev.samples import load_samples
+from sink_local import emf
 from sink_local.send import post, put_records, signed_delivery
-from sink_local.serve import LocalServer
+from sink_local.serve import CONSUMER, LocalServer
 from sink_local.twilio_api import ACCOUNT, TwilioApi
+from sink_ops import report
 from sink_ops.status import states_table
 
 CONSUMER_WAIT_SECONDS = 120
+# moto's GetMetricData computes no percentiles: the local report shows what it can.
+LOCAL_LATENCY_STATS = ("SampleCount", "Average", "Maximum")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     say = print if args.verbose else (lambda line: print(line) if line.startswith("→") else None)
     # Ephemeral ports, no state file: a run never collides with a `twilio-sink serve` in another terminal.
+    began = datetime.now(UTC) - timedelta(seconds=1)
     with LocalServer(port=0, aws_port=0, state_file=None, say=say, twilio_api_port=0) as server:
         state = server.describe()
         samples = load_samples()
@@ -75,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nDead letters: {len(letters)}")
         for letter in letters:
             print(f"  {letter['reason']}: {letter['detail']}")
+        print("\n" + delivery_health(server, state, began))
         print("\n→ stopping the local stack")
     return 0
 
@@ -122,6 +131,19 @@ def tell(api: TwilioApi, state: dict, now: datetime) -> None:
                      tcr_id=data.get("externalcampaignid") or "CDEMO01", brand=data.get("brandsid") or "")
     elif entity == "tollfree_verification":
         api.tollfree_verification(sid, status, now, account=account)
+
+
+def delivery_health(server: LocalServer, state: dict, began: datetime) -> str:
+    """The report over this run's metrics: the functions' EMF lines, put into the stand-in's CloudWatch
+    as CloudWatch Logs would put them (the log files also hold earlier runs: only this run's count)."""
+    since = began.timestamp() * 1000
+    records = [record for record in emf.records_in(Path(path) for path in state["logs"].values())
+               if record["_aws"]["Timestamp"] >= since]
+    cloudwatch = server.stack.client("cloudwatch")
+    emf.put(cloudwatch, records)
+    namespace = server.stack.function_environment(CONSUMER)["POWERTOOLS_METRICS_NAMESPACE"]
+    figures = report.gather(cloudwatch, namespace, began, datetime.now(UTC), None, LOCAL_LATENCY_STATS)
+    return report.render(figures)
 
 
 if __name__ == "__main__":

@@ -34,8 +34,9 @@ from .envelope import Poison, PoisonReason, iso_utc, now_utc
 from .inbound import Received
 from .lifecycle import PUBLISHED, Change, Claim, Current, Notification, Plan, plan
 from .notify import Notifier
-from .observability import emit_batch_metrics, log_aws_failure, logger
-from .registry import route
+from .observability import emit_batch_metrics, emit_outcome_metrics, log_aws_failure, logger
+from .outcomes import LATENCY_FROM, Tally
+from .registry import family_of, route
 from .store import (
     BATCH_GET_LIMIT,
     BATCH_WRITE_LIMIT,
@@ -92,6 +93,7 @@ class StatesRead:
 @dataclass
 class EntityResult:
     plan: Plan | None = None
+    stored: dict[str, Any] | None = None  # the state item the plan was made on (None: no state yet)
     to_publish: list[Notification] = field(default_factory=list)  # in order: taken over, then fresh
     published: int = 0
     known_kept: set[str] = field(default_factory=set)  # event ids whose history item exists
@@ -122,11 +124,12 @@ class Lease:
 
 class Pipeline:
     def __init__(self, store: StatusStore, notifier: Notifier, dead_letters: DeadLetterQueue,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, accounts: frozenset[str] = frozenset()):
         self.store = store
         self.notifier = notifier
         self.dead_letters = dead_letters
         self.clock = clock  # wall-clock epoch seconds: claims are compared across hosts
+        self.accounts = accounts  # the accepted accounts: the only ones outcome metrics may name
         self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="pipeline")
 
     def process(self, received: list[Received], remaining_seconds: float | None = None) -> Outcome:
@@ -142,6 +145,7 @@ class Pipeline:
         outcome.failed |= {index for pk in read.unread for index, _ in groups[pk]}
         results = self._write_states(groups, read, published, now, lease)
         self._publish(results, lease)
+        self._emit_outcomes(results)
         self._release_unpublished(results)
         failed_history = self._keep_history(received, groups, results)
         self._settle(received, groups, results, outcome)
@@ -230,6 +234,7 @@ class Pipeline:
                     published |= self.store.published({pk: unchecked})[pk]
                     checked |= unchecked.keys()
                 result.plan = plan(current, changes, published, now, lease.until)
+                result.stored = stored
                 if not result.plan.writes:
                     break
                 try:
@@ -266,6 +271,38 @@ class Pipeline:
             log_aws_failure("publish notifications", error, len(results[pk].to_publish))
         for pk, keys in done.published.items():
             results[pk].published = len(keys)
+
+    def _emit_outcomes(self, results: dict[str, EntityResult]) -> None:
+        """The delivery-health metrics of what this run published, printed at once: a crash later in
+        the run (after the history that proves the publishing, say) must not lose them, since no
+        retry publishes those changes again. Never a reason to fail the batch."""
+        try:
+            emit_outcome_metrics(self._tally(results))
+        except Exception as error:
+            # Raising would fail the run after publishing (its records retried, a webhook delivery
+            # answered 5xx) for a metric. Logged; the counts are lost.
+            logger.exception("delivery-health metrics not emitted", extra={"error": type(error).__name__})
+
+    def _tally(self, results: dict[str, EntityResult]) -> Tally:
+        """The outcomes of the changes this run published (outcomes.py: why published, not written)."""
+        tally = Tally()
+        for result in results.values():
+            if result.plan is None or not result.published:
+                continue
+            stored = result.stored or {}
+            # The time of the status each fresh change replaced; a republished claim keeps no such time.
+            previous_time = stored.get("event_time")
+            replaced: list[str | None] = [None] * len(result.plan.republish)
+            for change, _ in result.plan.applied:
+                replaced.append(previous_time)
+                previous_time = change.event.time_utc
+            published = (result.plan.republish + result.plan.applied)[:result.published]
+            for (change, previous), time_replaced in zip(published, replaced):
+                account = change.account_sid or stored.get("account_sid")
+                tally.add(family_of(change.event.type), change,
+                          account if account in self.accounts else None,
+                          time_replaced if previous == LATENCY_FROM else None)
+        return tally
 
     def _release_unpublished(self, results: dict[str, EntityResult]) -> None:
         """Claims this run wrote but could not publish: released, so a retry need not wait for the lease.
@@ -466,4 +503,5 @@ def default_pipeline() -> Pipeline:
         StatusStore(config.table_name, aws.client("dynamodb"), config.history_retention_days),
         Notifier(config.topic_arn, aws.client("sns")),
         DeadLetterQueue(config.dead_letter_queue_url, aws.client("sqs")),
+        accounts=frozenset(config.twilio_account_sids),
     )

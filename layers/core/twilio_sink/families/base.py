@@ -118,6 +118,10 @@ class Family[Data: Payload](ABC):
     # the PascalCase AccountSid of Conversations and callbacks.
     account_fields: tuple[str, ...] = ("account_sid", "accountSid", "accountsid", "AccountSid")
     subscribable = True  # whether a Twilio subscription can name its types
+    # Delivery health (outcomes.py): statuses an operator is paged on (a registration refused or
+    # suspended), and the payload fields that hold Twilio's error code of a failed delivery.
+    setbacks: frozenset[str] = frozenset()
+    error_fields: tuple[str, ...] = ()
 
     @property
     def status_words(self) -> tuple[str, ...]:
@@ -161,6 +165,14 @@ class Family[Data: Payload](ABC):
     def account_sid(self, event: CloudEvent) -> str | None:
         """The Twilio account (or subaccount) the event belongs to, if it names one: recorded on the state."""
         return next((name for name in self.accounts_named(event) if name != NOT_AN_ACCOUNT_SID), None)
+
+    def error_code(self, event: CloudEvent) -> str | None:
+        """Twilio's error code the payload states (an integer or a string in Twilio's examples), if any."""
+        for path in self.error_fields:
+            value = _path(event.data, path)
+            if isinstance(value, int | str) and not isinstance(value, bool) and str(value).strip():
+                return str(value).strip()
+        return None
 
     def event_time(self, data: Data) -> datetime | None:
         """The payload's own timestamp, for an event without `time`."""

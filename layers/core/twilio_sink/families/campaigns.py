@@ -30,6 +30,8 @@ class Campaigns(LatestWins[CampaignData]):
     # Vetting takes hours to days; a registration unchanged this long is worth asking Twilio about.
     final = frozenset({"approved", "failed", "deleted"})
     stale_after = timedelta(hours=6)
+    # A suspended campaign shows as the deletion Twilio submits for it.
+    setbacks = frozenset({"failed", "deletion_submitted"})
 
     def entity_id(self, event: CloudEvent, data: CampaignData) -> str:
         return data.campaignsid

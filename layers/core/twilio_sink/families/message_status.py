@@ -39,6 +39,7 @@ class MessageStatuses(Family[MessageStatusData]):
     # its own family and is `received`, final, from its first event).
     final = Messages.final - {"received"}
     stale_after = Messages.stale_after
+    error_fields = ("errorCode",)
 
     def entity_id(self, event: CloudEvent, data: MessageStatusData) -> str:
         return data.messageSid

@@ -66,6 +66,7 @@ class Messages(Family[MessageData]):
     final = frozenset({"delivered", "undelivered", "failed", "read", "received"})
     # A delivery receipt normally follows within seconds; after this long one was probably lost.
     stale_after = timedelta(minutes=15)
+    error_fields = ("error_code",)
 
     def entity_id(self, event: CloudEvent, data: MessageData) -> str:
         return data.message_id

@@ -39,6 +39,7 @@ class TollFreeVerifications(Family[TollFreeData]):
     final = frozenset({"approved", "expired", "deleted"})
     # Reviews take days; a verification unchanged this long is worth asking Twilio about.
     stale_after = timedelta(hours=6)
+    setbacks = frozenset({"rejected", "failed"})
 
     def entity_id(self, event: CloudEvent, data: TollFreeData) -> str:
         return data.tollfreeverificationsid

@@ -14,6 +14,7 @@ from sink_dev import dashboard
 from sink_dev.paths import ROOT
 from sink_dev.samples import LOCAL_TEST_AUTH_TOKEN, webhook_event
 from sink_dev.template import load_template
+from tests.seeds import comms_api
 from tests.support.sinks import kinesis_batch, post
 from tests.template.test_template import env_of
 
@@ -91,7 +92,10 @@ def test_custom_metrics_are_exactly_what_the_functions_emit(template, stack, con
     webhook.lambda_handler(webhook_event("[]"), context)  # UnexpectedErrors
     status = next(s for s in samples if s["type"].startswith("com.twilio.messaging.message."))
     newer = status | {"dataschema": "https://events-schemas.twilio.com/Messaging.MessageStatus/99"}
-    consumer.lambda_handler(kinesis_batch([newer]), context)  # SchemaVersionsUnknown
+    consumer.lambda_handler(kinesis_batch([newer]), context)  # SchemasUnlisted
+    unnamed = comms_api.event(*comms_api.TYPES[0])  # names no account: EventsWithoutAccount on both sinks
+    consumer.lambda_handler(kinesis_batch([unnamed]), context)
+    post(webhook, context, [unnamed])
     # The reconciler's counts, emitted by every run (its API keys secret still the placeholder).
     monkeypatch.setenv("TWILIO_API_KEYS_SECRET_ARN", stack.physical["TwilioApiKeysSecret"]["Ref"])
     config.settings.cache_clear()

@@ -286,10 +286,13 @@ def test_every_setting_the_code_reads_is_set(template, logical_id):
 
     env = env_of(template, logical_id)
     for field in Settings.model_fields.values():
-        # The webhook reads every optional setting but the reconciler's (tests/reconcile/test_template.py).
-        reconcilers = {"TWILIO_API_KEYS_SECRET_ARN", "TWILIO_API_BASE_URL"}
-        if field.is_required() or (logical_id == "WebhookFunction" and field.alias not in reconcilers):
+        # The webhook reads every optional setting but the reconciler's (tests/reconcile/test_template.py)
+        # and the stream consumer's own.
+        others = {"TWILIO_API_KEYS_SECRET_ARN", "TWILIO_API_BASE_URL", "STREAM_EVENTS_WITHOUT_ACCOUNT"}
+        if field.is_required() or (logical_id == "WebhookFunction" and field.alias not in others):
             assert field.alias in env, f"{logical_id} does not set {field.alias}"
+    if logical_id == "StreamConsumerFunction":
+        assert env["STREAM_EVENTS_WITHOUT_ACCOUNT"] == {"Ref": "StreamEventsWithoutAccount"}
 
 
 @pytest.mark.parametrize("logical_id", FUNCTIONS)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from tests.reconcile.histories import message_sid, tollfree_sid, with_drops
 from tests.support import factories
+from tests.support.expectations import assert_expires_after_retention
 from tests.support.fake_twilio import ACCOUNT
 from tests.support.sinks import consume
 
@@ -42,6 +43,7 @@ def test_dropped_events_are_recovered_with_one_notification_each(stack, consumer
         assert notice["_attributes"]["status"] == histories.truth[pk]
     corrected = next(pk for pk in lost if pk.startswith("message#"))
     assert [h["source"] for h in stack.history(corrected)][-1] == "reconciler"
+    assert_expires_after_retention(stack.history(corrected)[-1], stack)
     assert counts["corrected"] == len(lost)
     assert counts["unreachable"] == 0
     # Final statuses left the index; what Twilio still reports as pending (or may still change) stays, postponed.

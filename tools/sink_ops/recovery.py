@@ -30,6 +30,8 @@ OUTPUTS = {
     "StreamFailureQueueUrl": "stream_failure_queue_url",
     # The functions' allow-list: what they would dead-letter as foreign_account, so do the commands.
     "TwilioAccountSids": "twilio_account_sids",
+    # The functions' retention: history the commands write expires like theirs (contract 2).
+    "HistoryRetentionDays": "history_retention_days",
 }
 
 
@@ -44,10 +46,15 @@ class Resources:
     dead_letter_queue_url: str
     stream_failure_queue_url: str
     twilio_account_sids: str  # comma-separated
+    history_retention_days: str = ""  # whole days; needed by every command that writes
 
     @property
     def accounts(self) -> frozenset[str]:
         return parse_account_sids(self.twilio_account_sids)
+
+    @property
+    def retention_days(self) -> int:
+        return int(self.history_retention_days)
 
 
 def add_resource_options(parser: argparse.ArgumentParser) -> None:
@@ -83,6 +90,9 @@ def resolve(args: argparse.Namespace, needed: tuple[str, ...]) -> Resources:
         parse_account_sids(values["twilio_account_sids"])
     except ValueError as error:
         raise UsageError(f"--twilio-account-sids: {error}") from None
+    retention = values["history_retention_days"]
+    if retention and not (retention.isdigit() and retention.isascii()):
+        raise UsageError(f"--history-retention-days: a whole number of days (0: forever), not {retention!r}")
     return Resources(**{name: value or "" for name, value in values.items()})
 
 
@@ -128,9 +138,9 @@ class Command[Summary]:
 
 
 def pipeline(resources: Resources) -> Pipeline:
-    """The core pipeline on the stack's resources."""
+    """The core pipeline on the stack's resources, writing history with the stack's retention."""
     return Pipeline(
-        StatusStore(resources.table_name, aws.client("dynamodb")),
+        StatusStore(resources.table_name, aws.client("dynamodb"), resources.retention_days),
         Notifier(resources.topic_arn, aws.client("sns")),
         DeadLetterQueue(resources.dead_letter_queue_url, aws.client("sqs")),
     )

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import boto3
@@ -95,3 +96,21 @@ def test_signed_post_and_stream_record_reach_the_status_command_then_ctrl_c_stop
     assert "stopped." in output and "Traceback" not in output
     assert "webhook  POST /events" in output and "→ 403" in output and "kinesis  shardId" in output
     assert not state_file.exists()
+
+
+def test_other_methods_and_paths_get_the_functions_own_answers_through_the_local_api(served):
+    # The local API routes as API Gateway does the template's routes: POST /events, and $default
+    state, _, _ = served
+    url = state["webhook_url"]
+
+    def answer(target: str, method: str) -> tuple[int, str | None, dict]:
+        try:
+            with urllib.request.urlopen(urllib.request.Request(target, data=b"{}", method=method), timeout=30) as r:
+                return r.status, r.headers.get("Allow"), json.loads(r.read())
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers.get("Allow"), json.loads(error.read())
+
+    assert answer(url, "GET") == (405, "POST", {"error": "only POST"})
+    assert answer(url, "DELETE")[:2] == (405, "POST")
+    code, _, body = answer(url.replace("/events", "/event"), "POST")
+    assert (code, body) == (404, {"error": "not found: Twilio's sink URL ends in /events"})

@@ -151,7 +151,7 @@ class Pipeline:
             read = self._read_states(groups)
             published = self._check_claims(read, groups, now)
             read.unread |= read.stored.keys() - published.keys()
-            if self._past(deadline):
+            if read.stored and self._past(deadline):
                 # Nothing written yet: the whole delivery is retried, with no claim left to wait for.
                 outcome.late = True
                 read.unread |= read.stored.keys()

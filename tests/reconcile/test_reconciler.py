@@ -292,3 +292,18 @@ def test_a_correction_whose_publish_failed_is_published_once_in_the_same_run(
     assert [(n["status"], n["previous_status"]) for n in stack.notifications()] == [("undelivered", "sent")]
     # Published: its history item (written only after the publish) is there.
     assert [h["source"] for h in stack.history(f"message#{sid}")][-1] == "reconciler"
+
+
+def test_the_claims_of_a_run_hold_until_its_invocation_ends_not_longer(stack, consumer, context, twilio_api,
+                                                                         make_reconciler):
+    # Given entities whose later events were lost, and a run with 60 s left of its invocation
+    histories = with_drops(twilio_api)
+    consume(consumer, context, histories.delivered)
+    lost = {pk for pk, status in histories.truth.items() if histories.last_arrived[pk] != status}
+    started = time.time()
+    make_reconciler().run(time.monotonic() + 60)
+    # Then each correction's claim holds until that invocation has certainly ended (its timeout plus
+    # 2 s for the clocks), not the 15 minutes of a run nothing stops: a taker need not wait longer
+    states = stack.states()
+    untils = [int(claim.rsplit("|", 1)[1]) for pk in lost for claim in states[pk]["claims"].values()]
+    assert untils and all(started < until <= time.time() + 60 + 3 for until in untils)

@@ -44,8 +44,11 @@ MESSAGES = 10
 FIRST_DEADLINE_SECONDS = 0.001
 # Moves every container's clock past any lease (the webhook's timeout plus the clock skew margin).
 PAST_THE_LEASE_SECONDS = 60
+# Every other attempt: the longest deadline the webhook allows, so that a loaded machine does not make
+# it answer 503 (Twilio's retries would absorb it, but need not).
+DEADLINE_SECONDS = 4.5
 REPORT_TIMEOUT_SECONDS = 60  # a container that says nothing for this long is stuck: fail, do not hang
-TWILIO_ATTEMPTS = 3
+TWILIO_ATTEMPTS = 5
 
 
 @pytest.fixture
@@ -151,11 +154,11 @@ def deliveries() -> tuple[list[dict], list[dict]]:
     return first, first + [f.message("read", message_id=f"MF{n}", seconds=3) for n in range(MESSAGES)]
 
 
-def deliver(container: Container, body: str, **freezing) -> list[int]:
+def deliver(container: Container, body: str) -> list[int]:
     """Twilio's rule: the whole body again after a 5xx or 429; answers = status per attempt."""
     answers: list[int] = []
     while len(answers) < TWILIO_ATTEMPTS:
-        container.post(body, **freezing)
+        container.post(body, deadline=DEADLINE_SECONDS)
         answers.append(container.expect("answered"))
         container.expect("idle")
         if answers[-1] < 500 and answers[-1] != 429:
@@ -192,7 +195,7 @@ def test_a_resumed_container_leaves_the_claims_of_a_live_holder_alone(world):
     world.a.frozen()
     # and, past A's lease, B took the delivery over and is at work (stopped after a state write)
     world.pass_the_lease()
-    world.b.post(webhook_body(first), stall="after_state_write")
+    world.b.post(webhook_body(first), deadline=DEADLINE_SECONDS, stall="after_state_write")
     assert world.b.frozen() == "after_state_write"
     held = claims(world.stack)
     # When A resumes while B still holds its claims
@@ -200,10 +203,13 @@ def test_a_resumed_container_leaves_the_claims_of_a_live_holder_alone(world):
     world.a.expect("idle")
     # Then A left B's claims as they were
     assert claims(world.stack) == held
-    # and once B ends, every change was published once
+    # and once B ends (past its deadline if the machine is slow: then Twilio retries), every change was
+    # published once
     world.b.resume()
-    assert world.b.expect("answered") == 200
+    answered = world.b.expect("answered")
     world.b.expect("idle")
+    if answered != 200:
+        assert deliver(world.b, webhook_body(first))[-1] == 200
     assert deliver(world.a, webhook_body(second))[-1] == 200
     check_against_the_model(world.stack, second)
 

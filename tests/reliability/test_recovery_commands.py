@@ -109,8 +109,11 @@ def test_redrive_takes_explicit_resources_instead_of_a_stack(deployed):
     failed_batch(deployed, [f.message("queued")])
     assert redrive.main(["--stream-failure-queue-url", deployed.failure_queue, "--table-name", deployed.table_name,
                          "--topic-arn", deployed.topic_arn, "--dead-letter-queue-url", deployed.dlq_url,
-                         "--twilio-account-sids", SAMPLE_ACCOUNT_SID, "--wait-seconds", "0"]) == 0
+                         "--twilio-account-sids", SAMPLE_ACCOUNT_SID, "--wait-seconds", "0",
+                         "--history-retention-days", deployed.env["HISTORY_RETENTION_DAYS"]]) == 0
     assert deployed.states()["message#MM1"]["status"] == "queued"
+    [item] = deployed.history("message#MM1")
+    assert_expires_after_retention(item, deployed)
 
 
 @pytest.mark.parametrize("command", [redrive, replay])

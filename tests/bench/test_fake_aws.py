@@ -124,6 +124,35 @@ def test_conditional_update_sets_map_entries_refuses_regressions_and_removes_ent
     assert item["pending"] == {"M": {}} and item["version"] == {"N": "2"}
 
 
+def test_claims_are_rewritten_only_while_each_is_one_of_its_expected_texts():
+    """StatusStore.replace_claims: SET map entries and updated_at, ADD the version, each claim IN its texts."""
+
+    def scenario(aws, _):
+        ddb = aws["dynamodb"]
+        ddb.put_item(TableName=TABLE, Item=key("message#1") | {"version": {"N": "1"}, "claims": {"M": {
+            "E1": {"S": "|t|aa|100"}, "E2": {"S": "|t|aa|100"}}}})
+
+        def rewrite(first_expected: str) -> dict:
+            return call(ddb.update_item, TableName=TABLE, Key=key("message#1"),
+                        UpdateExpression="SET #claims.#c0 = :c0, #claims.#c1 = :c1, #updated = :updated ADD #version :one",
+                        ConditionExpression="#claims.#c0 IN (:h0_0, :h0_1) AND #claims.#c1 IN (:h1_0, :h1_1)",
+                        ExpressionAttributeNames={"#claims": "claims", "#version": "version", "#updated": "updated_at",
+                                                  "#c0": "E1", "#c1": "E2"},
+                        ExpressionAttributeValues={":c0": {"S": "|t|aa|0"}, ":c1": {"S": "|t|aa|0"},
+                                                   ":h0_0": {"S": first_expected}, ":h0_1": {"S": "||aa|100"},
+                                                   ":h1_0": {"S": "|t|aa|100"}, ":h1_1": {"S": "||aa|100"},
+                                                   ":updated": {"S": "2030-01-01T00:00:00.000000Z"}, ":one": {"N": "1"}})
+
+        taken_over = rewrite("|t|bb|200")  # E1 is no longer as expected: nothing is written
+        held = rewrite("|t|aa|100")
+        read = call(ddb.batch_get_item, RequestItems={TABLE: {"Keys": [key("message#1")], "ConsistentRead": True}})
+        return taken_over, held, read["Responses"][TABLE][0]
+
+    taken_over, held, item = same_answers(scenario)
+    assert taken_over["Error"]["Code"] == "ConditionalCheckFailedException" and held == {}
+    assert item["version"] == {"N": "2"} and item["claims"]["M"]["E1"] == {"S": "|t|aa|0"}
+
+
 def test_batch_write_then_batch_get_returns_what_exists():
     def scenario(aws, _):
         ddb = aws["dynamodb"]
@@ -200,8 +229,8 @@ def test_secrets_manager_returns_the_secret_string():
 def test_unmodelled_expressions_are_refused_rather_than_answered_wrongly():
     def scenario(aws, _):
         return call(aws["dynamodb"].update_item, TableName=TABLE, Key=key("message#MM1"),
-                    UpdateExpression="ADD #n :one", ExpressionAttributeNames={"#n": "n"},
-                    ExpressionAttributeValues={":one": {"N": "1"}})
+                    UpdateExpression="DELETE #n :one", ExpressionAttributeNames={"#n": "n"},
+                    ExpressionAttributeValues={":one": {"SS": ["1"]}})
 
     assert with_fake(scenario)["Error"]["Code"] == "ValidationException"
 

@@ -46,3 +46,36 @@ def test_a_stale_read_cannot_regress_a_newer_state(stack, consumer, context, mon
     assert stack.states()["message#MM1"]["status"] == "read"
     assert stack.notifications() == []
 
+
+
+def test_every_write_of_claims_moves_updated_at(stack, webhook, context, fail):
+    delivery = [f.message("queued")]
+    # A delivery whose publish fails: its state write, then its claims released (a write of claims alone)
+    fail("sns", "publish_batch", times=1)
+    assert post(webhook, context, delivery)[0] == 503
+    released = stack.states()["message#MM1"]
+    [claim] = released["claims"].values()
+    assert claim.endswith("|0")
+    # Twilio's retry takes the released claim over and publishes it: a state write of claims alone
+    status, answer = post(webhook, context, delivery)
+    assert status == 200 and answer["duplicate"] == 1
+    taken = stack.states()["message#MM1"]
+    assert taken["version"] == released["version"] + 1
+    assert taken["updated_at"] > released["updated_at"]
+
+
+def test_a_claims_release_says_when_it_was_written(stack, webhook, context, fail, monkeypatch):
+    from twilio_sink import pipeline
+
+    written = {}
+    real = pipeline.Pipeline._write_states
+
+    def remember(self, *args):
+        results = real(self, *args)
+        written["updated_at"] = stack.states()["message#MM1"]["updated_at"]
+        return results
+
+    monkeypatch.setattr(pipeline.Pipeline, "_write_states", remember)
+    fail("sns", "publish_batch", times=1)
+    assert post(webhook, context, [f.message("queued")])[0] == 503
+    assert stack.states()["message#MM1"]["updated_at"] > written["updated_at"]  # the release's own time

@@ -3,14 +3,20 @@
 import base64
 import json
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import time
 
 import boto3
 import pytest
 
 from sink_dev.samples import load_samples, webhook_event
 from tests.support import factories as f
-from tests.support.expectations import assert_contract_state, expected_final, expected_per_event, unpublished
+from tests.support.expectations import (
+    assert_contract_state,
+    assert_expires_after_retention,
+    expected_final,
+    expected_per_event,
+    unpublished,
+)
 from tests.support.sinks import post, without_deadline
 from tests.webhook import deliveries as shapes
 from tests.webhook.logs import json_logs, lines
@@ -43,6 +49,13 @@ def test_one_body_with_every_sample_gives_the_expected_final_states(stack, webho
 def test_a_single_object_body_is_accepted(stack, webhook, context):
     status, _ = post(webhook, context, f.message("queued"))
     assert status == 200 and stack.states()["message#MM1"]["status"] == "queued"
+
+
+def test_history_written_by_the_webhook_expires_after_the_retention(stack, webhook, context):
+    assert post(webhook, context, [f.message("queued")])[0] == 200
+    [item] = stack.history("message#MM1")
+    assert_expires_after_retention(item, stack)
+    assert "expires_at" not in stack.states()["message#MM1"]
 
 
 def test_a_redelivered_body_changes_nothing_and_publishes_nothing(stack, webhook, context):
@@ -264,91 +277,129 @@ def test_sharedkey_deliveries_verify_with_the_key_held_in_the_secret(stack, webh
 # ---------------------------------------------------------------- the deadline
 
 @pytest.fixture
-def stall(stack):
-    """Make the next call of an AWS operation hang until the returned gate is set (a slow AWS)."""
-    from twilio_sink import aws
+def late(stack):
+    """Make the wall clock of the pipeline jump ahead during the next call of an AWS operation (a slow AWS).
 
-    gates = []
+    The deadline and the claims' leases are kept on that clock: the jump is what a slow call takes,
+    without a test waiting for it.
+    """
+    from twilio_sink import aws, pipeline
 
-    def inject(service: str, operation: str) -> threading.Event:
+    core = pipeline.default_pipeline()
+    ahead = [0.0]
+    core.clock = lambda: time.time() + ahead[0]
+    jumps: list[str] = []
+
+    def inject(service: str, operation: str, seconds: float, call: int = 1):
         client = aws.client(service)
         real = getattr(client, operation)
-        gate, left = threading.Event(), [1]
+        calls = [0]
+        counting = threading.Lock()  # the pipeline makes an operation's calls from several threads
 
         def slow(*args, **kwargs):
-            if left[0]:
-                left[0] -= 1
-                gate.wait(timeout=60)
-            return real(*args, **kwargs)
+            with counting:
+                calls[0] += 1
+                number = calls[0]
+            result = real(*args, **kwargs)
+            if number == call:
+                ahead[0] += seconds
+                jumps.append(operation)
+            return result
 
         setattr(client, operation, slow)
-        gates.append(gate)
-        return gate
 
     yield inject
-    for gate in gates:
-        gate.set()
+    assert jumps, "the slow call was never made"
 
 
-@pytest.fixture
-def background(monkeypatch):
-    """The webhook's workers, replaced so that a test can wait for work left running after a 503."""
-    from twilio_sink import webhook as core
-
-    def drain() -> None:
-        """Wait for all the work handed out so far; later deliveries get fresh workers."""
-        running = core._workers
-        monkeypatch.setattr(core, "_workers", ThreadPoolExecutor(max_workers=4))
-        running.shutdown(wait=True)
-
-    monkeypatch.setattr(core, "_workers", ThreadPoolExecutor(max_workers=4))
-    yield drain
-    drain()
-
-
-def short_deadline(monkeypatch, seconds: str | None):
-    from twilio_sink import config
-
-    # None: back to the tests' default (conftest), the longest the webhook allows.
-    monkeypatch.setenv("WEBHOOK_DEADLINE_SECONDS", seconds or "4.5")
-    config.settings.cache_clear()
+# Past the tests' deadline (conftest: 4.5 s, the longest the webhook allows), inside a claim's lease.
+SLOW_CALL_SECONDS = 5
 
 
 TWO_MESSAGES = [f.message("queued", message_id="MM-A"), f.message("queued", message_id="MM-B")]
 
 
-@pytest.mark.parametrize("operation", [("dynamodb", "batch_get_item"), ("sns", "publish_batch")],
-                         ids=["slow-read", "slow-publish"])
-def test_a_slow_aws_answers_503_by_the_deadline_and_the_retry_doubles_nothing(
-        stack, webhook, context, stall, background, monkeypatch, capsys, operation):
-    gate = stall(*operation)
-    short_deadline(monkeypatch, "0.3")
+def test_a_deadline_passed_before_the_state_writes_answers_503_having_written_nothing(
+        stack, webhook, context, late, capsys):
+    late("dynamodb", "batch_get_item", seconds=SLOW_CALL_SECONDS)
     status, answer = post(webhook, context, TWO_MESSAGES)
     assert (status, answer) == (503, {"error": "timed out, retry"})
     assert '"DeadlineExceeded"' in capsys.readouterr().out
-    gate.set()
-    background()  # the abandoned work runs to its end (Lambda would resume it later)
-
-    short_deadline(monkeypatch, None)
+    # Nothing of it runs on after the answer, and nothing was written: the retry has nothing to wait for
+    assert stack.items() == [] and stack.notifications() == []
     status, answer = post(webhook, context, TWO_MESSAGES)  # Twilio's retry
-    assert status == 200 and answer["applied"] + answer["duplicate"] == 2
-    assert {pk: s["status"] for pk, s in stack.states().items()} == {"message#MM-A": "queued", "message#MM-B": "queued"}
+    assert status == 200 and answer["applied"] == 2
     assert sorted(n["id"] for n in stack.notifications()) == ["MM-A", "MM-B"]
     assert unpublished(stack) == set()
 
 
-def test_a_retry_that_overtakes_the_stalled_delivery_doubles_nothing(
-        stack, webhook, context, stall, background, monkeypatch):
-    gate = stall("dynamodb", "batch_get_item")
-    short_deadline(monkeypatch, "0.3")
-    assert post(webhook, context, TWO_MESSAGES)[0] == 503
-    short_deadline(monkeypatch, None)
-    status, answer = post(webhook, context, TWO_MESSAGES)  # the retry lands while the first still hangs
-    assert status == 200 and answer["applied"] == 2
-    gate.set()
-    background()  # the first delivery wakes up on stale reads: its writes lose, it publishes nothing
+def test_a_deadline_passed_before_the_publish_answers_503_and_releases_the_claims_for_the_retry(
+        stack, webhook, context, late, capsys):
+    late("dynamodb", "put_item", seconds=SLOW_CALL_SECONDS)
+    status, answer = post(webhook, context, TWO_MESSAGES)
+    assert (status, answer) == (503, {"error": "timed out, retry"})
+    assert '"DeadlineExceeded"' in capsys.readouterr().out
+    # The statuses are written, nothing is published, and the claims are released (their lease is over)
+    states = stack.states()
+    assert {pk: s["status"] for pk, s in states.items()} == {"message#MM-A": "queued", "message#MM-B": "queued"}
+    assert stack.notifications() == []
+    assert all(claim.endswith("|0") for s in states.values() for claim in s["claims"].values())
+    # so Twilio's retry, at once, publishes each change once
+    status, answer = post(webhook, context, TWO_MESSAGES)
+    assert status == 200 and answer["duplicate"] == 2
     assert sorted(n["id"] for n in stack.notifications()) == ["MM-A", "MM-B"]
-    assert len(stack.history("message#MM-A")) == 1
+    assert unpublished(stack) == set()
+
+
+def test_a_publish_that_started_is_finished_and_recorded_before_the_answer(stack, webhook, context, late):
+    late("sns", "publish_batch", seconds=SLOW_CALL_SECONDS)
+    status, answer = post(webhook, context, TWO_MESSAGES)
+    # Past the deadline, but the publish had started: it is recorded, and the answer says it is done
+    assert status == 200 and answer["applied"] == 2
+    assert sorted(n["id"] for n in stack.notifications()) == ["MM-A", "MM-B"]
+    assert len(stack.history("message#MM-A")) == 1 and unpublished(stack) == set()
+
+
+# One message through four attempts, three statuses each: twelve applied changes, two PublishBatch requests.
+TWELVE_CHANGES = [f.message(status, message_id="MM-L", attempt=str(attempt), seconds=attempt)
+                  for attempt in range(1, 5) for status in ("queued", "sent", "delivered")]
+# Past any claim's lease (the tests' Lambda context leaves 60 s, plus 2 s for the clocks).
+PAST_THE_LEASE_SECONDS = 100
+
+
+def test_no_publish_request_starts_after_the_lease_and_the_rest_is_published_once_by_the_retry(
+        stack, webhook, context, late):
+    late("sns", "publish_batch", seconds=PAST_THE_LEASE_SECONDS)
+    status, _ = post(webhook, context, TWELVE_CHANGES)
+    # The first request went out; the second would have started past the lease: it did not
+    assert status == 503
+    assert len(stack.notifications()) == 10
+    status, _ = post(webhook, context, TWELVE_CHANGES)  # Twilio's retry
+    assert status == 200
+    assert len(stack.notifications()) == 2 and unpublished(stack) == set()
+
+
+def test_a_run_past_its_lease_leaves_the_claims_of_the_one_that_took_over_alone(stack, webhook, context, late):
+    """A's state write is slow (past its deadline and its lease); meanwhile Twilio's retry B takes over."""
+    from twilio_sink import aws
+
+    late("dynamodb", "put_item", seconds=PAST_THE_LEASE_SECONDS)
+    dynamodb = aws.client("dynamodb")
+    slow_put = dynamodb.put_item
+    taken: dict = {}
+
+    def put_then_retry(**kwargs):
+        result = slow_put(**kwargs)
+        if not taken:
+            taken["status"] = post(webhook, context, TWO_MESSAGES[:1])[0]  # B, in the same moment
+            taken["claims"] = stack.states()["message#MM-A"]["claims"]
+        return result
+
+    dynamodb.put_item = put_then_retry
+    assert post(webhook, context, TWO_MESSAGES[:1])[0] == 503  # A: past its deadline, it releases its claims
+    assert taken["status"] == 200
+    assert stack.states()["message#MM-A"]["claims"] == taken["claims"]
+    assert [n["id"] for n in stack.notifications()] == ["MM-A"] and unpublished(stack) == set()
 
 
 def test_an_unexpected_error_answers_503_without_a_traceback(stack, webhook, context, monkeypatch, capsys):

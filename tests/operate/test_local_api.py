@@ -42,7 +42,7 @@ def api():
             raise FunctionError("RuntimeError", "boom")
         return {"statusCode": 202, "headers": {"X-Answer": "yes"}, "body": json.dumps({"ok": True})}
 
-    server = HttpApi("POST", "/events", invoke)
+    server = HttpApi(["POST /events"], invoke)
     server.start()
     yield server, calls
     server.stop()
@@ -71,6 +71,20 @@ def test_other_routes_are_404_and_a_function_error_is_500(api):
     code, _, body = request(server.url + "?crash")
     assert (code, body) == (500, {"message": "Internal Server Error"})
     assert len(calls) == 1  # only the template's route reaches the function
+
+
+def test_with_a_default_route_every_other_method_and_path_reaches_the_function_as_api_gateway_routes_them():
+    calls = []
+    server = HttpApi(["POST /events", "$default"], lambda event: calls.append(event) or {"statusCode": 405, "body": "{}"})
+    server.start()
+    try:
+        assert request(server.url, method="GET")[0] == 405
+        assert request(server.url.replace("/events", "/other"))[0] == 405
+        assert request(server.url)[0] == 405
+    finally:
+        server.stop()
+    assert [(c["routeKey"], c["requestContext"]["http"]["method"], c["rawPath"]) for c in calls] == [
+        ("$default", "GET", "/events"), ("$default", "POST", "/other"), ("POST /events", "POST", "/events")]
 
 
 def test_status_without_a_local_stack_says_how_to_start_one(tmp_path, capsys):

@@ -130,3 +130,21 @@ def test_serve_with_the_twilio_stand_in_points_the_reconciler_at_it(tmp_path):
     finally:
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=60)
+
+
+def test_other_methods_and_paths_get_the_functions_own_answers_through_the_local_api(served):
+    # The local API routes as API Gateway does the template's routes: POST /events, and $default
+    state, _, _ = served
+    url = state["webhook_url"]
+
+    def answer(target: str, method: str) -> tuple[int, str | None, dict]:
+        try:
+            with urllib.request.urlopen(urllib.request.Request(target, data=b"{}", method=method), timeout=30) as r:
+                return r.status, r.headers.get("Allow"), json.loads(r.read())
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers.get("Allow"), json.loads(error.read())
+
+    assert answer(url, "GET") == (405, "POST", {"error": "only POST"})
+    assert answer(url, "DELETE")[:2] == (405, "POST")
+    code, _, body = answer(url.replace("/events", "/event"), "POST")
+    assert (code, body) == (404, {"error": "not found: Twilio's sink URL ends in /events"})

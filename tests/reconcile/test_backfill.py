@@ -9,6 +9,7 @@ from sink_cli.main import main as cli
 from sink_local.twilio_api import ACCOUNT, API_KEY_SECRET, API_KEY_SID
 from tests.reconcile.histories import call_event, call_sid, message_sid, pm_event
 from tests.support import factories
+from tests.support.expectations import assert_expires_after_retention
 from tests.support.sinks import consume
 
 SINCE = factories.BASE_TIME.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -40,7 +41,8 @@ def outage(stack, consumer, context, twilio_api, monkeypatch):
     twilio_api.call(call_sid(4), "completed", at + timedelta(hours=2), started=at + timedelta(hours=2))
     return ["backfill", "--table-name", stack.table_name, "--topic-arn", stack.topic_arn,
             "--dead-letter-queue-url", stack.dlq_url, "--api-keys-secret-arn", secret, "--twilio-account-sids", ACCOUNT,
-            "--twilio-api-base-url", twilio_api.base_url, "--since", SINCE, "--until", UNTIL]
+            "--twilio-api-base-url", twilio_api.base_url, "--history-retention-days", stack.env["HISTORY_RETENTION_DAYS"],
+            "--since", SINCE, "--until", UNTIL]
 
 
 def test_dry_run_lists_the_corrections_and_writes_nothing(stack, outage, capsys):
@@ -79,6 +81,8 @@ def test_backfill_applies_each_correction_once(stack, outage, capsys, twilio_api
         (message_sid(5), None, "failed")]
     # A call the sink never heard of is a call event like Twilio's own: its status in CallStatus.
     assert json.loads(states[f"call#{call_sid(3)}"]["data"])["request"]["parameters"]["CallStatus"] == "busy"
+    [corrected] = [item for item in stack.history(f"message#{message_sid(5)}") if item["source"] == "backfill"]
+    assert_expires_after_retention(corrected, stack)  # as the functions' history does
     assert twilio_api.fetched("Messages.json") == 3
     assert twilio_api.fetched("Calls.json") == 2
     assert "5 message(s) and 3 call(s) listed, 5 changed, 0 failed" in capsys.readouterr().out

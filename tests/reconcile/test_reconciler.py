@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sink_local.twilio_api import ACCOUNT, API_KEY_SECRET, API_KEY_SID
 from tests.reconcile.histories import message_sid, tollfree_sid, with_drops
 from tests.support import factories
+from tests.support.expectations import assert_expires_after_retention
 from tests.support.sinks import consume
 
 
@@ -42,6 +43,7 @@ def test_dropped_events_are_recovered_with_one_notification_each(stack, consumer
         assert notice["_attributes"]["status"] == histories.truth[pk]
     corrected = next(pk for pk in lost if pk.startswith("message#"))
     assert [h["source"] for h in stack.history(corrected)][-1] == "reconciler"
+    assert_expires_after_retention(stack.history(corrected)[-1], stack)
     assert counts["corrected"] == len(lost)
     assert counts["unreachable"] == 0
     # Final statuses left the index; what Twilio still reports as pending (or may still change) stays, postponed.
@@ -385,3 +387,18 @@ def test_a_failed_account_read_fails_the_run_and_the_next_run_does_the_work(stac
     # Then the next run finds every entity still due and corrects each once
     assert make_reconciler(keys=keys).run(far())["corrected"] == len(accounts)
     assert len(stack.notifications()) == len(accounts)
+
+
+def test_the_claims_of_a_run_hold_until_its_invocation_ends_not_longer(stack, consumer, context, twilio_api,
+                                                                         make_reconciler):
+    # Given entities whose later events were lost, and a run with 60 s left of its invocation
+    histories = with_drops(twilio_api)
+    consume(consumer, context, histories.delivered)
+    lost = {pk for pk, status in histories.truth.items() if histories.last_arrived[pk] != status}
+    started = time.time()
+    make_reconciler().run(time.monotonic() + 60)
+    # Then each correction's claim holds until that invocation has certainly ended (its timeout plus
+    # 2 s for the clocks), not the 15 minutes of a run nothing stops: a taker need not wait longer
+    states = stack.states()
+    untils = [int(claim.rsplit("|", 1)[1]) for pk in lost for claim in states[pk]["claims"].values()]
+    assert untils and all(started < until <= time.time() + 60 + 3 for until in untils)

@@ -326,7 +326,8 @@ class World:
         self.failure_queue = self.stack.sqs.create_queue(QueueName="stream-failures")["QueueUrl"]
         self.consumer, self.webhook, self.context = consumer, webhook, LambdaContext()
         self.resources = recovery.Resources(self.stack.table_name, self.stack.topic_arn, self.stack.dlq_url,
-                                            self.failure_queue, SAMPLE_ACCOUNT_SID)
+                                            self.failure_queue, SAMPLE_ACCOUNT_SID,
+                                            history_retention_days=self.stack.env["HISTORY_RETENTION_DAYS"])
 
     def reset(self) -> None:
         for item in self.stack.items():

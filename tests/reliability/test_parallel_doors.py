@@ -3,8 +3,8 @@
 Five worker processes (tests/reliability/parallel_worker.py) load the real functions and start at
 the same instant against one moto server: two stream consumers (every event written twice, as with
 ParallelizationFactor > 1 or Twilio writing a record again), one webhook container whose first
-attempts answer 503 at a 50 ms deadline while their work goes on (so Twilio's retry runs while the
-first attempt still works), and two webhook containers posting the same bodies at the same moments.
+attempts answer 503 at a 50 ms deadline (what they wrote is released for Twilio's retry), and two
+webhook containers posting the same bodies at the same moments.
 Each worker has its own order and batches; every event arrives five times. No fault is injected, so
 the guarantee is exactly once, checked against the precedence model: each entity ends on its winner,
 no event is published twice, and each entity's notifications, in precedence order, chain through
@@ -15,6 +15,7 @@ another request for the same item; DynamoDB makes each call atomic, so the serve
 request at a time (a lock around the WSGI app), while the workers' requests still race each other.
 """
 
+import io
 import json
 import os
 import random
@@ -49,6 +50,10 @@ class AtomicCalls:
         self.lock = threading.Lock()
 
     def __call__(self, environ, start_response):
+        # The body is read before the lock: a client stopped mid-request (test_freeze.py's SIGSTOP)
+        # must not hold every other client's calls.
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        environ["wsgi.input"] = io.BytesIO(environ["wsgi.input"].read(length))
         with self.lock:
             return list(self.app(environ, start_response))
 

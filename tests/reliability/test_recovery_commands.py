@@ -10,6 +10,7 @@ from sink_local.stack import REGION
 from sink_ops import redrive, replay
 from tests.reliability.harness import on_failure_message, put_on_stream
 from tests.support import factories as f
+from tests.support.expectations import assert_expires_after_retention
 from twilio_sink.dead_letters import DeadLetter
 
 STREAM = "twilio-events"
@@ -24,7 +25,7 @@ def deployed(stack):
     failure_queue = stack.sqs.create_queue(QueueName="stream-failures")["QueueUrl"]
     outputs = {"StatusTableName": stack.table_name, "NotificationTopicArn": stack.topic_arn,
                "DeadLetterQueueUrl": stack.dlq_url, "StreamFailureQueueUrl": failure_queue,
-               "TwilioAccountSids": SAMPLE_ACCOUNT_SID}
+               "TwilioAccountSids": SAMPLE_ACCOUNT_SID, "HistoryRetentionDays": stack.env["HISTORY_RETENTION_DAYS"]}
     template = {"Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
                 "Outputs": {name: {"Value": value} for name, value in outputs.items()}}
     boto3.client("cloudformation", region_name=REGION).create_stack(StackName=STACK,
@@ -49,6 +50,8 @@ def test_redrive_reprocesses_the_records_of_each_failure_and_deletes_it(deployed
     failed_batch(deployed, [f.message("queued"), b"{not json", f.message("sent", seconds=1)])
     assert redrive.main(["--stack", STACK, "--wait-seconds", "0"]) == 0
     assert deployed.states()["message#MM1"]["status"] == "sent"
+    for item in deployed.history("message#MM1"):
+        assert_expires_after_retention(item, deployed)  # as the functions' history does
     assert [n["status"] for n in deployed.notifications()] == ["queued", "sent"]
     assert [d["reason"] for d in deployed.dead_letters()] == ["not_json"]
     assert queued(deployed, deployed.failure_queue) == []
@@ -106,8 +109,11 @@ def test_redrive_takes_explicit_resources_instead_of_a_stack(deployed):
     failed_batch(deployed, [f.message("queued")])
     assert redrive.main(["--stream-failure-queue-url", deployed.failure_queue, "--table-name", deployed.table_name,
                          "--topic-arn", deployed.topic_arn, "--dead-letter-queue-url", deployed.dlq_url,
-                         "--twilio-account-sids", SAMPLE_ACCOUNT_SID, "--wait-seconds", "0"]) == 0
+                         "--twilio-account-sids", SAMPLE_ACCOUNT_SID, "--wait-seconds", "0",
+                         "--history-retention-days", deployed.env["HISTORY_RETENTION_DAYS"]]) == 0
     assert deployed.states()["message#MM1"]["status"] == "queued"
+    [item] = deployed.history("message#MM1")
+    assert_expires_after_retention(item, deployed)
 
 
 @pytest.mark.parametrize("command", [redrive, replay])
@@ -149,6 +155,9 @@ def test_replay_removes_letters_that_now_succeed_and_keeps_poison_as_it_is(deplo
     assert {pk: s["status"] for pk, s in deployed.states().items()} == {"message#MM1": "queued",
                                                                        "brand#BN1": "registered"}
     assert sorted(n["status"] for n in deployed.notifications()) == ["queued", "registered"]
+    for pk in ("message#MM1", "brand#BN1"):
+        [item] = deployed.history(pk)
+        assert_expires_after_retention(item, deployed)  # as the functions' history does
     remaining = queued(deployed, deployed.dlq_url)
     assert [json.dumps(r, separators=(",", ":"), ensure_ascii=False) for r in remaining] == [still_poison]
     out = capsys.readouterr().out
@@ -186,3 +195,15 @@ def test_replay_dry_run_changes_nothing(deployed, capsys):
     assert replay.main(["--stack", STACK, "--dry-run", "--wait-seconds", "0"]) == 0
     assert "would replay" in capsys.readouterr().out
     assert deployed.states() == {} and len(queued(deployed, deployed.dlq_url)) == 1
+
+
+@pytest.mark.parametrize("command", [redrive, replay], ids=["redrive", "replay"])
+def test_a_command_that_writes_needs_the_history_retention(deployed, command, capsys):
+    # Resources given one by one, the retention left out: history written forever would be the result
+    argv = ["--table-name", deployed.table_name, "--topic-arn", deployed.topic_arn, "--dead-letter-queue-url",
+            deployed.dlq_url, "--stream-failure-queue-url", deployed.failure_queue,
+            "--twilio-account-sids", SAMPLE_ACCOUNT_SID, "--wait-seconds", "0"]
+    assert command.main(argv) == 2
+    assert "--history-retention-days" in capsys.readouterr().err
+    assert command.main([*argv, "--history-retention-days", "ninety"]) == 2
+    assert "a whole number of days" in capsys.readouterr().err

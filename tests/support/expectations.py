@@ -2,6 +2,7 @@
 
 import json
 import re
+import time
 from collections import Counter
 from functools import cache
 from pathlib import Path
@@ -39,6 +40,13 @@ def assert_contract_state(state: dict, sample: dict, expected: dict) -> None:
     assert ISO_UTC.fullmatch(state["event_time"]) and state["event_time"][:19] == sample["time"][:19]
     assert ISO_UTC.fullmatch(state["updated_at"])
     assert json.loads(state["data"]) == sample["data"]
+
+
+def assert_expires_after_retention(history_item: dict, stack) -> None:
+    """A history item expires `HistoryRetentionDays` (the stack's, as the functions have it) after it was written."""
+    days = int(stack.env["HISTORY_RETENTION_DAYS"])
+    assert days > 0, "the stack keeps history forever: nothing to check"
+    assert abs(int(history_item["expires_at"]) - (time.time() + days * 86_400)) < 600, history_item
 
 
 def unpublished_claims(stack) -> dict[str, set[str]]:

@@ -2,11 +2,10 @@
 output of real invocations of the functions (every metric path forced), not against a copied list.
 """
 
+import itertools
 import json
 import re
-import threading
 import time
-from dataclasses import replace
 
 import pytest
 
@@ -66,6 +65,7 @@ def test_custom_metrics_are_exactly_what_the_functions_emit(template, stack, con
     from sink_local.stack import load_function
     from twilio_sink import aws, config
     from twilio_sink import webhook as core
+    from twilio_sink.pipeline import default_pipeline
 
     monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
     secrets = aws.client("secretsmanager")
@@ -84,13 +84,15 @@ def test_custom_metrics_are_exactly_what_the_functions_emit(template, stack, con
     unroutable = webhook_event("[]")
     unroutable["rawPath"] = unroutable["requestContext"]["http"]["path"] = "/EVENTS"
     webhook.lambda_handler(unroutable, context)  # RequestsUnroutable
-    released = threading.Event()
-    monkeypatch.setattr(core, "handle", lambda *args: released.wait(10))
-    webhook.lambda_handler(webhook_event("[]"), replace(context, deadline=time.monotonic() + 0.6))  # DeadlineExceeded
-    released.set()
+    # DeadlineExceeded: each reading of the pipeline's clock is 10 s after the last, as if every call were slow
+    pipeline = default_pipeline()
+    ticks = itertools.count()
+    pipeline.clock = lambda: time.time() + 10 * next(ticks)
+    status = next(s for s in samples if s["type"].startswith("com.twilio.messaging.message."))
+    post(webhook, context, [status | {"id": "EZlate"}])
+    pipeline.clock = time.time
     monkeypatch.setattr(core, "receive", lambda *args: 1 / 0)
     webhook.lambda_handler(webhook_event("[]"), context)  # UnexpectedErrors
-    status = next(s for s in samples if s["type"].startswith("com.twilio.messaging.message."))
     newer = status | {"dataschema": "https://events-schemas.twilio.com/Messaging.MessageStatus/99"}
     consumer.lambda_handler(kinesis_batch([newer]), context)  # SchemasUnlisted
     unnamed = comms_api.event(*comms_api.TYPES[0])  # names no account: EventsWithoutAccount on both sinks

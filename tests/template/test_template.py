@@ -228,15 +228,27 @@ def test_kinesis_event_source(template):
             assert template["Parameters"][kinesis[name]["Ref"]]["MinValue"] >= 0
 
 
+def test_the_rest_api_sends_every_method_and_path_to_the_function(template):
+    paths = template["Resources"]["WebhookRestApi"]["Properties"]["Body"]["paths"]
+    assert set(paths) == {"/events", "/", "/{proxy+}"}
+    for path in paths.values():
+        assert list(path) == ["x-amazon-apigateway-any-method"]
+        integration = path["x-amazon-apigateway-any-method"]["x-amazon-apigateway-integration"]
+        assert integration["type"] == "aws_proxy" and "${WebhookFunction.Arn}" in integration["uri"]["Fn::Sub"]
+
+
 def test_webhook_http_api_event(template):
     from twilio_sink import webhook  # the route the code resolves must be the route the API sends
 
     events = function_props(template, "WebhookFunction")["Events"]
-    (http,) = [e["Properties"] for e in events.values() if e["Type"] == "HttpApi"]
-    assert http["ApiId"] == {"Ref": "WebhookApi"}
+    (http, unrouted) = [e["Properties"] for e in events.values() if e["Type"] == "HttpApi"]
+    assert http["ApiId"] == unrouted["ApiId"] == {"Ref": "WebhookApi"}
     assert http["Method"].upper() == "POST"
     assert http["Path"] == "/events" == webhook.ROUTE
-    assert http.get("PayloadFormatVersion", "2.0") == "2.0"
+    # Every other method and path: the $default route (no Method, no Path), so that the function's
+    # 404 and 405 answers and its RequestsUnroutable metric are what a deployed stack gives
+    assert "Method" not in unrouted and "Path" not in unrouted
+    assert http.get("PayloadFormatVersion", "2.0") == unrouted.get("PayloadFormatVersion", "2.0") == "2.0"
     api = template["Resources"]["WebhookApi"]
     assert api["Type"] == "AWS::Serverless::HttpApi"
     assert api["Properties"].get("StageName", "$default") == "$default"
@@ -643,9 +655,6 @@ def test_the_flood_option_lets_only_twilios_ranges_reach_the_webhook(template):
     stage = resources["WebhookRestApiStage"]["Properties"]
     (settings,) = stage["MethodSettings"]
     assert settings["ThrottlingRateLimit"] == {"Ref": "WebhookThrottlingRateLimit"}
-    integration = resources["WebhookRestApi"]["Properties"]["Body"]["paths"]["/events"]["post"][
-        "x-amazon-apigateway-integration"]
-    assert integration["type"] == "aws_proxy" and "${WebhookFunction.Arn}" in integration["uri"]["Fn::Sub"]
 
 
 def test_outputs(template):
@@ -653,7 +662,7 @@ def test_outputs(template):
     assert set(outputs) >= {
         "WebhookUrl", "StreamArn", "TwilioRoleArn", "StatusTableName", "NotificationTopicArn",
         "DeadLetterQueueUrl", "StreamFailureQueueUrl", "AuthTokenSecretArn", "StreamConsumerFunctionName",
-        "WebhookFunctionName",
+        "WebhookFunctionName", "HistoryRetentionDays",
     }
     assert outputs["WebhookUrl"]["Value"] == {"Fn::If": [
         "TwilioSourceOnly",

@@ -83,3 +83,12 @@ def test_a_failed_request_fails_its_streams_and_the_rest_of_their_chains():
     assert "long" not in delivered.published and isinstance(delivered.errors["long"], ClientError)
     assert delivered.published["other"] == [n.key for n in streams["other"]]
     assert len(sns.requests) == 2  # the chain's second request was never sent
+
+
+def test_no_request_starts_once_the_lease_is_over_not_even_within_a_series():
+    sns = RecordingSns()
+    lease = iter([True, False])  # held for the first request, over before the second
+    delivered = Notifier("arn", sns).publish_in_order({"long": notes("long", 12)}, may_start=lambda: next(lease))
+    assert [names(request) for request in sns.requests] == [[f"long-{i}" for i in range(10)]]
+    assert delivered.published == {"long": [f"long-{i}" for i in range(10)]}
+    assert type(delivered.errors["long"]).__name__ == "LeaseOver"

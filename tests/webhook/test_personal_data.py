@@ -81,26 +81,26 @@ def test_the_stream_consumer_never_logs_personal_data(stack, consumer, context, 
 
 def test_the_webhook_never_logs_personal_data_when_the_token_is_unreadable_or_the_deadline_passes(
         stack, webhook, context, fail, every_log, monkeypatch):
-    import threading
-    from concurrent.futures import ThreadPoolExecutor
+    import time
 
-    from twilio_sink import aws, config
-    from twilio_sink import webhook as core
+    from twilio_sink import aws, pipeline
 
     body = json.dumps(personal_events())
     # The token read fails (first read of this container, so not served from the cache): 503
     fail("secretsmanager", "get_secret_value", times=1)
     assert webhook.lambda_handler(deliveries.event_for(deliveries.DEFAULT, body), context)["statusCode"] == 503
-    # The deadline passes while SNS hangs: 503 now, and the abandoned work logs when it wakes up
-    monkeypatch.setattr(core, "_workers", ThreadPoolExecutor(max_workers=2))
-    monkeypatch.setenv("WEBHOOK_DEADLINE_SECONDS", "0.5")
-    config.settings.cache_clear()
-    sns, gate = aws.client("sns"), threading.Event()
-    real_publish = sns.publish_batch
-    monkeypatch.setattr(sns, "publish_batch", lambda **kwargs: gate.wait(60) and real_publish(**kwargs))
+    # The deadline (4.5 s, conftest) passes while the state is read (the pipeline's clock jumps as a
+    # slow call would): 503
+    dynamodb, ahead = aws.client("dynamodb"), [0.0]
+    monkeypatch.setattr(pipeline.default_pipeline(), "clock", lambda: time.time() + ahead[0])
+    real_read = dynamodb.batch_get_item
+
+    def slow_read(**kwargs):
+        ahead[0] += 5
+        return real_read(**kwargs)
+
+    monkeypatch.setattr(dynamodb, "batch_get_item", slow_read)
     assert webhook.lambda_handler(deliveries.event_for(deliveries.DEFAULT, body), context)["statusCode"] == 503
-    gate.set()
-    core._workers.shutdown(wait=True)
     text = every_log()
     # Both paths really ran (their own log lines), and neither logged personal data
     assert "auth token unavailable" in text and "deadline reached" in text

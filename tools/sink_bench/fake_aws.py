@@ -60,7 +60,10 @@ Key = tuple[str, ...]
 PATH = r"(?:#?[A-Za-z_][A-Za-z0-9_]*)(?:\.#?[A-Za-z_][A-Za-z0-9_]*)*"
 COMPARISON = re.compile(rf"^\s*({PATH}|:[A-Za-z0-9_]+)\s*(=|<>|<=|>=|<|>)\s*({PATH}|:[A-Za-z0-9_]+)\s*$")
 FUNCTION = re.compile(rf"^\s*(attribute_exists|attribute_not_exists)\(\s*({PATH})\s*\)\s*$")
+MEMBERSHIP = re.compile(rf"^\s*({PATH})\s+IN\s*\(\s*(:[A-Za-z0-9_]+(?:\s*,\s*:[A-Za-z0-9_]+)*)\s*\)\s*$",
+                        re.IGNORECASE)
 SET_CLAUSE = re.compile(rf"^\s*({PATH})\s*=\s*(:[A-Za-z0-9_]+)\s*$")
+ADD_CLAUSE = re.compile(rf"^\s*({PATH})\s+(:[A-Za-z0-9_]+)\s*$")
 
 
 def _comparable(value: dict) -> tuple[str, Any] | None:
@@ -109,13 +112,17 @@ def _get(item: dict, path: list[str]) -> dict | None:
 
 
 def condition_holds(expression: str, item: dict | None, names, values) -> bool:
-    """Evaluate the AND-joined comparisons and attribute_(not_)exists checks the core writes."""
+    """Evaluate the AND-joined comparisons, IN lists and attribute_(not_)exists checks the core writes."""
     context = Expression(names, values)
     item = item or {}
     for clause in re.split(r"\s+AND\s+", expression.strip(), flags=re.IGNORECASE):
         if match := FUNCTION.match(clause):
             present = _get(item, context.path(match[2])) is not None
             if present != (match[1] == "attribute_exists"):
+                return False
+        elif match := MEMBERSHIP.match(clause):
+            value = context.operand(match[1], item)
+            if value is None or value not in [context.operand(name.strip(), item) for name in match[2].split(",")]:
                 return False
         elif match := COMPARISON.match(clause):
             left, right = context.operand(match[1], item), context.operand(match[3], item)
@@ -137,9 +144,9 @@ def condition_holds(expression: str, item: dict | None, names, values) -> bool:
 
 
 def apply_update(expression: str, item: dict, names, values) -> None:
-    """Apply `SET path = :value, …` and `REMOVE path, …` sections in place."""
+    """Apply `SET path = :value, …`, `ADD path :number, …` and `REMOVE path, …` sections in place."""
     context = Expression(names, values)
-    sections = re.split(r"\b(SET|REMOVE)\b", expression.strip(), flags=re.IGNORECASE)
+    sections = re.split(r"\b(SET|ADD|REMOVE)\b", expression.strip(), flags=re.IGNORECASE)
     if sections[0].strip():
         raise ServiceError("ValidationException", f"fake_aws: unsupported update expression {expression!r}")
     for action, body in zip(sections[1::2], sections[2::2]):
@@ -153,6 +160,17 @@ def apply_update(expression: str, item: dict, names, values) -> None:
                 if container is None or "M" not in container:
                     raise ServiceError("ValidationException", "The document path provided in the update expression is invalid for update")
                 container["M"][last] = context.operand(match[2], item)
+            elif action.upper() == "ADD":
+                match = ADD_CLAUSE.match(clause)
+                added = context.operand(match[2], item) if match else None
+                if not match or added is None or "N" not in added:
+                    raise ServiceError("ValidationException", f"fake_aws: unsupported ADD clause {clause!r}")
+                *parents, last = context.path(match[1])
+                container = _get(item, parents) if parents else {"M": item}
+                if container is None or "M" not in container:
+                    raise ServiceError("ValidationException", "The document path provided in the update expression is invalid for update")
+                before = container["M"].get(last, {"N": "0"})
+                container["M"][last] = {"N": str(Decimal(before["N"]) + Decimal(added["N"]))}
             else:
                 *parents, last = context.path(clause.strip())
                 container = _get(item, parents) if parents else {"M": item}

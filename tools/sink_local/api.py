@@ -1,6 +1,8 @@
 """API Gateway HTTP API, locally: an HTTP server on 127.0.0.1 that turns each request on the template's
-route into a payload-2.0 event exactly as API Gateway builds it, invokes the function, and answers
-with what it returned.
+routes into a payload-2.0 event exactly as API Gateway builds it, invokes the function, and answers
+with what it returned. Routes are matched as API Gateway matches them: `METHOD /path`, then
+`ANY /path`, then the `$default` route (the one an HttpApi event without Method and Path makes);
+a request none matches gets API Gateway's own 404.
 
 The signature Twilio sends covers the URL Twilio called. Locally that is `http://127.0.0.1:<port>/events`
 (or a tunnel's public URL): the webhook function learns it from PUBLIC_BASE_URL, the template's own
@@ -95,13 +97,17 @@ def http_response(result) -> tuple[int, dict[str, str], bytes]:
     return int(result["statusCode"]), headers, raw
 
 
-class HttpApi:
-    """Serves one route (`POST /events`) of the template's HTTP API on 127.0.0.1."""
+DEFAULT_ROUTE = "$default"
 
-    def __init__(self, method: str, path: str, invoke: Callable[[dict], dict | None], port: int = 0,
+
+class HttpApi:
+    """Serves the routes of the template's HTTP API on 127.0.0.1 (route keys: `POST /events`, `$default`)."""
+
+    def __init__(self, routes: list[str], invoke: Callable[[dict], dict | None], port: int = 0,
                  on_request: Callable[[dict, int, bytes], None] | None = None):
-        self.method, self.path = method.upper(), path
-        self.route_key = f"{self.method} {path}"
+        self.routes = routes
+        # The URL to give Twilio: the first route with a path.
+        self.path = next(route.split(" ", 1)[1] for route in self.routes if route != DEFAULT_ROUTE)
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -110,7 +116,7 @@ class HttpApi:
             def do_POST(self):  # noqa: N802 - http.server's naming
                 api.handle(self)
 
-            do_GET = do_PUT = do_DELETE = do_PATCH = do_POST  # noqa: N815 - unmatched routes answer 404
+            do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_POST  # noqa: N815 - routed like any
 
             def log_message(self, *args):  # the caller prints one line per request instead
                 pass
@@ -142,16 +148,23 @@ class HttpApi:
         if length > MAX_BODY_BYTES:
             return self._send(request, HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {}, b'{"message":"Request Entity Too Large"}')
         body = request.rfile.read(length) if length else b""
-        if (request.command, path) != (self.method, self.path):
+        route_key = self.route_key(request.command, path)
+        if route_key is None:
             return self._send(request, HTTPStatus.NOT_FOUND, {}, b'{"message":"Not Found"}')
         event = http_api_event(request.command, request.path, list(request.headers.items()), body,
-                               request.client_address[0], self.route_key)
+                               request.client_address[0], route_key)
         try:
             status, headers, raw = http_response(self.invoke(event))
         except FunctionError:
             status, headers, raw = 500, {}, b'{"message":"Internal Server Error"}'
         self.on_request(event, status, raw)
         self._send(request, status, headers, raw)
+
+    def route_key(self, method: str, path: str) -> str | None:
+        for key in (f"{method} {path}", f"ANY {path}"):
+            if key in self.routes:
+                return key
+        return DEFAULT_ROUTE if DEFAULT_ROUTE in self.routes else None
 
     @staticmethod
     def _send(request: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: bytes) -> None:

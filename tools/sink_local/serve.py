@@ -28,7 +28,7 @@ from moto.server import ThreadedMotoServer
 
 from sink_dev.paths import ROOT
 from sink_dev.samples import LOCAL_TEST_AUTH_TOKEN, SAMPLE_SUBACCOUNT_SID
-from sink_local.api import HttpApi
+from sink_local.api import DEFAULT_ROUTE, HttpApi
 from sink_local.functions import LocalFunction
 from sink_local.kinesis import BatchResult, StreamPoller
 from sink_local.stack import FAKE_CREDENTIALS, REGION, Stack, Template
@@ -45,12 +45,15 @@ def _shown(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
-def http_route(template: Template) -> tuple[str, str]:
-    """(method, path) of the webhook's HttpApi event in the template."""
-    for source in template.resources[WEBHOOK]["Properties"]["Events"].values():
-        if source["Type"] == "HttpApi":
-            return source["Properties"]["Method"], source["Properties"]["Path"]
-    raise ValueError(f"{WEBHOOK} has no HttpApi event in template.yaml")
+def http_routes(template: Template) -> list[str]:
+    """The route keys of the webhook's HttpApi events in the template (`POST /events`, `$default`)."""
+    sources = [source["Properties"] for source in template.resources[WEBHOOK]["Properties"]["Events"].values()
+               if source["Type"] == "HttpApi"]
+    # An event without Method and Path is the API's $default route (SAM).
+    routes = [f"{props['Method'].upper()} {props['Path']}" if "Path" in props else DEFAULT_ROUTE for props in sources]
+    if not routes:
+        raise ValueError(f"{WEBHOOK} has no HttpApi event in template.yaml")
+    return routes
 
 
 class LocalServer:
@@ -93,8 +96,8 @@ class LocalServer:
         host, port = self.moto.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
 
-        method, path = http_route(Template(overrides=self.parameters))
-        self.api = HttpApi(method, path, invoke=lambda event: self.webhook.invoke(event), port=self.port,
+        self.api = HttpApi(http_routes(Template(overrides=self.parameters)),
+                           invoke=lambda event: self.webhook.invoke(event), port=self.port,
                            on_request=self._log_request)
         public = self.public_base_url or f"http://127.0.0.1:{self.api.port}"
         parameters = self.parameters | {"PublicBaseUrl": public}
@@ -137,7 +140,7 @@ class LocalServer:
 
         self.api.start()
         self._started.append(self.api.stop)
-        self.public_url = f"{public}{path}"
+        self.public_url = f"{public}{self.api.path}"
         self._write_state()
 
     def _function(self, logical_id: str) -> LocalFunction:

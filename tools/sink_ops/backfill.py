@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         resources = recovery.resolve(args, ("table_name",) if args.dry_run else
-                                     ("table_name", "topic_arn", "dead_letter_queue_url"))
+                                     ("table_name", "topic_arn", "dead_letter_queue_url", "history_retention_days"))
         secret_arn = args.api_keys_secret_arn or (stack.outputs(args.stack).get("TwilioApiKeysSecretArn")
                                                   if args.stack else None)
     except (recovery.UsageError, stack.StackNotFound) as error:

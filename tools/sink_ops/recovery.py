@@ -32,6 +32,8 @@ OUTPUTS = {
     "TwilioAccountSids": "twilio_account_sids",
     # accept (the default when not given) or refuse: what the consumer does with a record naming no account.
     "StreamEventsWithoutAccount": "stream_events_without_account",
+    # The functions' retention: history the commands write expires like theirs (contract 2).
+    "HistoryRetentionDays": "history_retention_days",
 }
 
 
@@ -47,6 +49,7 @@ class Resources:
     stream_failure_queue_url: str
     twilio_account_sids: str  # comma-separated
     stream_events_without_account: str = ""
+    history_retention_days: str = ""  # whole days; needed by every command that writes
 
     @property
     def accounts(self) -> tuple[str, ...]:
@@ -59,6 +62,10 @@ class Resources:
     def webhook_accounts(self, signed_by: str | None) -> AccountRule:
         """What the webhook admitted from a delivery signed by `signed_by`'s token (None: the main token)."""
         return AccountRule.webhook(self.accounts, signed_by)
+
+    @property
+    def retention_days(self) -> int:
+        return int(self.history_retention_days)
 
 
 def add_resource_options(parser: argparse.ArgumentParser) -> None:
@@ -94,6 +101,9 @@ def resolve(args: argparse.Namespace, needed: tuple[str, ...]) -> Resources:
         parse_account_sids(values["twilio_account_sids"])
     except ValueError as error:
         raise UsageError(f"--twilio-account-sids: {error}") from None
+    retention = values["history_retention_days"]
+    if retention and not (retention.isdigit() and retention.isascii()):
+        raise UsageError(f"--history-retention-days: a whole number of days (0: forever), not {retention!r}")
     return Resources(**{name: value or "" for name, value in values.items()})
 
 
@@ -139,9 +149,9 @@ class Command[Summary]:
 
 
 def pipeline(resources: Resources) -> Pipeline:
-    """The core pipeline on the stack's resources."""
+    """The core pipeline on the stack's resources, writing history with the stack's retention."""
     return Pipeline(
-        StatusStore(resources.table_name, aws.client("dynamodb")),
+        StatusStore(resources.table_name, aws.client("dynamodb"), resources.retention_days),
         Notifier(resources.topic_arn, aws.client("sns")),
         DeadLetterQueue(resources.dead_letter_queue_url, aws.client("sqs")),
     )

@@ -173,7 +173,7 @@ def _report(summary: Summary, dry_run: bool) -> tuple[str, bool]:
 
 
 COMMAND = recovery.Command("redrive", __doc__, "Redriving stream failures", "message", "redriven", "stream_failure_queue_url",
-                           ("table_name", "topic_arn", "dead_letter_queue_url"), redrive, _report)
+                           ("table_name", "topic_arn", "dead_letter_queue_url", "history_retention_days"), redrive, _report)
 main = COMMAND.main
 
 

@@ -125,7 +125,7 @@ def _report(summary: Summary, dry_run: bool) -> tuple[str, bool]:
 
 
 COMMAND = recovery.Command("replay", __doc__, "Replaying dead letters", "letter", "replayed", "dead_letter_queue_url",
-                           ("table_name", "topic_arn"), replay, _report)
+                           ("table_name", "topic_arn", "history_retention_days"), replay, _report)
 main = COMMAND.main
 
 

@@ -6,8 +6,9 @@ changes costs about a hundred requests instead of one per entity. An entity with
 notifications gets a chain of requests sent one after another; everything else runs concurrently.
 """
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 
 from .aws import AWS_ERRORS
 from .lifecycle import Notification
@@ -31,29 +32,40 @@ class PublishOutcome:
         self.errors |= other.errors
 
 
+class LeaseOver(Exception):
+    """The run's lease ended before this request could start: a taker may publish these claims now."""
+
+
 class Notifier:
     def __init__(self, topic_arn: str, client):
         self.topic_arn = topic_arn
         self.client = client
 
     def publish_in_order(self, by_entity: dict[str, list[Notification]],
-                         run: Callable[[Callable, Iterable], Iterator] = map) -> PublishOutcome:
+                         run: Callable[[Callable, Iterable], Iterable] = map,
+                         may_start: Callable[[], bool] = lambda: True) -> PublishOutcome:
         """Publish each entity's series of notifications in its order; `run` maps over independent jobs.
 
         A series stops at its first entry SNS refuses (or whose request fails), so that what is
         left is published later, in order. AWS failures are reported per series, not raised.
+        Each request starts only if `may_start()` says so then (the caller's claims still hold).
         """
         outcome = PublishOutcome()
-        for result in run(self._send_chain, _pack(by_entity)):
+        for result in run(partial(self._send_chain, may_start=may_start), _pack(by_entity)):
             outcome.merge(result)
         return outcome
 
-    def _send_chain(self, chain: list[list[Entry]]) -> PublishOutcome:
+    def _send_chain(self, chain: list[list[Entry]], may_start: Callable[[], bool]) -> PublishOutcome:
         outcome = PublishOutcome()
         stopped: set[str] = set()
         for request in chain:
             entries = [(series, note) for series, note in request if series not in stopped]
             if not entries:
+                continue
+            if not may_start():
+                for series, _ in entries:
+                    outcome.errors.setdefault(series, LeaseOver())
+                    stopped.add(series)
                 continue
             try:
                 succeeded = self._publish_batch([note for _, note in entries])

@@ -14,6 +14,13 @@ concurrently:
 An AWS failure fails only the items it touched, which the caller reports for retry; retries are
 safe because every step is idempotent and a redelivered event whose claim is unsettled publishes
 again only when the claim is its own or its holder has certainly ended.
+
+Nothing of a run is left running when `process` returns (Lambda freezes what is, and may resume it
+after a taker published the same claims). A run with a `deadline` (the webhook's answer) starts no
+state write and no publish past it: the safe points are before a publish starts and after its
+history is written, so a publish that started is finished and recorded, not abandoned. Every
+publish request starts only while the run's lease holds, and every write of claims outside a state
+write is conditioned on the claims still being the run's own.
 """
 
 import json
@@ -21,7 +28,7 @@ import math
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cache
@@ -42,6 +49,7 @@ from .store import (
     BATCH_WRITE_LIMIT,
     CHECK_AFTER,
     UNSETTLED,
+    UPDATED_AT,
     Conflict,
     ItemTooLarge,
     StateWrite,
@@ -71,6 +79,7 @@ class Outcome:
     failed: set[int] = field(default_factory=set)  # indexes to retry (transient AWS failures)
     dead_letters: dict[int, DeadLetter] = field(default_factory=dict)  # index -> letter (sent or not)
     counts: Counter = field(default_factory=Counter)  # applied / stale / duplicate / published
+    late: bool = False  # the deadline passed before the run's state writes or publish: retried instead
 
     def summary(self) -> dict[str, int]:
         return {
@@ -132,27 +141,45 @@ class Pipeline:
         self.accounts = accounts  # the accepted accounts: the only ones outcome metrics may name
         self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="pipeline")
 
-    def process(self, received: list[Received], remaining_seconds: float | None = None) -> Outcome:
-        """`remaining_seconds`: until the invocation's hard timeout (None when nothing stops the run)."""
+    def process(self, received: list[Received], remaining_seconds: float | None = None,
+                deadline: float | None = None) -> Outcome:
+        """`remaining_seconds`: until the invocation's hard timeout (None when nothing stops the run);
+        `deadline` (the clock's epoch seconds): no state write or publish starts after it."""
         now = self.clock()
         lease = Lease.starting(now, remaining_seconds)
         outcome = Outcome()
         groups = self._route(received, outcome)
         letters = self._pool.submit(self._send_dead_letters, outcome.dead_letters)
-        read = self._read_states(groups)
-        published = self._check_claims(read, groups, now)
-        read.unread |= read.stored.keys() - published.keys()
-        outcome.failed |= {index for pk in read.unread for index, _ in groups[pk]}
-        results = self._write_states(groups, read, published, now, lease)
-        self._publish(results, lease)
-        self._emit_outcomes(results)
-        self._release_unpublished(results)
-        failed_history = self._keep_history(received, groups, results)
-        self._settle(received, groups, results, outcome)
+        try:
+            read = self._read_states(groups)
+            published = self._check_claims(read, groups, now)
+            read.unread |= read.stored.keys() - published.keys()
+            if read.stored and self._past(deadline):
+                # Nothing written yet: the whole delivery is retried, with no claim left to wait for.
+                outcome.late = True
+                read.unread |= read.stored.keys()
+            outcome.failed |= {index for pk in read.unread for index, _ in groups[pk]}
+            results = self._write_states(groups, read, published, now, lease)
+            outcome.late |= self._publish(results, lease, deadline)
+            self._emit_outcomes(results)
+            self._release_unpublished(results)
+            failed_history = self._keep_history(received, groups, results)
+            self._settle(received, groups, results, outcome)
+        finally:
+            wait([letters])  # nothing of the run outlives it
         outcome.failed |= failed_history | letters.result()
         emit_batch_metrics(received, outcome.counts, dead_letters=len(outcome.dead_letters),
                            failed=len(outcome.failed))
         return outcome
+
+    def _past(self, deadline: float | None) -> bool:
+        return deadline is not None and self.clock() >= deadline
+
+    def _each(self, fn: Callable, *iterables) -> list:
+        """`fn` over the items concurrently, every call ended before this returns (or raises)."""
+        futures = [self._pool.submit(fn, *args) for args in zip(*iterables)]
+        wait(futures)
+        return [future.result() for future in futures]
 
     # ---- the steps ---------------------------------------------------------------------------
 
@@ -170,7 +197,7 @@ class Pipeline:
     def _read_states(self, groups: dict[str, Members]) -> StatesRead:
         read = StatesRead()
         for pks, found in zip(chunks(sorted(groups), BATCH_GET_LIMIT),
-                              self._pool.map(self._load_states, chunks(sorted(groups), BATCH_GET_LIMIT))):
+                              self._each(self._load_states, chunks(sorted(groups), BATCH_GET_LIMIT))):
             if found is None:
                 read.unread |= set(pks)
             else:
@@ -199,7 +226,7 @@ class Pipeline:
                 if carried & current.claims.keys() or plan(current, changes, now=now).winner:
                     wanted[pk] = {event_id: claim.event_time for event_id, claim in current.claims.items()}
         published: dict[str, set[str]] = {pk: set() for pk in read.stored.keys() - wanted.keys()}
-        for found in self._pool.map(self._published, list(_claim_chunks(wanted))):
+        for found in self._each(self._published, list(_claim_chunks(wanted))):
             if found is not None:
                 published |= found
         return published
@@ -214,7 +241,7 @@ class Pipeline:
     def _write_states(self, groups: dict[str, Members], read: StatesRead, published: dict[str, set[str]],
                       now: float, lease: Lease) -> dict[str, EntityResult]:
         pks = [pk for pk in groups if pk not in read.unread]
-        return dict(zip(pks, self._pool.map(
+        return dict(zip(pks, self._each(
             lambda pk: self._write_state(pk, [c for _, c in groups[pk]], read.stored[pk], published[pk], now, lease),
             pks)))
 
@@ -259,18 +286,22 @@ class Pipeline:
         result.to_publish = result.plan.notifications()
         return result
 
-    def _publish(self, results: dict[str, EntityResult], lease: Lease) -> None:
+    def _publish(self, results: dict[str, EntityResult], lease: Lease, deadline: float | None) -> bool:
+        """Publish the applied changes; True when the deadline passed before any publish started."""
         series = {pk: result.to_publish for pk, result in results.items() if not result.error and result.to_publish}
-        if series and self.clock() >= lease.publish_by:
-            # Past its lease a taker may publish these claims: leave them to it (or to a retry).
+        if series and self._past(deadline):
+            # Answer now rather than start a publish that must then be finished and recorded first.
             for pk in series:
-                results[pk].error = "lease over before publishing"
-            return
-        done = self.notifier.publish_in_order(series, run=self._pool.map)
+                results[pk].error = "deadline passed before publishing"
+            return True
+        # Each request, not only the first: past the lease a taker may publish the same claims.
+        done = self.notifier.publish_in_order(series, run=self._each,
+                                              may_start=lambda: self.clock() < lease.publish_by)
         for pk, error in done.errors.items():
             log_aws_failure("publish notifications", error, len(results[pk].to_publish))
         for pk, keys in done.published.items():
             results[pk].published = len(keys)
+        return False
 
     def _emit_outcomes(self, results: dict[str, EntityResult]) -> None:
         """The delivery-health metrics of what this run published, printed at once: a crash later in
@@ -312,7 +343,7 @@ class Pipeline:
         """
         left = {pk: result for pk, result in results.items()
                 if result.plan and result.to_publish and result.published < len(result.to_publish)}
-        list(self._pool.map(self._release, left.keys(), left.values()))
+        self._each(self._release, left.keys(), left.values())
 
     def _release(self, pk: str, result: EntityResult) -> None:
         assert result.plan is not None
@@ -320,10 +351,16 @@ class Pipeline:
         ids = result.plan.published_now
         texts = {event_id: replace(claims[event_id], holder=PUBLISHED).text() for event_id in ids[:result.published]}
         texts |= {event_id: replace(claims[event_id], until=0).text() for event_id in ids[result.published:]}
+        self._replace_own_claims(pk, {event_id: claims[event_id] for event_id in ids}, texts, "release claims")
+
+    def _replace_own_claims(self, pk: str, held: dict[str, Claim], texts: dict[str, str], action: str) -> None:
         try:
-            self.store.replace_claims(pk, texts)
+            if not self.store.replace_claims(pk, texts, {event_id: _claim_texts(claim) for event_id, claim in held.items()},
+                                             now_utc()):
+                # Taken over (this run outlived its lease) or settled meanwhile: no longer this run's.
+                logger.info("claims no longer held, left as they are", extra={"pk": pk, "action": action})
         except aws.AWS_ERRORS as error:
-            log_aws_failure("release claims", error, len(texts))
+            log_aws_failure(action, error, len(texts))
 
     def _keep_history(self, received: list[Received], groups: dict[str, Members],
                       results: dict[str, EntityResult]) -> set[int]:
@@ -347,22 +384,19 @@ class Pipeline:
                                                                             "received_at": received_at})
                 items.setdefault((pk, item["sk"]), (item, set()))[1].add(index)
         failed: set[int] = set()
-        for indexes in self._pool.map(self._write_history, chunks(list(items.values()), BATCH_WRITE_LIMIT)):
+        for indexes in self._each(self._write_history, chunks(list(items.values()), BATCH_WRITE_LIMIT)):
             failed |= indexes
-        unproven = {pk: {event_id: replace(plan.claims[event_id], holder=PUBLISHED).text()
-                         for event_id in plan.published_now}
-                    for pk, members in groups.items()
+        unproven = {pk: plan for pk, members in groups.items()
                     if pk in results and results[pk].to_publish and (plan := results[pk].plan)
                     and any(index in failed for index, _ in members)}
-        list(self._pool.map(self._mark_published, unproven.keys(), unproven.values()))
+        self._each(self._mark_published, unproven.keys(), unproven.values())
         return failed
 
-    def _mark_published(self, pk: str, claims: dict[str, str]) -> None:
+    def _mark_published(self, pk: str, plan: Plan) -> None:
         """Published, but no history item proves it: say so in the claims, so the retry does not publish again."""
-        try:
-            self.store.replace_claims(pk, claims)
-        except aws.AWS_ERRORS as error:
-            log_aws_failure("mark claims published", error, len(claims))
+        held = {event_id: plan.claims[event_id] for event_id in plan.published_now}
+        self._replace_own_claims(pk, held, {event_id: replace(claim, holder=PUBLISHED).text()
+                                            for event_id, claim in held.items()}, "mark claims published")
 
     def _write_history(self, batch: list[tuple[dict[str, Any], set[int]]]) -> set[int]:
         try:
@@ -433,6 +467,11 @@ def _claim_chunks(wanted: dict[str, dict[str, str]]):
         yield group
 
 
+def _claim_texts(claim: Claim) -> tuple[str, str]:
+    """The two ways a state item can hold `claim`: with its event time, or without (the item's own time)."""
+    return claim.text(), claim.text(claim.event_time)
+
+
 def _current(stored: dict[str, Any] | None) -> Current | None:
     if stored is None:
         return None
@@ -451,12 +490,12 @@ def _state_write(result: Plan, changes: list[Change], current: Current | None) -
     item_time = winner.event.time_utc if winner else None
     claims = {event_id: claim.text(item_time) for event_id, claim in result.claims.items()}
     version = current.version if current else None
+    now = datetime.now(UTC)
     if winner is None:
-        return StateWrite({}, None, version, claims)
+        return StateWrite({UPDATED_AT: iso_utc(now)}, None, version, claims)
     # Index attributes from any event of the group: the winning status event may lack them.
     indexed = {name: value for change in changes for name, value in change.indexed.items()}
-    now = datetime.now(UTC)
-    attributes = _event_attributes(winner) | indexed | {"updated_at": iso_utc(now)}
+    attributes = _event_attributes(winner) | indexed | {UPDATED_AT: iso_utc(now)}
     if winner.recheck_after:
         # Due for a check against Twilio's REST API if nothing changes it meanwhile (reconcile.py).
         attributes |= unsettled_attributes(winner.entity, winner.pk, iso_utc(now + winner.recheck_after))

@@ -151,8 +151,10 @@ class Reconciler:
                         break
                     items, cursors[key] = self.store.unsettled(key, due_by, PAGE_SIZE, cursors[key])
                     if items:
-                        # Twilio's client and the pipeline keep time with time.monotonic().
-                        self._check_page(pool, items, time.monotonic() + max(0.0, stop - clock()), counts, keyless)
+                        # Twilio's client keeps time with time.monotonic(); the pipeline's claims hold
+                        # until the invocation's own end, nothing of which runs later.
+                        self._check_page(pool, items, time.monotonic() + max(0.0, stop - clock()), counts, keyless,
+                                         remaining_seconds=max(0.0, deadline - clock()))
                     if cursors[key] is None:
                         del cursors[key]
         for account, entities in sorted(keyless.items()):
@@ -164,7 +166,7 @@ class Reconciler:
         return counts
 
     def _check_page(self, pool: ThreadPoolExecutor, items: list[dict[str, Any]], deadline: float,
-                    counts: Counter, keyless: Counter) -> None:
+                    counts: Counter, keyless: Counter, remaining_seconds: float) -> None:
         # Only families with a Resource put items in the index (tests/reconcile/test_template.py); an
         # item of a family since removed is left alone rather than failing the run.
         checks = [Check(item, family) for item in items
@@ -172,7 +174,7 @@ class Reconciler:
         self._find_accounts(checks)
         list(pool.map(lambda check: self._ask(check, deadline), checks))
         corrections = [check.event for check in checks if check.event]
-        counts["corrected"] += apply(self.pipeline, corrections, "reconciler").counts["applied"]
+        counts["corrected"] += apply(self.pipeline, corrections, "reconciler", remaining_seconds).counts["applied"]
         for check in checks:
             counts[check.outcome] += 1
             if check.keyless is not None:
@@ -222,11 +224,14 @@ class Reconciler:
         self.store.postpone_check(item["pk"], int(item["version"]), iso_utc(now + wait))
 
 
-def apply(pipeline: Pipeline, events: list[dict[str, Any]], source: Literal["reconciler", "backfill"]) -> Outcome:
+def apply(pipeline: Pipeline, events: list[dict[str, Any]], source: Literal["reconciler", "backfill"],
+          remaining_seconds: float | None = None) -> Outcome:
     """Synthetic events through the pipeline, retrying (in this run) what AWS failed transiently.
 
     Without a deadline: the pipeline stops publishing at one because the webhook's caller retries,
     while nothing redelivers a correction. The run's safety margin covers the pipeline's time.
+    `remaining_seconds`: until the invocation's hard timeout, which bounds the claims' lease (None: a
+    command run, which nothing stops).
     """
     # One carrier for the batch and its retries: a retry finds its own claims and republishes them.
     batch = uuid.uuid4().hex
@@ -235,7 +240,7 @@ def apply(pipeline: Pipeline, events: list[dict[str, Any]], source: Literal["rec
     for _ in range(1 + PIPELINE_RETRIES):
         if not received:
             break
-        outcome = pipeline.process(received)
+        outcome = pipeline.process(received, remaining_seconds)
         total.counts.update(outcome.counts)
         total.dead_letters |= outcome.dead_letters
         # A retried event is a duplicate of its own write: the pipeline republishes its own claim.

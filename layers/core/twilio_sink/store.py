@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 from .aws import PartialBatchError
 
 STATE_SK = "state"
+UPDATED_AT = "updated_at"  # on the state item: when its status or claims were last written
 EXPIRES_AT = "expires_at"  # the table's TTL attribute (epoch seconds), on history items only
 BATCH_GET_LIMIT = 100
 BATCH_WRITE_LIMIT = 25
@@ -71,7 +72,7 @@ def history_sk(event_time: str, event_id: str) -> str:
 
 @dataclass(frozen=True)
 class StateWrite:
-    attributes: dict[str, Any]  # the winner's attributes; empty when only claims change
+    attributes: dict[str, Any]  # the winner's attributes; only `updated_at` when only claims change
     order_key: str | None  # the winner's order key; None when only claims change
     expected_version: int | None  # the version read; None: the item must not exist yet
     claims: dict[str, str]  # the item's whole claims map after the write
@@ -233,24 +234,44 @@ class StatusStore:
             return False
         return True
 
-    def replace_claims(self, pk: str, claims: dict[str, str]) -> None:
-        """Rewrite existing claims outside a state write (each must still be there).
+    def replace_claims(self, pk: str, claims: dict[str, str], held: dict[str, tuple[str, ...]],
+                       updated_at: str) -> bool:
+        """Rewrite claims outside a state write, only while each is still as `held` (its possible texts).
 
-        The version moves on, so a concurrent writer that read the claims before re-reads them.
+        False, and nothing written, when one changed meanwhile: taken over by another carrier, or
+        dropped by a later write because it is settled. A run that outlived its lease can thus never
+        rewrite a live holder's claim. The version moves on, so a concurrent writer that read the
+        claims before re-reads them.
         """
-        names = {"#claims": "claims", "#version": "version"} | {f"#c{i}": event_id for i, event_id in enumerate(claims)}
-        values: dict[str, Any] = {f":c{i}": text for i, text in enumerate(claims.values())} | {":one": 1}
-        self.client.update_item(
-            TableName=self.table_name,
-            Key=to_item({"pk": pk, "sk": STATE_SK}),
-            UpdateExpression="SET " + ", ".join(f"#claims.#c{i} = :c{i}" for i in range(len(claims))) + " ADD #version :one",
-            ConditionExpression=" AND ".join(f"attribute_exists(#claims.#c{i})" for i in range(len(claims))),
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=to_item(values),
-        )
+        names = {"#claims": "claims", "#version": "version", "#updated": UPDATED_AT}
+        names |= {f"#c{i}": event_id for i, event_id in enumerate(claims)}
+        values: dict[str, Any] = {f":c{i}": text for i, text in enumerate(claims.values())}
+        values |= {":one": 1, ":updated": updated_at}
+        conditions = []
+        for i, event_id in enumerate(claims):
+            texts = [f":h{i}_{j}" for j in range(len(held[event_id]))]
+            values |= dict(zip(texts, held[event_id]))
+            conditions.append(f"#claims.#c{i} IN ({', '.join(texts)})")
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=to_item({"pk": pk, "sk": STATE_SK}),
+                UpdateExpression="SET " + ", ".join(f"#claims.#c{i} = :c{i}" for i in range(len(claims)))
+                                 + ", #updated = :updated ADD #version :one",
+                ConditionExpression=" AND ".join(conditions),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=to_item(values),
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     def history_item(self, pk: str, event_time: str, event_id: str, attributes: dict[str, Any]) -> dict[str, Any]:
-        """An event's history item: in time order under the entity's pk, expiring after the retention."""
+        """An event's history item: in time order under the entity's pk, expiring after the retention.
+
+        Every writer of history (both functions, the reconciler, redrive, replay, backfill) builds its
+        items here, so each sets the same `expires_at` from its store's retention.
+        """
         item = attributes | {"pk": pk, "sk": history_sk(event_time, event_id)}
         if self.history_retention_days:
             item[EXPIRES_AT] = int(time.time()) + self.history_retention_days * 86_400

@@ -2,15 +2,14 @@
 
 Twilio waits 5 s and drops what is answered with a 4xx other than 429, so: every rejection is a 403
 that is counted, alarmed and logged (reason and caller, never the body or a key); everything that
-may be transient answers 503 so Twilio retries; and the answer is given by a deadline whatever AWS
-does, the work left running being safe to repeat.
+may be transient answers 503 so Twilio retries. Lambda freezes the environment once the handler
+returns, so nothing of a delivery runs after its answer: past the deadline no state write and no
+publish starts (503, Twilio retries), and a publish that started is finished and recorded first.
 """
 
 import base64
 import json
-import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from http import HTTPStatus
 from typing import Any
@@ -33,29 +32,20 @@ ROUTE = "/events"
 OTHER_METHODS = ["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"]
 # Leave Lambda this much of its own timeout to send the answer.
 LAMBDA_TIMEOUT_MARGIN_SECONDS = 0.5
-# A few slots: a delivery whose AWS calls hang past its deadline keeps its slot until they end.
-_workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webhook")
 
 
 def receive(event: ProxyEvent, remaining_millis: int | None = None) -> Response:
-    """Answer within the deadline: the delivery's answer, or 503 so that Twilio retries."""
+    """The delivery's answer, given once nothing of its work is left running: Lambda freezes what is."""
     budget = settings().webhook_deadline_seconds
-    if remaining_millis is not None:
-        budget = min(budget, remaining_millis / 1000 - LAMBDA_TIMEOUT_MARGIN_SECONDS)
-    deadline = time.monotonic() + budget
-    work = _workers.submit(handle, event, None if remaining_millis is None else remaining_millis / 1000)
-    try:
-        return work.result(timeout=max(0.0, deadline - time.monotonic()))
-    except TimeoutError:
-        # The work goes on and may finish later; a retry repeats it safely (idempotent writes, claims).
-        metrics.add_metric(name="DeadlineExceeded", unit=MetricUnit.Count, value=1)
-        logger.warning("deadline reached; answering 503 so that Twilio retries",
-                       extra={"deadline_seconds": round(budget, 3)})
-        return answer(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "timed out, retry"})
+    remaining_seconds = None if remaining_millis is None else remaining_millis / 1000
+    if remaining_seconds is not None:
+        budget = min(budget, remaining_seconds - LAMBDA_TIMEOUT_MARGIN_SECONDS)
+    # On the pipeline's clock, which its claims' leases keep too.
+    return handle(event, remaining_seconds, default_pipeline().clock() + budget)
 
 
-def handle(event: ProxyEvent, remaining_seconds: float | None = None) -> Response:
-    """The delivery's answer; the work goes on to its end even once `receive` answered 503 (see pipeline.Lease)."""
+def handle(event: ProxyEvent, remaining_seconds: float | None = None, deadline: float | None = None) -> Response:
+    """The delivery's answer. Past `deadline` no state write or publish starts: 503, and Twilio retries."""
     config = settings()
     try:
         request = delivery(event, config.public_base_url)
@@ -79,8 +69,14 @@ def handle(event: ProxyEvent, remaining_seconds: float | None = None) -> Respons
     if verified.account is not None:
         # Kept in a dead letter: a replay attributes the events naming no account as this delivery did.
         origin["signed_by"] = verified.account
-    outcome = default_pipeline().process(_received(verified.body, origin, accounts), remaining_seconds)
+    outcome = default_pipeline().process(_received(verified.body, origin, accounts), remaining_seconds, deadline)
     summary = outcome.summary()
+    if outcome.late:
+        # Claims it wrote and did not publish are released: the retry need not wait for their lease.
+        metrics.add_metric(name="DeadlineExceeded", unit=MetricUnit.Count, value=1)
+        logger.warning("deadline reached; answering 503 so that Twilio retries",
+                       extra={"deadline_seconds": config.webhook_deadline_seconds})
+        return answer(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "timed out, retry"})
     if outcome.failed:
         return answer(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "temporary failure, retry", **summary})
     if outcome.dead_letters:

@@ -23,19 +23,25 @@ def test_the_notification_example_is_what_the_seed_operation_completed_publishes
     assert published == expected
 
 
-def test_the_filter_policy_example_lets_through_failed_and_undelivered_messages_only(stack, consumer, context):
+def filtered(stack, consumer, context, policy: dict) -> tuple[list[str], list[dict]]:
+    """The samples through the stream, with a queue subscribed under `policy`: the event ids that queue
+    received, and every notification published."""
     sqs = boto3.client("sqs")
-    url = sqs.create_queue(QueueName="failures-only")["QueueUrl"]
+    url = sqs.create_queue(QueueName="filtered")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     boto3.client("sns").subscribe(TopicArn=stack.topic_arn, Protocol="sqs", Endpoint=arn,
-                                  Attributes={"FilterPolicy": json.dumps(example("filter-policy.json"))})
+                                  Attributes={"FilterPolicy": json.dumps(policy)})
     consume(consumer, context, load_samples())
-    everything = stack.notifications()
     received = []
     while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
         received += [json.loads(json.loads(m["Body"])["Message"])["event_id"] for m in batch]
         for message in batch:
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return received, stack.notifications()
+
+
+def test_the_filter_policy_example_lets_through_failed_and_undelivered_messages_only(stack, consumer, context):
+    received, everything = filtered(stack, consumer, context, example("filter-policy.json"))
     wanted = [n["event_id"] for n in everything if n["entity"] == "message" and n["status"] in ("failed", "undelivered")]
     assert wanted and sorted(received) == sorted(wanted) and len(wanted) < len(everything)
 
@@ -52,18 +58,7 @@ def test_the_rotation_example_accepts_both_tokens_and_nothing_else(stack, webhoo
 
 def test_the_subaccount_filter_policy_example_routes_that_subaccounts_changes_only(stack, consumer, context):
     # Contract 3's `account_sid` attribute: an ISV subscribes each subaccount's queue with its own policy
-    sqs = boto3.client("sqs")
-    url = sqs.create_queue(QueueName="one-subaccount")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     policy = example("subaccount-filter-policy.json")
-    boto3.client("sns").subscribe(TopicArn=stack.topic_arn, Protocol="sqs", Endpoint=arn,
-                                  Attributes={"FilterPolicy": json.dumps(policy)})
-    consume(consumer, context, load_samples())
-    everything = stack.notifications()
-    received = []
-    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
-        received += [json.loads(json.loads(m["Body"])["Message"])["event_id"] for m in batch]
-        for message in batch:
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    received, everything = filtered(stack, consumer, context, policy)
     wanted = [n["event_id"] for n in everything if n["_attributes"].get("account_sid") in policy["account_sid"]]
     assert wanted and sorted(received) == sorted(wanted) and len(wanted) < len(everything)

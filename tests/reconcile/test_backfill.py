@@ -185,8 +185,8 @@ def test_a_windows_edges_lose_nothing_and_what_is_outside_is_listed_once(since, 
     # When backfill runs over the window
     assert cli(["backfill", "--table-name", stack.table_name, "--topic-arn", stack.topic_arn,
                 "--dead-letter-queue-url", stack.dlq_url, "--api-keys-secret-arn", secret, "--twilio-account-sids", ACCOUNT,
-                "--twilio-api-base-url", twilio_api.base_url, "--since", since.isoformat(),
-                "--until", until.isoformat()]) == 0
+                "--twilio-api-base-url", twilio_api.base_url, "--history-retention-days", stack.env["HISTORY_RETENTION_DAYS"],
+                "--since", since.isoformat(), "--until", until.isoformat()]) == 0
 
     # Then exactly what was sent or started inside it is there, with one notification each
     states = stack.states()
@@ -223,7 +223,8 @@ def test_each_account_of_the_secret_is_listed_with_its_own_key(stack, twilio_api
     assert cli(["backfill", "--table-name", stack.table_name, "--topic-arn", stack.topic_arn,
                 "--dead-letter-queue-url", stack.dlq_url, "--api-keys-secret-arn", secret,
                 "--twilio-account-sids", f"{ACCOUNT},{SAMPLE_SUBACCOUNT_SID}",
-                "--twilio-api-base-url", twilio_api.base_url, "--since", SINCE, "--until", UNTIL]) == 0
+                "--twilio-api-base-url", twilio_api.base_url, "--history-retention-days", stack.env["HISTORY_RETENTION_DAYS"],
+                "--since", SINCE, "--until", UNTIL]) == 0
 
     # Then each account's listings were asked with its key, and each entity recorded as its account's
     assert {(path.split("/")[4], account) for path, account in twilio_api.requests} == {

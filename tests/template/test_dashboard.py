@@ -77,8 +77,11 @@ def test_custom_metrics_are_exactly_what_the_functions_emit(template, stack, con
     samples = json.loads((ROOT / "events" / "samples" / "cloudevents.json").read_text())
     foreign = samples[1] | {"id": "EZforeign", "source": "/2010-04-01/Accounts/AC" + "0" * 32 + "/Brands"}
     foreign["data"] = foreign["data"] | {"accountsid": "AC" + "0" * 32}
+    # An event naming no account, admitted under the stack's only account: EventsWithoutAccount.
+    anonymous = samples[1] | {"id": "EZanonymous", "source": "/v1/Brands"}
+    anonymous["data"] = {k: v for k, v in samples[1]["data"].items() if k != "accountsid"}
     # The pipeline's counts and EventsByType, ForeignAccountEvents on both sinks, DeliveriesVerified.
-    consumer.lambda_handler(kinesis_batch(samples + [foreign]), context)
+    consumer.lambda_handler(kinesis_batch(samples + [foreign, anonymous]), context)
     post(webhook, context, samples[:3] + [foreign])
     unroutable = webhook_event("[]")
     unroutable["rawPath"] = unroutable["requestContext"]["http"]["path"] = "/EVENTS"

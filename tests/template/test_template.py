@@ -286,8 +286,9 @@ def test_every_setting_the_code_reads_is_set(template, logical_id):
 
     env = env_of(template, logical_id)
     for field in Settings.model_fields.values():
-        # The webhook reads every optional setting but the reconciler's (tests/reconcile/test_template.py).
-        reconcilers = {"TWILIO_API_KEYS_SECRET_ARN", "TWILIO_API_BASE_URL"}
+        # The webhook reads every optional setting but the reconciler's (tests/reconcile/test_template.py)
+        # and the stream consumer's rule for events naming no account.
+        reconcilers = {"TWILIO_API_KEYS_SECRET_ARN", "TWILIO_API_BASE_URL", "STREAM_EVENTS_WITHOUT_ACCOUNT"}
         if field.is_required() or (logical_id == "WebhookFunction" and field.alias not in reconcilers):
             assert field.alias in env, f"{logical_id} does not set {field.alias}"
 

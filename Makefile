@@ -26,7 +26,7 @@ help:
 	@echo "  invoke     a function on an event under sam local invoke (Docker)   (ARGS=\"consumer events/kinesis/all.json\")"
 	@echo "  status     read the status table                                    (ARGS=\"--help\")"
 	@echo "  test       the whole suite (what CI runs after make lint)"
-	@echo "  test-fast  the quick loop: no sam/checkov runs, fewer property-test examples"
+	@echo "  test-fast  the quick loop (about a minute): no sam, Docker or local stack; fewer examples"
 	@echo "  lint       ruff over everything, mypy over the core"
 	@echo "  mutate     mutation score of the rules (slow; not part of test)   (docs/testing.md)"
 	@echo "  bench      throughput, cost, latency, memory, cold start          (ARGS=\"--help\")"
@@ -71,7 +71,7 @@ docker-engine:
 test: setup docker-engine
 	$(SAM_ENV) $(PY) -m pytest $(ARGS)
 
-# The edit-test loop: everything but the sam/checkov runs, and the property test at 50 histories.
+# The edit-test loop: what is marked slow is left to `make test` (docs/testing.md#the-quick-loop).
 test-fast: $(VENV)/.installed
 	GUARANTEE_EXAMPLES=50 $(PY) -m pytest -m "not slow" -q $(ARGS)
 

@@ -6,6 +6,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from sink_dev.paths import ROOT
 from sink_dev.samples import LOCAL_TEST_AUTH_TOKEN
 from sink_local.stack import FAKE_CREDENTIALS, LambdaContext, Stack, load_function
 
@@ -79,3 +80,34 @@ def fail(stack):
         return state
 
     return inject
+
+
+# What `make test-fast` leaves to `make test` (docs/testing.md#the-quick-loop), besides what its module
+# marks slow itself: modules whose tests each start the local stack's processes, or drive a whole moto
+# stack through many invocations (every sample, attack or fault kind, through both doors). The quick loop
+# keeps the rules, the docs, the template, and one module of each kind of moto-backed test.
+LEFT_TO_MAKE_TEST = {
+    # the local stack's processes, or a moto server and worker processes
+    "tests/operate/test_run.py", "tests/operate/test_serve.py", "tests/operate/test_send.py",
+    "tests/reliability/test_parallel_doors.py", "tests/reliability/test_recovery_commands.py",
+    "tests/security/test_attack_on_local_stack.py",
+    # every sample, family, attack or answer of Twilio through both doors (the quick loop keeps
+    # tests/integration/test_catalog.py, test_batching.py, test_delivery_outcomes.py, the property test,
+    # tests/security/test_strict_json.py, and tests/unit/test_secret_shapes.py for the secrets)
+    "tests/integration/test_stream_consumer.py", "tests/integration/test_webhook.py",
+    "tests/integration/test_type_confusion.py", "tests/seeds/test_what_twilio_sends.py",
+    "tests/security/test_foreign_accounts.py", "tests/security/test_webhook_attacks.py",
+    "tests/security/test_secret_shapes.py",
+    "tests/reconcile/test_reconciler.py", "tests/reconcile/test_backfill.py", "tests/reconcile/test_families.py",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m "not slow"` deselects
+def pytest_collection_modifyitems(items):
+    # A module renamed or removed would leave its successor in the quick loop unnoticed.
+    gone = sorted(path for path in LEFT_TO_MAKE_TEST if not (ROOT / path).is_file())
+    if gone:
+        raise pytest.UsageError(f"LEFT_TO_MAKE_TEST names modules that do not exist: {gone}")
+    for item in items:
+        if item.nodeid.split("::", 1)[0] in LEFT_TO_MAKE_TEST:
+            item.add_marker(pytest.mark.slow)

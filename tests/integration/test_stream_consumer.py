@@ -210,6 +210,8 @@ def test_a_batch_that_fails_entirely_reports_every_record_instead_of_raising(sta
     assert len(stack.states()) == 2
 
 
+# Minutes: moto's SQS rescans its whole queue at each message sent, and this sends 5,000 letters.
+@pytest.mark.slow
 def test_changes_too_large_for_one_item_become_dead_letters_instead_of_blocking_the_shard(
         stack, consumer, context, monkeypatch):
     from twilio_sink.dead_letters import DeadLetterQueue

@@ -7,6 +7,14 @@ import pytest
 from sink_dev import build
 
 
+def pytest_collection_modifyitems(items):
+    """`make test-fast` must run without the SAM CLI: a test that builds must be marked slow."""
+    unmarked = [item.nodeid for item in items
+                if "host_build" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("slow")]
+    if unmarked:
+        raise pytest.UsageError(f"these run sam build: mark them slow: {unmarked}")
+
+
 @pytest.fixture(scope="session")
 def host_build(tmp_path_factory) -> Path:
     """The built template.yaml; its folder holds each function's and the layer's build."""

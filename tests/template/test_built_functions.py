@@ -22,6 +22,9 @@ from sink_dev.paths import ROOT
 from sink_dev.samples import LOCAL_TEST_AUTH_TOKEN
 from sink_local.stack import Stack
 
+# Each needs `sam build` (the SAM CLI of `make setup`): the quick loop leaves them to `make test`.
+pytestmark = pytest.mark.slow
+
 DRIVER = textwrap.dedent(
     """
     import importlib.util, json, sys

@@ -25,7 +25,7 @@ def test_the_table_is_what_the_families_declare():
 
 def test_the_walk_through_module_routes_its_sample_once_registered(monkeypatch):
     # Given the module of the walk-through, as written there
-    [code] = blocks("python")
+    code = blocks("python")[0]
     module = types.ModuleType("twilio_sink.families.notifications")
     exec(compile(code, "docs/families.md", "exec"), module.__dict__)
     family = module.Notifications()
@@ -33,7 +33,7 @@ def test_the_walk_through_module_routes_its_sample_once_registered(monkeypatch):
     monkeypatch.setattr(registry, "FAMILIES", (*registry.FAMILIES, family))
     monkeypatch.setattr(registry, "BY_TYPE", registry.BY_TYPE | dict.fromkeys(family.types, family))
     # Then the walk-through's sample is routed to its entity, status and account
-    [sample] = blocks("json")
+    sample = blocks("json")[0]
     change = registry.route(CloudEvent.model_validate(json.loads(sample)))
     assert (change.entity, change.entity_id, change.status) == ("notification", "NT1", "delivered")
     assert change.indexed == {"account_sid": "AC7052102cd33665b8046063f51b60605c"}

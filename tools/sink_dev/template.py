@@ -3,6 +3,8 @@ own definition as boto3 `create_table` arguments (so tests build their moto tabl
 and cannot drift from it).
 """
 
+import copy
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +100,13 @@ def load_template(path: str | Path = ROOT / "template.yaml") -> dict:
     path = Path(path)
     if not path.is_absolute() and not path.exists():
         path = ROOT / path
+    stat = path.stat()
+    # Every local stack and test reads it: parse each version of the file once, hand out copies.
+    return copy.deepcopy(_parsed(path.resolve(), stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(path: Path, mtime_ns: int, size: int) -> dict:
     return loads(path.read_text(encoding="utf-8"))
 
 

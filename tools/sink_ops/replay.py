@@ -39,8 +39,8 @@ class Summary:
 def rebuild(letter: DeadLetter, resources: recovery.Resources) -> list[Received]:
     """What arrived, decoded again by today's code (a webhook letter holds one event, or a whole unusable body)."""
     if letter.raw_truncated:
-        raise NotReplayable("its raw text was cut at 100,000 characters (a stream record can be redriven "
-                            "from the stream by origin.sequence_number)")
+        raise NotReplayable("its raw text was cut at 100,000 characters (its origin says where a stream "
+                            "record is in the stream)")
     if letter.source == "webhook":
         origin = {k: v for k, v in letter.origin.items() if k != "index"}
         return from_webhook(letter.raw, origin, resources.webhook_accounts(letter.origin.get("signed_by")))

@@ -127,6 +127,32 @@ def test_every_answer_is_an_event_of_the_family_that_sets_twilios_status(family:
                 twilio_status, sorted(named))
 
 
+# How seed 003's samples spell each registration status in the payload (its `brandstatus` of a registered
+# brand, its `campaignregistrationstatus` of a submitted, approved, failed campaign).
+EVENT_WORDS = {"brands": ("brandstatus", {"registered", "registration_failed"}),
+               "campaigns": ("campaignregistrationstatus", {"pending", "success", "failure"})}
+
+
+@pytest.mark.parametrize("name", EVENT_WORDS)
+def test_a_registration_correction_spells_its_status_as_the_events_do(name):
+    from types import SimpleNamespace
+
+    from tests.support.factories import BASE_TIME
+    from twilio_sink.reconcile import synthetic_event
+
+    family = next(f for f in RECONCILED if f.name == name)
+    resource = RESOURCES[type(family)]
+    field, words = EVENT_WORDS[name]
+    stored = STORED[name]
+    entity_id = family.entity_id(None, family.data_model.model_validate(stored))  # type: ignore[arg-type]
+    spelled = set()
+    for twilio_status in resource.STATUSES:
+        answer = SimpleNamespace(sid=entity_id, status=twilio_status, campaign_status=twilio_status,
+                                 campaign_id=None, date_updated=BASE_TIME, account_sid=ACCOUNT, error_code=None)
+        spelled.add(synthetic_event(family, entity_id, stored, resource.truth(answer))["data"][field])
+    assert spelled <= words, spelled - words
+
+
 def stored_event(family: Family, stored: dict) -> dict:
     """The event that left `stored`: of the family's type for its restated status, else its first type."""
     restated = stored.get("eventName") or next(iter(family.types))

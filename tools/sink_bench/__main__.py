@@ -25,7 +25,8 @@ from sink_dev.paths import ROOT
 
 FUNCTIONS = ("stream_consumer", "webhook")
 TARGETS = {"events_per_s": 1000, "vs_naive": 25, "requests_per_event": 1.0, "webhook_p99_s": 1.0,
-           "import_ratio": 1.5, "peak_mb_10000": 256, "wru_per_event": 2.0, "dollars_per_million": 2.0}
+           "import_ratio": 1.5, "floor_ratio": 1.2, "peak_mb_10000": 256, "wru_per_event": 2.0,
+           "dollars_per_million": 2.0}
 
 # On-demand prices assumed for the cost estimate (us-east-1, USD, list prices of 2025; free tiers ignored).
 PRICES = {
@@ -49,6 +50,13 @@ HISTORY_ITEM_OVERHEAD = 100  # bytes DynamoDB adds per item for storage
 # runtime's own packages, which cannot write bytecode (Lambda's /var/task and /opt are read-only): what a
 # cold start imports, from what is shipped. The baseline runs the same way, in the same rounds.
 IMPORT_BASELINE = "import boto3\nfrom aws_lambda_powertools import Logger"
+# Each event-facing function's floor: what its stack makes every invocation import, whatever this code does
+# (issue 21: the import target is judged against it, as the baseline above could not be met with them).
+IMPORT_FLOORS = {
+    "stream_consumer": IMPORT_BASELINE + "\nfrom pydantic import BaseModel\nimport aws_lambda_powertools.utilities.batch",
+    "webhook": IMPORT_BASELINE + "\nfrom pydantic import BaseModel\nimport aws_lambda_powertools.event_handler"
+               "\nimport aws_lambda_powertools.utilities.parameters\nfrom twilio.request_validator import RequestValidator",
+}
 IMPORT_FUNCTION = "import app"
 # CPU time, not wall time: importing is CPU work, and CPU time does not count the waits for the CPU that other
 # processes cause on a shared machine (Lambda gives the function its own share).
@@ -294,28 +302,33 @@ def import_lines(runs: int) -> list[str]:
     paths = {name: host_build.lambda_path(built, logical_id, runtime) for name, logical_id in BUILT.items()}
     events, first_words = first_invocation_events(ROOT / ".aws-sam" / "host" / "first-invocation")
     progress(f"import times, {runs} rounds of fresh interpreters")
-    samples: dict[str, list[float]] = {"baseline": []} | {name: [] for name in FUNCTIONS}
+    codes = {"baseline": IMPORT_BASELINE} | {name: IMPORT_FUNCTION for name in FUNCTIONS} | {
+        f"floor:{name}": IMPORT_FLOORS[name] for name in FUNCTIONS}
+    samples: dict[str, list[float]] = {name: [] for name in codes}
     firsts: dict[str, list[list[float]]] = {name: [] for name in FUNCTIONS}
     for _ in range(runs):  # interleaved, so that a busy machine slows all of them alike
-        for name in samples:
-            code = IMPORT_BASELINE if name == "baseline" else IMPORT_FUNCTION
-            samples[name] += lambda_python(paths.get(name, paths["stream_consumer"]), TIMED.format(code=code))
+        for name, code in codes.items():
+            # Each floor in its own function's build: the same interpreter conditions as the function.
+            path = paths.get(name.removeprefix("floor:"), paths["stream_consumer"])
+            samples[name] += lambda_python(path, TIMED.format(code=code))
         for name in FUNCTIONS:
             firsts[name].append(first_invocation(paths[name], events[name]))
     baseline = statistics.median(samples["baseline"])
     lines = [f"Cold start as shipped (sam build output, no bytecode writes; median of {runs} fresh interpreters): "
              f"boto3 + Powertools Logger {1000 * baseline:.0f} ms"]
-    measured, first = {}, {}
+    measured, first, floors = {}, {}, {}
     for name in FUNCTIONS:
         seconds = measured[name] = statistics.median(samples[name])
+        floor = floors[name] = statistics.median(samples[f"floor:{name}"])
         first[name] = {"init": statistics.median(run[0] for run in firsts[name]),
                        "invocation": statistics.median(run[1] for run in firsts[name]),
                        "total": statistics.median(sum(run) for run in firsts[name])}
-        lines.append(f"  {BUILT[name]} (functions/{name}/app.py): {1000 * seconds:.0f} ms = {seconds / baseline:.2f}x; "
+        lines.append(f"  {BUILT[name]} (functions/{name}/app.py): {1000 * seconds:.0f} ms = {seconds / baseline:.2f}x, "
+                     f"{seconds / floor:.2f}x its stack's floor ({1000 * floor:.0f} ms); "
                      f"init + first invocation {1000 * first[name]['total']:.0f} ms (import {1000 * first[name]['init']:.0f}"
                      f" + invocation {1000 * first[name]['invocation']:.0f})")
     lines.append(f"  first invocation: {first_words}")
-    results.imports(runs, baseline, measured, first, first_words)
+    results.imports(runs, baseline, measured, first, first_words, floors)
     lines.append("  where it goes (each step after the previous ones, median):")
     steps = [lambda_python(paths["webhook"], STEPS_SCRIPT.format(codes=[code for _, code in IMPORT_STEPS]))
              for _ in range(runs)]
@@ -382,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nResults written to {results.RESULTS.relative_to(ROOT)} and {results.DOC.relative_to(ROOT)}")
     print(f"\nTargets: 1,000-record batch >= {TARGETS['events_per_s']:,} events/s and >= {TARGETS['vs_naive']}x naive; "
           f"<= {TARGETS['requests_per_event']} AWS requests/event; webhook p99 <= {TARGETS['webhook_p99_s']} s; "
-          f"imports <= {TARGETS['import_ratio']}x boto3 + Logger; 10,000-record batch peak <= {TARGETS['peak_mb_10000']} MB; "
+          f"imports <= {TARGETS['floor_ratio']}x the stack's floor; 10,000-record batch peak <= {TARGETS['peak_mb_10000']} MB; "
           f"<= {TARGETS['wru_per_event']} WRU/event and <= ${TARGETS['dollars_per_million']:.2f} per million events through each door")
     return 0
 

@@ -281,6 +281,8 @@ class BrandResource(Resource):
     """A2P brands, through the BrandRegistration resource (Messaging v1 `a2p/BrandRegistrations`, `BN…`)."""
 
     STATUSES = {"APPROVED": "registered", "FAILED": "failed"}  # PENDING, IN_REVIEW…: still waiting
+    # How the events spell the status in `brandstatus` (seed 003's samples): a correction says the same.
+    EVENT_WORDS = {"APPROVED": "registered", "FAILED": "registration_failed"}
 
     def fetch(self, twilio: Twilio, entity_id: str, data: dict[str, Any], account_sid: str | None,
               deadline: float) -> Truth:
@@ -289,7 +291,7 @@ class BrandResource(Resource):
 
     def truth(self, brand: Any) -> Truth:
         return Truth(self.STATUSES.get(brand.status), brand.date_updated,
-                     {"accountsid": brand.account_sid, "brandstatus": brand.status,
+                     {"accountsid": brand.account_sid, "brandstatus": self.EVENT_WORDS.get(brand.status, brand.status),
                       "updateddate": epoch_ms(brand.date_updated)})
 
 
@@ -308,6 +310,8 @@ class CampaignResource(Resource):
     # other word (a suspension, say) has no event type in the family that would mean the same: nothing
     # is corrected.
     STATUSES = {"VERIFIED": "approved", "FAILED": "failed", "IN_PROGRESS": "submitted", "PENDING": "submitted"}
+    # How the events spell it in `campaignregistrationstatus` (seed 003's samples): a correction says the same.
+    EVENT_WORDS = {"VERIFIED": "success", "FAILED": "failure", "IN_PROGRESS": "pending", "PENDING": "pending"}
 
     def fetch(self, twilio: Twilio, entity_id: str, data: dict[str, Any], account_sid: str | None,
               deadline: float) -> Truth:
@@ -327,7 +331,8 @@ class CampaignResource(Resource):
         return self.truth(found[0])
 
     def truth(self, campaign: Any) -> Truth:
-        data = {"accountsid": campaign.account_sid, "campaignregistrationstatus": campaign.campaign_status,
+        status = campaign.campaign_status or ""
+        data = {"accountsid": campaign.account_sid, "campaignregistrationstatus": self.EVENT_WORDS.get(status, status),
                 "updateddate": epoch_ms(campaign.date_updated)}
         if campaign.campaign_id:
             data["externalcampaignid"] = campaign.campaign_id

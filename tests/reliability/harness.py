@@ -12,7 +12,9 @@ import argparse
 import base64
 import json
 import os
+from collections.abc import Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import boto3
@@ -307,10 +309,10 @@ def b64(raw: bytes) -> str:
 # ---- one moto world per module, reset between histories or tests ----------------------------
 
 class World:
-    def __init__(self, consumer, webhook):
+    def __init__(self, consumer, webhook, parameters: dict[str, str] | None = None):
         from twilio_sink import aws, config, pipeline
 
-        self.stack = Stack(LOCAL_TEST_AUTH_TOKEN)
+        self.stack = Stack(LOCAL_TEST_AUTH_TOKEN, parameters=parameters)
         os.environ.update(self.stack.env)
         aws.reset_clients()
         config.settings.cache_clear()
@@ -340,15 +342,22 @@ class World:
         self.stack.sqs.send_message(QueueUrl=self.failure_queue, MessageBody=body)
 
 
-@pytest.fixture(scope="module")
-def world(consumer, webhook):
+@contextmanager
+def moto_world(consumer, webhook, parameters: dict[str, str] | None = None) -> Iterator[World]:
+    """A World on the template's stack with these parameters; the core's cached clients dropped after."""
     with mock_aws():
-        yield World(consumer, webhook)
+        yield World(consumer, webhook, parameters)
     from twilio_sink import aws, config, pipeline
 
     aws.reset_clients()
     config.settings.cache_clear()
     pipeline.default_pipeline.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def world(consumer, webhook):
+    with moto_world(consumer, webhook) as built:
+        yield built
 
 
 def redrive_args(**overrides) -> argparse.Namespace:

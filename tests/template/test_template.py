@@ -453,6 +453,25 @@ def test_notification_topic_is_encrypted(template):
     assert topic["Properties"]["KmsMasterKeyId"] == "alias/aws/sns"
 
 
+@pytest.mark.parametrize("fifo", ["false", "true"])
+def test_the_fifo_option_makes_the_notification_topic_a_fifo_topic_with_explicit_deduplication(fifo):
+    from sink_local.stack import STACK_NAME, Template
+
+    template = Template(overrides={"NotificationTopicFifo": fifo})
+    assert template.body["Parameters"]["NotificationTopicFifo"]["Default"] == "false"  # standard: every subscriber kind
+    props = {name: template.evaluate(value) for name, value in template.resources["NotificationTopic"]["Properties"].items()}
+    if fifo == "false":
+        assert {name for name, value in props.items() if value is not None} == {"DisplayName", "KmsMasterKeyId"}
+        return
+    # SNS's mark of a FIFO topic is its name, which the functions read from TOPIC_ARN (twilio_sink/notify.py).
+    assert props["TopicName"] == f"{STACK_NAME}-notifications.fifo"
+    assert props["FifoTopic"] is True
+    # The functions send each entry's MessageDeduplicationId: the change's identity, not a hash of its bytes.
+    assert props["ContentBasedDeduplication"] is False
+    assert props["FifoThroughputScope"] == "MessageGroup"
+    assert props["KmsMasterKeyId"] == "alias/aws/sns"
+
+
 @pytest.mark.parametrize("logical_id", ["DeadLetterQueue", "StreamFailureQueue"])
 def test_queues(template, logical_id):
     queue = template["Resources"][logical_id]

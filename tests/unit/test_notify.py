@@ -9,7 +9,7 @@ import json
 from botocore.exceptions import ClientError
 
 from twilio_sink.lifecycle import Notification
-from twilio_sink.notify import PUBLISH_BATCH_BYTES, Notifier
+from twilio_sink.notify import PUBLISH_BATCH_BYTES, Notifier, deduplication_id, message_group_id
 
 
 class RecordingSns:
@@ -92,3 +92,41 @@ def test_no_request_starts_once_the_lease_is_over_not_even_within_a_series():
     assert [names(request) for request in sns.requests] == [[f"long-{i}" for i in range(10)]]
     assert delivered.published == {"long": [f"long-{i}" for i in range(10)]}
     assert type(delivered.errors["long"]).__name__ == "LeaseOver"
+
+
+class CapturingSns(RecordingSns):
+    def __init__(self):
+        super().__init__()
+        self.entries: list[dict] = []
+
+    def publish_batch(self, TopicArn, PublishBatchRequestEntries):
+        self.entries.extend(PublishBatchRequestEntries)
+        return super().publish_batch(TopicArn, PublishBatchRequestEntries)
+
+
+def test_a_fifo_topic_gets_the_entity_as_group_and_the_change_as_deduplication_id():
+    streams = {"message#MM1": notes("m1", 12), "message#MM2": notes("m2", 2)}
+    fifo, again, standard = CapturingSns(), CapturingSns(), CapturingSns()
+    Notifier("arn:aws:sns:us-east-1:123456789012:t.fifo", fifo).publish_in_order(streams)
+    Notifier("arn:aws:sns:us-east-1:123456789012:t.fifo", again).publish_in_order(streams)
+    Notifier("arn:aws:sns:us-east-1:123456789012:t", standard).publish_in_order(streams)
+    assert [e["MessageGroupId"] for e in fifo.entries if json.loads(e["Message"])["n"].startswith("m1")] == \
+        ["message#MM1"] * 12
+    ids = [e["MessageDeduplicationId"] for e in fifo.entries]
+    # One id per change, within SNS's 128 characters, and the same when the change is published again
+    assert len(set(ids)) == 14 and all(len(i) <= 128 for i in ids)
+    assert sorted(ids) == sorted(e["MessageDeduplicationId"] for e in again.entries)
+    # A standard topic refuses these fields: none is sent to it
+    assert not any({"MessageGroupId", "MessageDeduplicationId"} & set(e) for e in standard.entries)
+
+
+def test_the_same_order_key_on_two_entities_is_two_changes():
+    one = notes("x", 1)[0]
+    assert deduplication_id("message#MM1", one) != deduplication_id("message#MM2", one)
+
+
+def test_an_entity_sns_would_refuse_as_group_id_gets_a_stable_digest():
+    assert message_group_id("message#MM1") == "message#MM1"
+    for odd in ("conversation#" + "x" * 200, "participant#café", "a b"):
+        assert message_group_id(odd) == message_group_id(odd) != odd
+        assert len(message_group_id(odd)) <= 128 and message_group_id(odd).isascii()

@@ -8,6 +8,7 @@ and indexes, the stream's mode), and each function's environment is its template
 
 import importlib.util
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,7 +86,7 @@ class Template:
         return bool(self.evaluate(self.body["Conditions"][name]))
 
     def evaluate(self, value: Any, resolve_resource=None) -> Any:
-        """A value with Ref (parameters, pseudo parameters, resources), GetAtt, If, Equals, Not resolved."""
+        """A value with Ref (parameters, pseudo parameters, resources), GetAtt, If, Equals, Not, Sub resolved."""
         if isinstance(value, list):
             return [self.evaluate(v, resolve_resource) for v in value]
         if not isinstance(value, dict):
@@ -98,6 +99,8 @@ class Template:
                 return self.parameter(argument)
             if argument == "AWS::Region":
                 return REGION
+            if argument == "AWS::StackName":
+                return STACK_NAME
             if argument == "AWS::NoValue":
                 return None
             if resolve_resource is None:
@@ -117,6 +120,8 @@ class Template:
             return not self.evaluate(argument[0], resolve_resource)
         if function == "Condition":
             return self.condition(argument)
+        if function == "Fn::Sub" and isinstance(argument, str):
+            return re.sub(r"\$\{([\w:]+)\}", lambda name: str(self.evaluate({"Ref": name[1]}, resolve_resource)), argument)
         return value
 
 
@@ -136,8 +141,12 @@ class Stack:
         self.kinesis = self.client("kinesis")
         self.physical: dict[str, dict[str, str]] = {}  # logical id -> {"Ref": …, attribute: …}
         self._create(auth_token)
-        # Notifications are observed the way a subscriber would: an SQS queue subscribed to the topic.
-        self.subscriber_url = self.sqs.create_queue(QueueName=f"{STACK_NAME}-subscriber")["QueueUrl"]
+        # Notifications are observed the way a subscriber would: an SQS queue subscribed to the topic,
+        # a FIFO queue for a FIFO topic (the subscriber that keeps its order and deduplication).
+        subscriber = {"QueueName": f"{STACK_NAME}-subscriber"}
+        if self.topic_arn.endswith(".fifo"):
+            subscriber = {"QueueName": f"{STACK_NAME}-subscriber.fifo", "Attributes": {"FifoQueue": "true"}}
+        self.subscriber_url = self.sqs.create_queue(**subscriber)["QueueUrl"]
         subscriber_arn = self._queue_arn(self.subscriber_url)
         self.sns.subscribe(TopicArn=self.topic_arn, Protocol="sqs", Endpoint=subscriber_arn)
         # What the in-process tests need of both functions' environments (not Powertools' settings).
@@ -173,8 +182,14 @@ class Stack:
         return {"Ref": name, "Arn": arn}
 
     def _topic(self, logical_id: str, props: dict, _token: str) -> dict:
-        name = self._name(logical_id)
-        return {"Ref": self.sns.create_topic(Name=name)["TopicArn"], "TopicName": name}
+        name = self.template.evaluate(props.get("TopicName")) or self._name(logical_id)
+        # The FIFO settings, as the template gives them (absent for a standard topic).
+        attributes = {
+            attribute: str(value).lower() if isinstance(value, bool) else str(value)
+            for attribute in ("FifoTopic", "ContentBasedDeduplication", "FifoThroughputScope")
+            if (value := self.template.evaluate(props.get(attribute))) is not None
+        }
+        return {"Ref": self.sns.create_topic(Name=name, Attributes=attributes)["TopicArn"], "TopicName": name}
 
     def _queue(self, logical_id: str, props: dict, _token: str) -> dict:
         name = self._name(logical_id)

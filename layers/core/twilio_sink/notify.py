@@ -4,8 +4,14 @@ A batch's notifications are packed across entities into `PublishBatch` requests 
 256 KiB), each entity's notifications kept together and in order, so a batch of a thousand
 changes costs about a hundred requests instead of one per entity. An entity with more than ten
 notifications gets a chain of requests sent one after another; everything else runs concurrently.
+
+A FIFO topic (its name ends in `.fifo`: SNS's own mark, so nothing else has to say so) gets each
+entry's `MessageGroupId`, the entity, and `MessageDeduplicationId`, the change's identity: SNS then
+delivers an entity's changes in order and drops a repeat of one within five minutes.
 """
 
+import hashlib
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
@@ -15,6 +21,8 @@ from .lifecycle import Notification
 
 PUBLISH_BATCH_LIMIT = 10
 PUBLISH_BATCH_BYTES = 256 * 1024
+# SNS's rule for MessageGroupId: 1-128 characters, ASCII letters, digits and punctuation.
+_GROUP_ID = re.compile(r"[!-~]{1,128}")
 
 Entry = tuple[str, Notification]  # (series: whose notifications must stay in order, notification)
 
@@ -40,6 +48,7 @@ class Notifier:
     def __init__(self, topic_arn: str, client):
         self.topic_arn = topic_arn
         self.client = client
+        self.fifo = topic_arn.endswith(".fifo")
 
     def publish_in_order(self, by_entity: dict[str, list[Notification]],
                          run: Callable[[Callable, Iterable], Iterable] = map,
@@ -68,7 +77,7 @@ class Notifier:
                     stopped.add(series)
                 continue
             try:
-                succeeded = self._publish_batch([note for _, note in entries])
+                succeeded = self._publish_batch(entries)
             except AWS_ERRORS as error:
                 for series, _ in entries:
                     outcome.errors.setdefault(series, error)
@@ -84,22 +93,44 @@ class Notifier:
                     stopped.add(series)
         return outcome
 
-    def _publish_batch(self, notifications: list[Notification]) -> set[int]:
+    def _publish_batch(self, entries: list[Entry]) -> set[int]:
         response = self.client.publish_batch(
             TopicArn=self.topic_arn,
-            PublishBatchRequestEntries=[
-                {
-                    "Id": str(index),
-                    "Message": notification.body,
-                    "MessageAttributes": {
-                        name: {"DataType": "String", "StringValue": value}
-                        for name, value in notification.attributes.items()
-                    },
-                }
-                for index, notification in enumerate(notifications)
-            ],
+            PublishBatchRequestEntries=[self._entry(index, series, note) for index, (series, note) in enumerate(entries)],
         )
         return {int(entry["Id"]) for entry in response.get("Successful", [])}
+
+    def _entry(self, index: int, series: str, notification: Notification) -> dict:
+        entry = {
+            "Id": str(index),
+            "Message": notification.body,
+            "MessageAttributes": {
+                name: {"DataType": "String", "StringValue": value}
+                for name, value in notification.attributes.items()
+            },
+        }
+        if self.fifo:
+            entry["MessageGroupId"] = message_group_id(series)
+            entry["MessageDeduplicationId"] = deduplication_id(series, notification)
+        return entry
+
+
+def message_group_id(series: str) -> str:
+    """The entity (`<entity>#<id>`) itself when SNS accepts it as a group id, else a digest of it."""
+    return series if _GROUP_ID.fullmatch(series) else _digest(series)
+
+
+def deduplication_id(series: str, notification: Notification) -> str:
+    """The applied change's identity: its entity and order key (which ends in the event id).
+
+    The same for every publish of that change (a retry, a take-over, a republish after a crash
+    between publish and record), different for any other change: a digest, as SNS takes 128 characters.
+    """
+    return _digest(f"{series}|{notification.key}")
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _size(notification: Notification) -> int:

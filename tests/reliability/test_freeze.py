@@ -24,7 +24,6 @@ import sys
 import threading
 import time
 import urllib.request
-from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
@@ -33,11 +32,9 @@ from werkzeug.serving import make_server
 from sink_dev.paths import ROOT
 from sink_dev.samples import LOCAL_TEST_AUTH_TOKEN, webhook_body
 from sink_local.stack import FAKE_CREDENTIALS, Stack
-from tests.integration.test_delivery_guarantees import entity_key, precedence, status_of
 from tests.reliability.freeze_worker import POINTS
-from tests.reliability.test_parallel_doors import AtomicCalls
+from tests.reliability.test_parallel_doors import AtomicCalls, check_against_the_model
 from tests.support import factories as f
-from tests.support.expectations import unpublished
 
 MESSAGES = 10
 # Short enough that the deadline passes before any work is done: the answer comes first.
@@ -218,22 +215,3 @@ def claims(stack: Stack) -> dict[str, dict[str, str]]:
     return {pk: state.get("claims", {}) for pk, state in stack.states().items()}
 
 
-def check_against_the_model(stack: Stack, events: list[dict]) -> None:
-    by_entity: dict[str, list[dict]] = defaultdict(list)
-    for event in events:
-        by_entity[entity_key(event)].append(event)
-    by_id = {event["id"]: event for event in events}
-    states, notes = stack.states(), stack.notifications()
-    twice = sorted(event_id for event_id, count in Counter(n["event_id"] for n in notes).items() if count > 1)
-    assert not twice, f"{len(twice)} of {len(set(by_id))} changes published more than once"
-    for pk, own in by_entity.items():
-        winner = max(own, key=precedence)
-        assert (states[pk]["event_id"], states[pk]["status"]) == (winner["id"], status_of(winner)), pk
-        assert {item["event_id"] for item in stack.history(pk)} == {e["id"] for e in own}, pk
-    published: dict[str, list[dict]] = defaultdict(list)
-    for note in notes:
-        published[f"{note['entity']}#{note['id']}"].append(note)
-    for pk in by_entity:
-        chain = sorted(published[pk], key=lambda n: precedence(by_id[n["event_id"]]))
-        assert [n["previous_status"] for n in chain] == [None] + [n["status"] for n in chain[:-1]], pk
-    assert unpublished(stack) == set() and stack.dead_letters() == []

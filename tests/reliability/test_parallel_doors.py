@@ -142,14 +142,15 @@ def check_against_the_model(stack: Stack, events: list[dict]) -> None:
         by_entity[entity_key(event)].append(event)
     by_id = {event["id"]: event for event in events}
     states, notes = stack.states(), stack.notifications()
+    # no event published twice (checked first: the count says how bad an interleaving was)
+    twice = sorted(event_id for event_id, count in Counter(n["event_id"] for n in notes).items() if count > 1)
+    assert not twice, (f"{len(twice)} of {len(by_id)} changes published more than once, "
+                       f"e.g. {[by_id[i]['data'] for i in twice[:3]]}")
     # each entity ends on its precedence winner, with every event in its history
     for pk, own in by_entity.items():
         winner = max(own, key=precedence)
         assert (states[pk]["event_id"], states[pk]["status"]) == (winner["id"], status_of(winner)), pk
         assert {item["event_id"] for item in stack.history(pk)} == {e["id"] for e in own}, pk
-    # no event published twice
-    twice = [event_id for event_id, count in Counter(n["event_id"] for n in notes).items() if count > 1]
-    assert not twice, f"{len(twice)} changes published more than once, e.g. {[by_id[i]['data'] for i in twice[:3]]}"
     # each entity's notifications chain from null to its winner, in precedence order
     published: dict[str, list[dict]] = defaultdict(list)
     for note in notes:

@@ -8,8 +8,8 @@ from sink_dev.samples import load_samples
 from tests.support import factories as f
 from tests.support.expectations import emitted
 from twilio_sink.envelope import CloudEvent, Poison, parse_timestamp
-from twilio_sink.families.base import NOT_AN_ACCOUNT_SID
 from twilio_sink.registry import FAMILIES, accounts_named, dataschema, route
+from twilio_sink.sids import NOT_AN_ACCOUNT_SID
 
 PM = "com.twilio.messaging.message."
 CALL = "com.twilio.voice.status-callback.call."

@@ -14,12 +14,13 @@ from tqdm import tqdm
 
 from sink_ops import stack
 from twilio_sink import aws
-from twilio_sink.accounts import AccountRule, parse_account_sids
+from twilio_sink.accounts import AccountRule
 from twilio_sink.dead_letters import DeadLetterQueue
 from twilio_sink.inbound import Received
 from twilio_sink.notify import Notifier
 from twilio_sink.observability import logger, metrics
 from twilio_sink.pipeline import Outcome, Pipeline
+from twilio_sink.sids import parse_account_sids
 from twilio_sink.store import StatusStore
 
 # Stack output -> option name (and attribute of `Resources`).

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .envelope import Poison, PoisonReason
-from .families.base import ACCOUNT_SID, NOT_AN_ACCOUNT_SID
 from .observability import MetricUnit, metrics
+from .sids import NOT_AN_ACCOUNT_SID
 
 
 @dataclass(frozen=True)
@@ -67,13 +67,3 @@ class AccountRule:
 def _refuse(detail: str) -> None:
     metrics.add_metric(name="ForeignAccountEvents", unit=MetricUnit.Count, value=1)
     raise Poison(PoisonReason.FOREIGN_ACCOUNT, detail)
-
-
-def parse_account_sids(text: str) -> tuple[str, ...]:
-    """The comma-separated SIDs of the template's TwilioAccountSids parameter, in order (the first is the
-    main account: its token is the secret's `auth_token`); anything else fails."""
-    sids = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
-    wrong = [sid for sid in sids if not ACCOUNT_SID.fullmatch(sid)]
-    if wrong:
-        raise ValueError(f"{len(wrong)} value(s) are not account SIDs (AC followed by 32 lowercase hex digits)")
-    return sids

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .accounts import parse_account_sids
+from .sids import parse_account_sids
 
 
 class Settings(BaseModel):

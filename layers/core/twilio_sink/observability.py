@@ -3,6 +3,7 @@
 import json
 import logging
 from collections import Counter
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -41,10 +42,12 @@ def log_aws_failure(step: str, error: BaseException, items: int) -> None:
                    extra={"step": step, "error": type(error).__name__, "code": code, "items": items})
 
 
-def emit_batch_metrics(received: list, counts: Counter, dead_letters: int, failed: int) -> None:
-    """One batch's metrics: what arrived, what it changed, what was published, dead-lettered, retried."""
-    from .registry import BY_TYPE  # the registry imports every family: not needed by the other users
+def emit_batch_metrics(received: list, counts: Counter, dead_letters: int, failed: int,
+                       known_types: Collection[str]) -> None:
+    """One batch's metrics: what arrived, what it changed, what was published, dead-lettered, retried.
 
+    `known_types`: the registry's; only those become `EventsByType` dimensions.
+    """
     for name, value in (
         ("EventsReceived", len(received)),
         ("EventsApplied", counts["applied"]),
@@ -60,7 +63,7 @@ def emit_batch_metrics(received: list, counts: Counter, dead_letters: int, faile
         return
     # Only known types become dimensions: an arbitrary `type` must not mint new metrics.
     by_type = Counter(item.event.type for item in received
-                      if item.event is not None and item.poison is None and item.event.type in BY_TYPE)
+                      if item.event is not None and item.poison is None and item.event.type in known_types)
     for event_type, count in by_type.items():
         with single_metric(name="EventsByType", unit=MetricUnit.Count, value=count,
                            default_dimensions=metrics.default_dimensions) as metric:

@@ -43,7 +43,7 @@ from .lifecycle import PUBLISHED, Change, Claim, Current, Notification, Plan, pl
 from .notify import Notifier
 from .observability import emit_batch_metrics, emit_outcome_metrics, log_aws_failure, logger
 from .outcomes import LATENCY_FROM, Tally
-from .registry import family_of, route
+from .registry import BY_TYPE, family_of, route
 from .store import (
     BATCH_GET_LIMIT,
     BATCH_WRITE_LIMIT,
@@ -169,7 +169,7 @@ class Pipeline:
             wait([letters])  # nothing of the run outlives it
         outcome.failed |= failed_history | letters.result()
         emit_batch_metrics(received, outcome.counts, dead_letters=len(outcome.dead_letters),
-                           failed=len(outcome.failed))
+                           failed=len(outcome.failed), known_types=BY_TYPE)
         return outcome
 
     def _past(self, deadline: float | None) -> bool:

@@ -29,7 +29,7 @@ from twilio.request_validator import (
 )
 
 from . import aws
-from .accounts import ACCOUNT_SID
+from .sids import ACCOUNT_SID
 
 SIGNATURE_HEADER = "x-twilio-signature"
 BODY_HASH_PARAMETER = "bodySHA256"

@@ -1,6 +1,5 @@
 """What every family declares; the registry, the set-up and status commands and the docs need nothing else."""
 
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -11,14 +10,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, ValidatorFunctionWr
 
 from ..envelope import CloudEvent, parse_timestamp
 from ..lifecycle import key
-
-# Twilio's Account SIDs: "AC" and 32 lowercase hex digits.
-ACCOUNT_SID = re.compile(r"AC[0-9a-f]{32}")
-# Every `/Accounts/<segment>` of a source names an account: a segment that is no Account SID names one
-# this stack cannot accept.
-SOURCE_ACCOUNT = re.compile(r"/Accounts/([^/]*)")
-# What an account field holding anything but an Account SID names: no account, so it vouches for nothing.
-NOT_AN_ACCOUNT_SID = "(not an account SID)"
+from ..sids import ACCOUNT_SID, NOT_AN_ACCOUNT_SID, SOURCE_ACCOUNT
 
 
 class Places:

@@ -8,7 +8,8 @@ from typing import Annotated
 
 from ..envelope import CloudEvent, Identifier
 from ..lifecycle import key
-from .base import ACCOUNT_SID, Family, Payload, Places, event_types
+from ..sids import ACCOUNT_SID
+from .base import Family, Payload, Places, event_types
 
 TYPE = "com.twilio.eventstreams.test-event"
 

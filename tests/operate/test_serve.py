@@ -44,13 +44,14 @@ def served(tmp_path):
         process.communicate()
 
 
-def show(state_file, entity: str, entity_id: str, capsys) -> tuple[int, str]:
-    """`sink_ops.status show`, retried while the event is on its way (the stream is polled)."""
+def show(state_file, entity: str, entity_id: str, capsys, *expected: str) -> tuple[int, str]:
+    """`sink_ops.status show`, retried while the event is on its way (the stream is polled) until it shows
+    every `expected` text: the state is written before the history, so a read between them lacks it."""
     deadline = time.monotonic() + ARRIVAL_SECONDS
     while True:
         code = status.main(["--state-file", str(state_file), "show", entity, entity_id])
         out = capsys.readouterr().out
-        if code == 0 or time.monotonic() > deadline:
+        if (code == 0 and all(text in out for text in expected)) or time.monotonic() > deadline:
             return code, out
         time.sleep(0.3)
 
@@ -83,9 +84,9 @@ def test_signed_post_and_stream_record_reach_the_status_command_then_ctrl_c_stop
     kinesis.put_record(StreamName=state["stream_name"], Data=kinesis_payload(message(
         "delivered", message_id="MMwebhook", seconds=5, operation_id="OPserve")), PartitionKey="MMwebhook")
 
-    code, out = show(state_file, "operation", "OPserve", capsys)
+    code, out = show(state_file, "operation", "OPserve", capsys, "operation OPserve: processing", "kinesis")
     assert code == 0 and "operation OPserve: processing" in out and "kinesis" in out
-    code, out = show(state_file, "message", "MMwebhook", capsys)
+    code, out = show(state_file, "message", "MMwebhook", capsys, "webhook")
     assert code == 0 and "webhook" in out
     assert status.main(["--state-file", str(state_file), "operation", "OPserve"]) == 0
     listed = capsys.readouterr().out

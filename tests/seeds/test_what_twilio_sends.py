@@ -173,6 +173,30 @@ def test_a_source_naming_two_accounts_is_foreign_even_when_the_first_is_ours(sta
     assert (letter["event_id"], letter["event_type"]) == (event["id"], event["type"])
 
 
+@pytest.mark.parametrize(("source", "origin", "refuse", "owner"), [
+    # A webhook letter replays under the account whose token signed its delivery, else the main one
+    ("webhook", {"request_id": "r1", "index": 0, "signed_by": SAMPLE_SUBACCOUNT_SID}, "", SAMPLE_SUBACCOUNT_SID),
+    ("webhook", {"request_id": "r1", "index": 0}, "", SAMPLE_ACCOUNT_SID),
+    # A stream letter as the consumer admits it: two accounts accepted, so none is recorded...
+    ("kinesis", {"sequence_number": "1", "shard_id": "shardId-0"}, "", None),
+    # ...or refused, when the stack is strict (its StreamEventsWithoutAccount output)
+    ("kinesis", {"sequence_number": "1", "shard_id": "shardId-0"}, "refuse", "foreign_account"),
+])
+def test_replay_admits_an_event_naming_no_account_as_its_door_did(source, origin, refuse, owner):
+    from sink_ops import recovery, replay
+    from twilio_sink.dead_letters import DeadLetter
+
+    letter = DeadLetter.build(json.dumps(UNNAMED), reason="invalid_payload", detail="fixed since", source=source,
+                              received_at="2026-01-01T00:00:00.000000Z", origin=origin)
+    resources = recovery.Resources("table", "topic", "queue", "failures", f"{SAMPLE_ACCOUNT_SID},{SAMPLE_SUBACCOUNT_SID}",
+                                   stream_events_without_account=refuse)
+    [item] = replay.rebuild(letter, resources)
+    if owner == "foreign_account":
+        assert item.poison is not None and item.poison.reason == "foreign_account"
+    else:
+        assert item.poison is None and item.account == owner
+
+
 # ---- 1. the type routes; dataschema informs -----------------------------------------------------------
 
 @pytest.mark.parametrize(("dataschema", "unlisted"), [

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any, Literal
 
 from . import aws
@@ -93,7 +94,7 @@ class Check:
     keyless: str | None = None  # unreachable for want of an API key: the account ("" when none is known)
     account: str | None = None  # the account the sink recorded for the entity: Twilio is asked as it
 
-    @property
+    @cached_property
     def data(self) -> dict[str, Any]:
         return json.loads(self.item.get("data") or "{}")
 

@@ -105,7 +105,8 @@ def _route(family: Family, event: CloudEvent, account: str | None) -> Change:
             raise Poison(PoisonReason.INVALID_PAYLOAD, f"time: missing, and no timestamp in data (read: {fields})")
         event = event.model_copy(update={"time": moment})
     status = family.status(event.type, data)
-    account = family.account_sid(event) or account
+    # Admitted events carry the account their admission read (accounts.AccountRule): not read again.
+    account = account or family.account_sid(event)
     return Change(
         entity=family.entity,
         entity_id=family.entity_id(event, data),

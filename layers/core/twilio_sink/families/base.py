@@ -140,19 +140,18 @@ class Family[Data: Payload](ABC):
         Read from the raw payload, so it answers before validation and never raises: the allow-list
         asks it of every event, and the state item records the first Account SID among them.
         """
-        named = []
-        for path in self.account_fields:
-            value = _path(event.data, path)
-            if value is not None:
-                named.append(value if isinstance(value, str) and ACCOUNT_SID.fullmatch(value) else NOT_AN_ACCOUNT_SID)
         # Every `/Accounts/…` segment: a source naming two accounts names two.
-        named.extend(sid if ACCOUNT_SID.fullmatch(sid) else NOT_AN_ACCOUNT_SID for sid in SOURCE_ACCOUNT.findall(event.source))
-        return named
+        return self._payload_accounts(event.data) + [
+            sid if ACCOUNT_SID.fullmatch(sid) else NOT_AN_ACCOUNT_SID for sid in SOURCE_ACCOUNT.findall(event.source)]
 
     def payload_account(self, data: dict[str, Any]) -> str | None:
         """The first Account SID the payload's account fields name (a stored payload has no `source`)."""
-        return next((value for path in self.account_fields
-                     if isinstance(value := _path(data, path), str) and ACCOUNT_SID.fullmatch(value)), None)
+        return next((name for name in self._payload_accounts(data) if name != NOT_AN_ACCOUNT_SID), None)
+
+    def _payload_accounts(self, data: dict[str, Any]) -> list[str]:
+        """What each account field present in `data` names, in `account_fields` order."""
+        return [value if isinstance(value, str) and ACCOUNT_SID.fullmatch(value) else NOT_AN_ACCOUNT_SID
+                for path in self.account_fields if (value := _path(data, path)) is not None]
 
     def account_sid(self, event: CloudEvent) -> str | None:
         """The Twilio account (or subaccount) the event belongs to, if it names one: recorded on the state."""

@@ -125,13 +125,13 @@ def test_the_queues_keep_messages_the_14_days_the_docs_say():
 
 
 def test_the_numbers_quoted_from_the_core_are_the_cores():
-    from twilio_sink import dead_letters, envelope, notify, pipeline, signature, store
+    from twilio_sink import claims, dead_letters, envelope, notify, pipeline, signature, store
 
     docs = everything()
     assert pipeline.WORKERS == 32 and "32 I/O threads" in docs and "32 at a time" in docs
     assert store.BATCH_GET_LIMIT == 100 and "one `BatchGetItem` per 100 entities" in docs
     assert store.BATCH_WRITE_LIMIT == 25 and "`BatchWriteItem`, 25 per request" in docs
-    assert pipeline.CLOCK_SKEW_SECONDS == 2 and "2 s for clocks that disagree" in docs
+    assert claims.CLOCK_SKEW_SECONDS == 2 and "2 s for clocks that disagree" in docs
     assert notify.PUBLISH_BATCH_LIMIT == 10 and "packed ten per request" in docs
     assert signature.SECRET_MAX_AGE_SECONDS == 300 and "5 minutes" in docs
     assert envelope.MAX_EVENT_BYTES == 64_000 and "over 64,000 bytes" in docs

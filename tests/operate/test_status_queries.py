@@ -4,14 +4,15 @@ import boto3
 
 from sink_dev.samples import SAMPLE_ACCOUNT_SID, SAMPLE_SUBACCOUNT_SID
 from sink_ops import status
-from sink_ops.status import StatusTable, operation, show
+from sink_ops.status import operation, show
 from tests.support.factories import message
 from tests.support.factories import operation as operation_event
 from tests.support.sinks import consume
+from twilio_sink.store import StatusStore
 
 
-def table(stack) -> StatusTable:
-    return StatusTable(boto3.resource("dynamodb").Table(stack.table_name))
+def table(stack) -> StatusStore:
+    return StatusStore(stack.table_name, boto3.client("dynamodb"))
 
 
 def test_only_message_state_items_with_an_operation_are_in_the_index(stack, consumer, context):
@@ -24,9 +25,9 @@ def test_only_message_state_items_with_an_operation_are_in_the_index(stack, cons
         message("queued", message_id="MM4", operation_id="OP2"),
     ])
     assert response == {"batchItemFailures": []}
-    listed = table(stack).messages_of("OP1")
-    assert [(m["id"], m["status"]) for m in listed] == [("MM1", "sent")]
-    assert [m["id"] for m in table(stack).messages_of("OP2")] == ["MM4"]
+    listed = table(stack).of_operation("OP1")
+    assert [(m.id, m.status) for m in listed] == [("MM1", "sent")]
+    assert [m.id for m in table(stack).of_operation("OP2")] == ["MM4"]
     items = stack.items()
     assert {i["pk"] for i in items if "operation_id" in i} == {"message#MM1", "message#MM4"}
     assert all(i["sk"] == "state" for i in items if "operation_id" in i)  # history stays out of the index
@@ -55,8 +56,8 @@ def test_states_list_and_count_by_account(stack, consumer, context, capsys):
         operation_event("scheduled", operation_id="OP1"),
     ])
     # When listed by account, Then each account sees only its entities
-    assert [s["id"] for s in table(stack).states(account=first)] == ["MM1", "OP1"]  # OP1: the factory's source
-    assert [s["id"] for s in table(stack).states(entity="message", account=second)] == ["MM2"]
+    assert sorted(s.winner.id for s in table(stack).states(account=first)) == ["MM1", "OP1"]  # OP1: the factory's source
+    assert [s.winner.id for s in table(stack).states(entity="message", account=second)] == ["MM2"]
     assert table(stack).states(account="AC" + "9" * 32) == []
     # and the command prints them, and a per-account count
     assert status.main(["--table", stack.table_name, "list", "--account", second]) == 0

@@ -4,7 +4,10 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 from sink_dev.samples import SAMPLE_ACCOUNT_SID
+from twilio_sink.lifecycle import Plan
+from twilio_sink.notify import Notification, notification
 from twilio_sink.registry import BY_TYPE, dataschema
+from twilio_sink.state import EntityState, Recorded
 
 _ids = itertools.count(1)
 BASE_TIME = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
@@ -53,3 +56,15 @@ def brand(kind: str, brandsid: str = "BN1", seconds: float = 0, updateddate: int
 
 def phone_number(kind: str, phonenumbersid: str = "PN1", seconds: float = 0) -> dict:
     return cloudevent(A2P + kind, {"phonenumbersid": phonenumbersid, "phonenumber": "+15555550100"}, seconds)
+
+
+def stored(status: str, order_key: str, version: int, claims: dict | None = None) -> EntityState:
+    """A stored state as the precedence rules see it: its status, order key, version and claims."""
+    winner = Recorded("message", "MM-stored", status, "com.twilio.messaging.message.sent", "stored-event",
+                      "2025-01-01T00:00:00.000000Z", "{}")
+    return EntityState(winner, order_key, version, claims=claims or {})
+
+
+def notices(result: Plan) -> list[Notification]:
+    """The notifications a plan's write is to publish, in order."""
+    return [notification(change, previous) for change, previous in result.to_publish]

@@ -9,8 +9,10 @@ import pytest
 from sink_dev.samples import SAMPLE_ACCOUNT_SID
 from tests.support import factories as f
 from twilio_sink.envelope import CloudEvent
-from twilio_sink.lifecycle import Claim, Current, holder, notification, plan
+from twilio_sink.lifecycle import plan
+from twilio_sink.notify import notification
 from twilio_sink.registry import route
+from twilio_sink.state import Claim, holder
 
 
 def changes(*events):
@@ -29,7 +31,7 @@ def replay_one_by_one(events):
         result = plan(current, [change])
         if result.winner:
             applied.append(result.winner.status)
-            current = Current(result.winner.status, result.winner.order_key, (current.version + 1) if current else 1)
+            current = f.stored(result.winner.status, result.winner.order_key, (current.version + 1) if current else 1)
     return current, applied
 
 
@@ -102,21 +104,21 @@ def test_same_rank_and_time_is_decided_the_same_way_in_any_order():
 def test_a_repeated_event_changes_nothing_and_is_a_duplicate():
     queued = f.message("queued")
     first = plan(None, changes(queued))
-    stored = Current("queued", first.winner.order_key, 1)
+    stored = f.stored("queued", first.winner.order_key, 1)
     again = plan(stored, changes(queued, queued))
     assert again.applied == [] and len(again.duplicates) == 2 and again.stale == []
 
 
 def test_an_older_event_is_stale():
     delivered = changes(f.message("delivered", seconds=2))[0]
-    result = plan(Current("delivered", delivered.order_key, 3), changes(f.message("sent", seconds=1)))
+    result = plan(f.stored("delivered", delivered.order_key, 3), changes(f.message("sent", seconds=1)))
     assert result.winner is None and len(result.stale) == 1
 
 
 def test_previous_status_chains_through_the_applied_changes():
     result = plan(None, changes(f.message("queued", seconds=0), f.message("sent", seconds=1)))
     assert [(c.status, prev) for c, prev in result.applied] == [("queued", None), ("sent", "queued")]
-    stored = Current("sent", result.winner.order_key, 1)
+    stored = f.stored("sent", result.winner.order_key, 1)
     later = plan(stored, changes(f.message("delivered", seconds=2)))
     assert later.applied[0][1] == "sent"
 
@@ -138,17 +140,17 @@ def test_applied_changes_are_claimed_by_their_carrier_until_the_lease_ends():
 
 def test_a_redelivered_event_whose_claim_is_unpublished_is_published_again_by_its_own_carrier():
     queued = replace(changes(f.message("queued"))[0], carrier="kinesis:7")
-    stored = Current("queued", queued.order_key, 1, claims=claim(queued, None, "kinesis:7"))
+    stored = f.stored("queued", queued.order_key, 1, claims=claim(queued, None, "kinesis:7"))
     result = plan(stored, [queued, queued], now=NOW, until=LIVE + 5)
-    assert [n.body for n in result.notifications()] == [notification(queued, None).body]  # once
+    assert [n.body for n in f.notices(result)] == [notification(queued, None).body]  # once
     assert result.applied == [] and result.claims[queued.event.id].until == LIVE + 5  # renewed
 
 
 def test_a_published_claim_is_dropped_and_never_republished():
     queued, sent = changes(f.message("queued", seconds=0), f.message("sent", seconds=1))
-    stored = Current("queued", queued.order_key, 1, claims=claim(queued, None, queued.carrier))
+    stored = f.stored("queued", queued.order_key, 1, claims=claim(queued, None, queued.carrier))
     result = plan(stored, [queued, sent], published={queued.event.id}, now=NOW, until=LIVE)
-    assert result.republish == [] and result.published == {queued.event.id}
+    assert result.republish == [] and result.dropped == {queued.event.id}
     assert set(result.claims) == {sent.event.id}
 
 
@@ -157,21 +159,21 @@ def test_a_redelivered_event_that_is_now_stale_still_publishes_its_unpublished_c
     failed, delivered = (replace(c, carrier=f"kinesis:{i}") for i, c in
                          enumerate(changes(f.message("failed", seconds=0), f.message("delivered", seconds=1))))
     claims = claim(failed, None, "kinesis:0") | claim(delivered, "failed", "kinesis:1")
-    stored = Current("delivered", delivered.order_key, 1, claims=claims)
+    stored = f.stored("delivered", delivered.order_key, 1, claims=claims)
     # When Lambda bisects the retried batch and `failed` comes back alone, it is stale...
     alone = plan(stored, [failed], now=NOW, until=LIVE)
     assert len(alone.stale) == 1
     # ...but its own notification is published again (and only its own: `delivered` may be a live writer's)
-    assert [n.key for n in alone.notifications()] == [failed.order_key]
+    assert [n.key for n in f.notices(alone)] == [failed.order_key]
     # And redelivered together, in any order, both are republished in the order they were applied
     both = plan(stored, [delivered, failed], now=NOW, until=LIVE)
-    assert [n.key for n in both.notifications()] == [failed.order_key, delivered.order_key]
-    assert json.loads(both.notifications()[1].body)["previous_status"] == "failed"
+    assert [n.key for n in f.notices(both)] == [failed.order_key, delivered.order_key]
+    assert json.loads(f.notices(both)[1].body)["previous_status"] == "failed"
 
 
 def test_claims_of_events_not_redelivered_are_left_alone():
     queued, sent = changes(f.message("queued", seconds=0), f.message("sent", seconds=1))
-    stored = Current("queued", queued.order_key, 1, claims=claim(queued, None, "kinesis:1"))
+    stored = f.stored("queued", queued.order_key, 1, claims=claim(queued, None, "kinesis:1"))
     result = plan(stored, [sent], now=NOW, until=LIVE)
     assert result.republish == [] and [c.status for c, _ in result.applied] == ["sent"]
     assert set(result.claims) == {queued.event.id, sent.event.id}
@@ -201,15 +203,15 @@ def test_a_notification_of_an_event_of_no_known_account_has_no_account_attribute
 def test_a_live_claim_is_left_to_its_holder_and_an_ended_one_is_taken_over():
     # Given `queued` applied from stream record 7, not yet known published (the holder may be live)
     queued = changes(f.message("queued"))[0]
-    stored = Current("queued", queued.order_key, 1, claims=claim(queued, None, "kinesis:7"))
+    stored = f.stored("queued", queued.order_key, 1, claims=claim(queued, None, "kinesis:7"))
     # When the same event arrives through a webhook request meanwhile, it leaves the claim to its holder
     other = plan(stored, [replace(queued, carrier="webhook:r1")], now=NOW, until=LIVE)
     assert other.republish == [] and other.deferred == {queued.event.id} and not other.writes
     # And when record 7 itself is redelivered (its invocation ended), it publishes it
-    assert [n.key for n in plan(stored, [replace(queued, carrier="kinesis:7")], now=NOW).notifications()] == [
+    assert [n.key for n in f.notices(plan(stored, [replace(queued, carrier="kinesis:7")], now=NOW))] == [
         queued.order_key]
     # And once the holder's lease is over, any carrier takes it over
-    ended = Current("queued", queued.order_key, 1, claims=claim(queued, None, "kinesis:7", until=ENDED))
+    ended = f.stored("queued", queued.order_key, 1, claims=claim(queued, None, "kinesis:7", until=ENDED))
     taken = plan(ended, [replace(queued, carrier="webhook:r2")], now=NOW, until=LIVE)
     assert [c.event.id for c, _ in taken.republish] == [queued.event.id]
     assert taken.claims[queued.event.id] == Claim(None, queued.event.time_utc, holder("webhook:r2"), LIVE)

@@ -8,8 +8,7 @@ import json
 
 from botocore.exceptions import ClientError
 
-from twilio_sink.lifecycle import Notification
-from twilio_sink.notify import PUBLISH_BATCH_BYTES, Notifier, deduplication_id, message_group_id
+from twilio_sink.notify import PUBLISH_BATCH_BYTES, Notification, Notifier, deduplication_id, message_group_id
 
 
 class RecordingSns:

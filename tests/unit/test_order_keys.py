@@ -11,8 +11,10 @@ import pytest
 from sink_dev.samples import SAMPLE_ACCOUNT_SID, load_samples
 from tests.support import factories as f
 from twilio_sink.envelope import CloudEvent
-from twilio_sink.lifecycle import Claim, Current, holder, key, notification, padded, plan
+from twilio_sink.lifecycle import key, padded, plan
+from twilio_sink.notify import notification
 from twilio_sink.registry import route
+from twilio_sink.state import Claim, holder
 
 SEED = {sample["id"]: sample for sample in load_samples()}
 
@@ -71,8 +73,8 @@ def test_an_event_repeated_inside_one_group_is_a_duplicate_the_second_time():
 
 def test_plan_notifications_announce_each_applied_change_with_its_previous_status():
     queued, sent = change(f.message("queued")), change(f.message("sent", seconds=1))
-    current = Current("scheduled", "0", 1)
-    notes = plan(current, [queued, sent]).notifications()
+    current = f.stored("scheduled", "0", 1)
+    notes = f.notices(plan(current, [queued, sent]))
     assert [(n.key, json.loads(n.body)["status"], json.loads(n.body)["previous_status"]) for n in notes] == [
         (queued.order_key, "queued", "scheduled"), (sent.order_key, "sent", "queued")]
 
@@ -91,12 +93,12 @@ def test_a_republished_notification_is_rebuilt_from_the_event_and_its_claim():
     # Given a change applied by this carrier whose notification is not proven published
     queued = replace(change(f.message("queued")), carrier="webhook:req-1")
     claim = Claim(previous="scheduled", event_time=queued.event.time_utc, holder=holder(queued.carrier), until=10)
-    current = Current("queued", queued.order_key, 1, {queued.event.id: claim})
+    current = f.stored("queued", queued.order_key, 1, {queued.event.id: claim})
     # When the same carrier redelivers it
     result = plan(current, [queued], now=5.0, until=20)
     # Then it is a duplicate whose notification is published again, with the stored previous status
     assert result.duplicates == [queued] and result.applied == []
-    [again] = result.notifications()
+    [again] = f.notices(result)
     assert again == notification(queued, "scheduled")
     assert again.attributes == {"entity": "message", "status": "queued", "event_type": f.MESSAGE + "queued",
                                 "account_sid": SAMPLE_ACCOUNT_SID}
@@ -131,6 +133,6 @@ def test_a_stale_event_repeated_in_one_group_is_stale_once_then_a_duplicate():
 def test_a_claim_whose_lease_ends_now_is_taken_over():
     queued = replace(change(f.message("queued")), carrier="webhook:req-2")
     claim = Claim(previous=None, event_time=queued.event.time_utc, holder=holder("webhook:req-1"), until=10)
-    current = Current("queued", queued.order_key, 1, {queued.event.id: claim})
+    current = f.stored("queued", queued.order_key, 1, {queued.event.id: claim})
     assert [c for c, _ in plan(current, [queued], now=10.0, until=30).republish] == [queued]
     assert plan(current, [queued], now=9.5, until=30).deferred == {queued.event.id}

@@ -11,7 +11,7 @@ from sink_dev.samples import load_samples
 from tests.support import factories as f
 from tests.support.expectations import emitted
 from twilio_sink.envelope import CloudEvent, Poison, parse_timestamp, to_cloudevent
-from twilio_sink.lifecycle import Current, padded, plan
+from twilio_sink.lifecycle import padded, plan
 from twilio_sink.registry import accounts_named, dataschema, route
 
 A2P = "com.twilio.messaging.compliance."
@@ -130,19 +130,19 @@ def correction(event: dict):
 
 def test_a_correction_that_moves_the_status_forward_is_applied():
     stored = routed(f.message("sent", seconds=0))
-    result = plan(Current("sent", stored.order_key, 1), [correction(f.message("delivered", seconds=5))])
+    result = plan(f.stored("sent", stored.order_key, 1), [correction(f.message("delivered", seconds=5))])
     assert [change.status for change, _ in result.applied] == ["delivered"]
 
 
 def test_a_correction_that_confirms_the_stored_status_is_stale():
     stored = routed(f.message("sent", seconds=0))
     confirming = correction(f.message("sent", seconds=5))
-    result = plan(Current("sent", stored.order_key, 1), [confirming])
+    result = plan(f.stored("sent", stored.order_key, 1), [confirming])
     assert result.applied == [] and result.stale == [confirming]
 
 
 def test_an_event_with_the_stored_status_and_a_later_time_is_applied():
     # Only corrections are held back by an equal status: a real event is applied by its key alone.
     stored = routed(f.message("sent", seconds=0))
-    result = plan(Current("sent", stored.order_key, 1), [routed(f.message("sent", seconds=5))])
+    result = plan(f.stored("sent", stored.order_key, 1), [routed(f.message("sent", seconds=5))])
     assert [change.status for change, _ in result.applied] == ["sent"]

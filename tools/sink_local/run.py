@@ -27,6 +27,8 @@ from sink_local.serve import CONSUMER, LocalServer
 from sink_local.twilio_api import ACCOUNT, TwilioApi
 from sink_ops import report
 from sink_ops.status import states_table
+from twilio_sink.state import EntityState
+from twilio_sink.store import StatusStore
 
 CONSUMER_WAIT_SECONDS = 120
 # moto's GetMetricData computes no percentiles: the local report shows what it can.
@@ -67,12 +69,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {path.name:<48} {status} {answer}")
 
         # What the events made of the table and announced; the reconciler's corrections come after.
-        states = server.stack.states()
+        states = StatusStore(server.stack.table_name, server.stack.ddb).states()
         notes = server.stack.notifications()
         corrections = reconcile(server)
 
         print(f"\nStatus table ({len(states)} entities):")
-        print("  " + states_table(sorted(states.values(), key=lambda s: (s["entity"], s["id"]))).replace("\n", "\n  "))
+        print("  " + states_table(states).replace("\n", "\n  "))
         print(f"\nNotifications published to SNS ({len(notes)}):")
         for note in notes:
             print(f"  {note['entity']:<13} {note['id']:<36} {note['previous_status'] or '—'} → {note['status']}")
@@ -98,26 +100,25 @@ def reconcile(server: LocalServer) -> list[dict]:
     """Runs the reconciler once over every unsettled entity; the corrections it published."""
     stack, api = server.stack, server.twilio_api
     assert api is not None and server.reconciler is not None
-    unsettled = [state for state in stack.states().values() if "unsettled" in state]
+    table = StatusStore(stack.table_name, stack.ddb)
+    unsettled = [state for state in table.states() if state.check_after]
     print(f"→ reconciler: {len(unsettled)} entities left unsettled by their events; the Twilio stand-in "
           f"({api.base_url}) says each reached its final status")
     now = datetime.now(UTC)
     for state in unsettled:
         tell(api, state, now)
         # As if the family's threshold had passed: due now.
-        stack.ddb.update_item(TableName=stack.table_name, Key={"pk": {"S": state["pk"]}, "sk": {"S": "state"}},
-                              UpdateExpression="SET check_after = :due",
-                              ExpressionAttributeValues={":due": {"S": "2000-01-01T00:00:00.000000Z"}})
+        table.reschedule_check(state.pk, state.version, "2000-01-01T00:00:00.000000Z")
     counts = server.reconciler.invoke({"source": "aws.events", "detail-type": "Scheduled Event"})
     print(f"  one run: {json.dumps(counts)}")
     return stack.notifications()
 
 
-def tell(api: TwilioApi, state: dict, now: datetime) -> None:
+def tell(api: TwilioApi, state: EntityState, now: datetime) -> None:
     """Registers Twilio's (final) resource for an unsettled entity with the stand-in."""
-    entity, sid = state["entity"], state["id"]
-    data = json.loads(state.get("data") or "{}")
-    account = state.get("account_sid") or ACCOUNT
+    entity, sid = state.winner.entity, state.winner.id
+    data = json.loads(state.winner.data)
+    account = state.account_sid or ACCOUNT
     status = FINAL[entity]
     if entity == "message":
         sid = sid if MESSAGE_SID.fullmatch(sid) else str(data.get("downstream_id") or "")

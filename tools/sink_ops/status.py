@@ -14,76 +14,41 @@ import sys
 from pathlib import Path
 
 import boto3
-from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import BotoCoreError, ClientError
 
 from sink_ops import stack
 from twilio_sink.registry import FAMILIES, UNMODELLED
+from twilio_sink.state import EntityState, HistoryEntry
+from twilio_sink.store import StatusStore
 
-INDEX = "ByOperation"  # template.yaml StatusTable.GlobalSecondaryIndexes
 # The families are the one source of entity names (the catch-all's `event` included).
 ENTITIES = tuple(sorted({family.entity for family in (*FAMILIES, UNMODELLED)}))
 NO_ACCOUNT = "(none)"
 
 
-class StatusTable:
-    def __init__(self, table):
-        self.table = table
-
-    def current(self, pk: str) -> tuple[dict | None, list[dict]]:
-        """(state item, history items in time order) of one entity: one Query on its pk."""
-        items = []
-        kwargs = {"KeyConditionExpression": Key("pk").eq(pk), "ConsistentRead": True}
-        while True:
-            page = self.table.query(**kwargs)
-            items.extend(page["Items"])
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        state = next((item for item in items if item["sk"] == "state"), None)
-        return state, [item for item in items if item["sk"] != "state"]
-
-    def messages_of(self, operation_id: str) -> list[dict]:
-        """The message state items of an operation (the sparse ByOperation index, eventually consistent)."""
-        items, kwargs = [], {"IndexName": INDEX, "KeyConditionExpression": Key("operation_id").eq(operation_id)}
-        while True:
-            page = self.table.query(**kwargs)
-            items.extend(page["Items"])
-            if "LastEvaluatedKey" not in page:
-                return items
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-    def states(self, entity: str | None = None, account: str | None = None) -> list[dict]:
-        """Every current state item, of one entity and/or one account if given (a filtered Scan)."""
-        condition = Attr("sk").eq("state")
-        if entity:
-            condition &= Attr("entity").eq(entity)
-        if account:
-            condition &= Attr("account_sid").eq(account)
-        items, kwargs = [], {"ConsistentRead": True, "FilterExpression": condition}
-        while True:
-            page = self.table.scan(**kwargs)
-            items.extend(page["Items"])
-            if "LastEvaluatedKey" not in page:
-                return sorted(items, key=lambda s: (s["entity"], s["id"]))
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
 # ---------------------------------------------------------------------------------------- output
 
-def states_table(states: list[dict]) -> str:
+Row = tuple[str, str, str, str | None, str, str]  # entity, id, status, account, event time, event type
+
+
+def states_table(states: list[EntityState]) -> str:
+    return rows_table([(s.winner.entity, s.winner.id, s.status, s.account_sid, s.winner.event_time, s.winner.event_type)
+                       for s in states])
+
+
+def rows_table(rows: list[Row]) -> str:
     lines = [f"{'entity':<21} {'id':<36} {'status':<24} {'account':<34} {'event time':<28} event type"]
-    lines += [f"{s['entity']:<21} {s['id']:<36} {s['status']:<24} {s.get('account_sid', NO_ACCOUNT):<34} "
-              f"{s['event_time']:<28} {s['event_type']}" for s in states]
+    lines += [f"{entity:<21} {id_:<36} {status:<24} {account or NO_ACCOUNT:<34} {event_time:<28} {event_type}"
+              for entity, id_, status, account, event_time, event_type in sorted(rows)]
     return "\n".join(lines)
 
 
-def accounts_table(states: list[dict]) -> str:
+def accounts_table(states: list[EntityState]) -> str:
     """Per account (as the events named it): how many entities, by entity and status."""
     counts: dict[str, dict[tuple[str, str], int]] = {}
     for state in states:
-        per = counts.setdefault(state.get("account_sid", NO_ACCOUNT), {})
-        per[(state["entity"], state["status"])] = per.get((state["entity"], state["status"]), 0) + 1
+        per = counts.setdefault(state.account_sid or NO_ACCOUNT, {})
+        per[(state.winner.entity, state.status)] = per.get((state.winner.entity, state.status), 0) + 1
     lines = [f"{'account':<34} {'entities':>8}  by entity and status"]
     for account in sorted(counts):
         per = counts[account]
@@ -92,63 +57,65 @@ def accounts_table(states: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def history_table(history: list[dict]) -> str:
+def history_table(history: list[HistoryEntry]) -> str:
     lines = [f"{'event time':<28} {'status':<24} {'source':<8} {'event id':<36} event type"]
-    lines += [f"{h['event_time']:<28} {h['status']:<24} {h.get('source', ''):<8} {h['event_id']:<36} {h['event_type']}"
+    lines += [f"{h.event.event_time:<28} {h.event.status:<24} {h.source:<8} {h.event.event_id:<36} {h.event.event_type}"
               for h in history]
     return "\n".join(lines)
 
 
-def show(table: StatusTable, entity: str, entity_id: str) -> tuple[int, str]:
+def show(store: StatusStore, entity: str, entity_id: str) -> tuple[int, str]:
     pk = f"{entity}#{entity_id}"
-    state, history = table.current(pk)
+    state, history = store.entity(pk)
     if state is None and not history:
         return 1, f"no {entity} {entity_id} in the table (pk {pk!r})"
     out = []
     if state:
-        out += [f"{entity} {entity_id}: {state['status']}",
-                f"  since {state['event_time']} ({state['event_type']}, event {state['event_id']})",
-                f"  updated {state['updated_at']}, version {state['version']}"]
-        if state.get("account_sid"):
-            out.append(f"  account {state['account_sid']}")
-        if state.get("operation_id"):
-            out.append(f"  operation {state['operation_id']}")
-        # A claim is settled once its event's history item exists (written after publishing).
-        waiting = set(state.get("claims") or {}) - {item["event_id"] for item in history}
+        winner = state.winner
+        out += [f"{entity} {entity_id}: {state.status}",
+                f"  since {winner.event_time} ({winner.event_type}, event {winner.event_id})",
+                f"  updated {state.updated_at}, version {state.version}"]
+        if state.account_sid:
+            out.append(f"  account {state.account_sid}")
+        if state.indexed.get("operation_id"):
+            out.append(f"  operation {state.indexed['operation_id']}")
+        # A claim is proven published once its event's history item exists (written after publishing).
+        waiting = set(state.claims) - {entry.event.event_id for entry in history}
         if waiting:
             out.append(f"  {len(waiting)} change(s) not yet confirmed published")
-        out.append(f"  data {state['data']}")
+        out.append(f"  data {winner.data}")
     out += ["", f"History ({len(history)} events accepted, in event time order):", history_table(history)]
     return 0, "\n".join(out)
 
 
-def operation(table: StatusTable, operation_id: str) -> tuple[int, str]:
-    state, _ = table.current(f"operation#{operation_id}")
-    messages = sorted(table.messages_of(operation_id), key=lambda m: m["id"])
+def operation(store: StatusStore, operation_id: str) -> tuple[int, str]:
+    state, _ = store.entity(f"operation#{operation_id}")
+    messages = store.of_operation(operation_id)  # the index projects no account
     if state is None and not messages:
         return 1, f"no operation {operation_id} and no messages of it in the table"
-    head = f"operation {operation_id}: {state['status'] if state else 'no operation event yet'}"
+    head = f"operation {operation_id}: {state.status if state else 'no operation event yet'}"
     counts: dict[str, int] = {}
     for message in messages:
-        counts[message["status"]] = counts.get(message["status"], 0) + 1
+        counts[message.status] = counts.get(message.status, 0) + 1
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"
-    return 0, "\n".join([head, f"Messages ({len(messages)}: {summary}):", states_table(messages)])
+    rows: list[Row] = [("message", m.id, m.status, None, m.event_time, m.event_type) for m in messages]
+    return 0, "\n".join([head, f"Messages ({len(messages)}: {summary}):", rows_table(rows)])
 
 
 # ---------------------------------------------------------------------------------------- where the table is
 
-def open_table(args) -> StatusTable:
+def open_table(args) -> StatusStore:
     if args.table:
-        return StatusTable(boto3.resource("dynamodb", region_name=args.region).Table(args.table))
+        return StatusStore(args.table, boto3.client("dynamodb", region_name=args.region))
     if args.stack:
         outputs = stack.outputs(args.stack, args.region)
         if "StatusTableName" not in outputs:
             raise LookupError(f"stack {args.stack} has no StatusTableName output")
-        return StatusTable(boto3.resource("dynamodb", region_name=args.region).Table(outputs["StatusTableName"]))
-    state = stack.local(args.state_file)
-    resource = boto3.resource("dynamodb", region_name=state["region"], endpoint_url=state["endpoint_url"],
-                              aws_access_key_id="testing", aws_secret_access_key="testing")
-    return StatusTable(resource.Table(state["table_name"]))
+        return StatusStore(outputs["StatusTableName"], boto3.client("dynamodb", region_name=args.region))
+    local = stack.local(args.state_file)
+    client = boto3.client("dynamodb", region_name=local["region"], endpoint_url=local["endpoint_url"],
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    return StatusStore(local["table_name"], client)
 
 
 def build_parser() -> argparse.ArgumentParser:

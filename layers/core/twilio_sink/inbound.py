@@ -7,7 +7,6 @@ Items that cannot be decoded, or come from an account this stack does not accept
 
 import base64
 import binascii
-import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -15,12 +14,15 @@ from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import Ki
 
 from .accounts import AccountRule
 from .envelope import CloudEvent, Poison, PoisonReason, cloudevent_from_record, split_webhook_body, to_cloudevent
+from .json_text import compact
 from .registry import accounts_named
+
+Door = Literal["kinesis", "webhook", "reconciler", "backfill"]
 
 
 @dataclass
 class Received:
-    source: Literal["kinesis", "webhook", "reconciler", "backfill"]
+    door: Door  # how it came in: kept as `source` in history items and dead letters (contracts 2, 4)
     raw: str  # the original record or event as text, for dead letters
     origin: dict[str, Any] = field(default_factory=dict)
     event: CloudEvent | None = None  # what was decoded, even when it is refused (its account)
@@ -36,17 +38,28 @@ class Received:
     @property
     def corrects(self) -> bool:
         """Twilio's REST API's word (reconciliation, backfill), not an event Twilio delivered."""
-        return self.source in ("reconciler", "backfill")
+        return self.door in ("reconciler", "backfill")
+
+    @property
+    def retry_while_held(self) -> bool:
+        """Whether an event whose claim another carrier holds must be answered "retry later".
+
+        A webhook request may be Twilio's retry of the very delivery whose earlier attempt holds the
+        claim (it answered 503 at its deadline and works on): answering 200 would end that delivery,
+        and should the holder die nobody would publish. A stream record's holder is always another
+        record, which Lambda retries on its own; a correction's is an earlier run of the same batch.
+        """
+        return self.door == "webhook"
 
     @property
     def carrier(self) -> str:
         """What carried it (see `Change.carrier`): this stream record, this webhook request, or this
         reconciliation (or backfill) batch, whose own retries reuse it."""
-        if self.source == "kinesis":
+        if self.door == "kinesis":
             return f"kinesis:{self.origin.get('sequence_number')}"
-        if self.source == "webhook":
+        if self.door == "webhook":
             return f"webhook:{self.origin.get('request_id')}"
-        return f"{self.source}:{self.origin.get('batch')}"
+        return f"{self.door}:{self.origin.get('batch')}"
 
 
 def from_kinesis(record: KinesisStreamRecord, accounts: AccountRule) -> Received:
@@ -83,7 +96,7 @@ def from_webhook(body: str, origin: dict[str, Any], accounts: AccountRule) -> li
     received = []
     for index, obj in enumerate(events):
         where = origin | {"index": index}
-        raw = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+        raw = compact(obj)
         try:
             event = to_cloudevent(obj)
         except Poison as poison:

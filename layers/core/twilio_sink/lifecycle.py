@@ -5,13 +5,13 @@ fields, the event id last as a deterministic tie-break). "Newer wins" is then a 
 which DynamoDB can also enforce in a condition, so the final state never depends on arrival order.
 """
 
-import hashlib
-import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from .envelope import CloudEvent
+from .envelope import CloudEvent, iso_utc
+from .json_text import compact
+from .state import PUBLISHED, Claim, EntityState, Recorded, StateWrite, holder
 
 
 @dataclass(frozen=True)
@@ -39,62 +39,11 @@ class Change:
     def pk(self) -> str:
         return f"{self.entity}#{self.entity_id}"
 
-
-# A claim's holder when its notification was published but its history item could not be written.
-PUBLISHED = "published"
-
-
-def holder(carrier: str) -> str:
-    """A short fixed-size name for a carrier (a sequence number is 56 digits): only equality matters."""
-    return hashlib.blake2b(carrier.encode(), digest_size=4).hexdigest()
-
-
-@dataclass(frozen=True)
-class Claim:
-    """An applied change whose notification is not yet known to be published, and who may publish it.
-
-    The notification is rebuilt from the redelivered event and `previous`, so the state item keeps
-    ~100 bytes per change instead of the body. It counts as published once the event's history item
-    exists: that item is written only after the notification was.
-    """
-
-    previous: str | None  # the status the change replaced
-    event_time: str  # with the event id, the key of the event's history item
-    holder: str  # `holder(carrier)` of the carrier that may publish it, or PUBLISHED
-    until: int  # epoch seconds by which the holder's invocation has certainly ended
-
-    def text(self, item_time: str | None = None) -> str:
-        """One string, `previous|event_time|holder|until`: a state item must stay under 1 KB (1 write unit).
-
-        `item_time` is the `event_time` of the state item written in the same write: the claim of that
-        item's own winner leaves its time out rather than repeat it (`from_text` puts it back). Claims
-        rewritten on their own (`StatusStore.replace_claims`) keep their time: the item's may have moved.
-        """
-        time = "" if self.event_time == item_time else self.event_time
-        return f"{self.previous or ''}|{time}|{self.holder}|{self.until}"
-
-    @classmethod
-    def from_text(cls, text: str, item_time: str) -> "Claim":
-        """The claim `text` states, read from the state item whose `event_time` is `item_time`."""
-        previous, event_time, holder, until = text.split("|")
-        return cls(previous or None, event_time or item_time, holder, int(until))
-
-
-@dataclass(frozen=True)
-class Current:
-    """What the store holds for an entity right now."""
-
-    status: str
-    order_key: str
-    version: int
-    claims: dict[str, Claim] = field(default_factory=dict)  # event id -> claim
-
-
-@dataclass(frozen=True)
-class Notification:
-    key: str  # the order key of the change it announces
-    body: str  # JSON of contract 3
-    attributes: dict[str, str]
+    def recorded(self) -> Recorded:
+        """The event as the table keeps it."""
+        event = self.event
+        return Recorded(self.entity, self.entity_id, self.status, event.type, event.id, event.time_utc,
+                        compact(event.data))
 
 
 @dataclass
@@ -108,7 +57,7 @@ class Plan:
     republish: list[tuple[Change, str | None]] = field(default_factory=list)
     # Event ids whose claim a live holder keeps: that holder publishes them, not this carrier.
     deferred: set[str] = field(default_factory=set)
-    published: set[str] = field(default_factory=set)  # claims known published: dropped by the write
+    dropped: set[str] = field(default_factory=set)  # claims known published: dropped by the write
     claims: dict[str, Claim] = field(default_factory=dict)  # the claims the write leaves on the item
 
     @property
@@ -120,15 +69,31 @@ class Plan:
         return bool(self.applied or self.republish)
 
     @property
-    def published_now(self) -> list[str]:
-        """The event ids of the notifications below, once published."""
-        return [change.event.id for change, _ in self.republish + self.applied]
+    def to_publish(self) -> list[tuple[Change, str | None]]:
+        """(change, previous status) of each notification this plan's write is to publish, in order."""
+        return self.republish + self.applied
 
-    def notifications(self) -> list[Notification]:
-        return [notification(change, previous) for change, previous in self.republish + self.applied]
+    @property
+    def publish_ids(self) -> list[str]:
+        """The event ids of `to_publish`: their claims, in the same order."""
+        return [change.event.id for change, _ in self.to_publish]
+
+    def state_write(self, changes: list[Change], current: EntityState | None, now: datetime) -> StateWrite:
+        """The one conditional write that records this plan: its winner, if any, and its claims."""
+        winner = self.winner
+        version = current.version if current else None
+        if winner is None:
+            return StateWrite(None, None, version, self.claims, iso_utc(now))
+        # Index attributes and the account from any event of the group: the winning status event may lack them.
+        indexed = {name: value for change in changes for name, value in change.indexed.items()}
+        account = next((change.account_sid for change in reversed(changes) if change.account_sid), None)
+        # Due for a check against Twilio's REST API if nothing changes it meanwhile (reconcile.py).
+        check_after = iso_utc(now + winner.recheck_after) if winner.recheck_after else None
+        return StateWrite(winner.recorded(), winner.order_key, version, self.claims, iso_utc(now),
+                          account, indexed, check_after)
 
 
-def plan(current: Current | None, changes: list[Change], published: Collection[str] = (),
+def plan(current: EntityState | None, changes: list[Change], published: Collection[str] = (),
          now: float = 0.0, until: int = 0) -> Plan:
     """Classify each event as applied, stale or duplicate against the current state, and settle claims.
 
@@ -151,9 +116,9 @@ def plan(current: Current | None, changes: list[Change], published: Collection[s
     status = current.status if current else None
     seen = {best} if best else set()
     claims = dict(current.claims) if current else {}
-    result.published = {event_id for event_id, claim in claims.items()
+    result.dropped = {event_id for event_id, claim in claims.items()
                         if event_id in published or claim.holder == PUBLISHED}
-    for event_id in result.published:
+    for event_id in result.dropped:
         del claims[event_id]
     stored = dict(claims)
     for change in changes:
@@ -185,29 +150,6 @@ def plan(current: Current | None, changes: list[Change], published: Collection[s
     result.republish.sort(key=lambda taken: taken[0].order_key)
     result.claims = claims
     return result
-
-
-def notification(change: Change, previous_status: str | None) -> Notification:
-    event = change.event
-    body = {
-        "entity": change.entity,
-        "id": change.entity_id,
-        "status": change.status,
-        "previous_status": previous_status,
-        "event_type": event.type,
-        "event_id": event.id,
-        "event_time": event.time_utc,
-        "data": event.data,
-    }
-    attributes = {"entity": change.entity, "status": change.status, "event_type": event.type}
-    if change.account_sid:
-        # Lets an ISV route each subaccount's changes with a filter policy.
-        attributes["account_sid"] = change.account_sid
-    return Notification(
-        key=change.order_key,
-        body=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
-        attributes=attributes,
-    )
 
 
 def key(*parts: str) -> str:

@@ -17,12 +17,41 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from .aws import AWS_ERRORS
-from .lifecycle import Notification
+from .json_text import compact
+from .lifecycle import Change
 
 PUBLISH_BATCH_LIMIT = 10
 PUBLISH_BATCH_BYTES = 256 * 1024
 # SNS's rule for MessageGroupId: 1-128 characters, ASCII letters, digits and punctuation.
 _GROUP_ID = re.compile(r"[!-~]{1,128}")
+
+@dataclass(frozen=True)
+class Notification:
+    """One message of contract 3: built here only, from an applied change and the status it replaced."""
+
+    key: str  # the order key of the change it announces
+    body: str  # JSON of contract 3
+    attributes: dict[str, str]  # SNS message attributes: what subscribers' filter policies match
+
+
+def notification(change: Change, previous_status: str | None) -> Notification:
+    event = change.event
+    body = {
+        "entity": change.entity,
+        "id": change.entity_id,
+        "status": change.status,
+        "previous_status": previous_status,
+        "event_type": event.type,
+        "event_id": event.id,
+        "event_time": event.time_utc,
+        "data": event.data,
+    }
+    attributes = {"entity": change.entity, "status": change.status, "event_type": event.type}
+    if change.account_sid:
+        # Lets an ISV route each subaccount's changes with a filter policy.
+        attributes["account_sid"] = change.account_sid
+    return Notification(key=change.order_key, body=compact(body), attributes=attributes)
+
 
 Entry = tuple[str, Notification]  # (series: whose notifications must stay in order, notification)
 

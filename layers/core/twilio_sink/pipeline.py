@@ -23,8 +23,6 @@ publish request starts only while the run's lease holds, and every write of clai
 write is conditioned on the claims still being the run's own.
 """
 
-import json
-import math
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -32,42 +30,25 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any
 
 from . import aws
+from .claims import ClaimKeeper, Lease
 from .config import settings
 from .dead_letters import DeadLetter, DeadLetterQueue
-from .envelope import Poison, PoisonReason, iso_utc, now_utc
+from .envelope import Poison, PoisonReason, now_utc
 from .inbound import Received
-from .lifecycle import PUBLISHED, Change, Claim, Current, Notification, Plan, plan
-from .notify import Notifier
+from .lifecycle import Change, Plan, plan
+from .notify import Notification, Notifier, notification
 from .observability import emit_batch_metrics, emit_outcome_metrics, log_aws_failure, logger
 from .outcomes import LATENCY_FROM, Tally
 from .registry import BY_TYPE, family_of, route
-from .store import (
-    BATCH_GET_LIMIT,
-    BATCH_WRITE_LIMIT,
-    CHECK_AFTER,
-    UNSETTLED,
-    UPDATED_AT,
-    Conflict,
-    ItemTooLarge,
-    StateWrite,
-    StatusStore,
-    chunks,
-    unsettled_attributes,
-)
+from .state import EntityState, HistoryEntry
+from .store import BATCH_GET_LIMIT, BATCH_WRITE_LIMIT, Conflict, ItemTooLarge, StatusStore, chunks
 
 MAX_CONFLICT_RETRIES = 5
 # Threads for I/O: the requests of a step wait on the network together (the CPU work holds the GIL
 # anyway, so more threads would not add throughput on Lambda's one or two vCPUs).
 WORKERS = 32
-# A claim outlives its holder's invocation by this much, for clocks that disagree between hosts.
-CLOCK_SKEW_SECONDS = 2
-# A run that nothing stops at a hard timeout (redrive, replay) holds its claims this long, and starts
-# no publish in the last PUBLISH_SECONDS of it (the rest is retried), so no taker publishes alongside it.
-UNBOUNDED_LEASE_SECONDS = 900
-PUBLISH_SECONDS = 30
 
 Members = list[tuple[int, Change]]  # (index in the received list, change), in arrival order
 
@@ -95,40 +76,24 @@ class Outcome:
 class StatesRead:
     """The read step's result: each entity's stored state item (None: no state yet), or unread."""
 
-    stored: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    stored: dict[str, EntityState | None] = field(default_factory=dict)
     unread: set[str] = field(default_factory=set)
 
 
 @dataclass
 class EntityResult:
     plan: Plan | None = None
-    stored: dict[str, Any] | None = None  # the state item the plan was made on (None: no state yet)
+    stored: EntityState | None = None  # the state the plan was made on (None: no state yet)
     to_publish: list[Notification] = field(default_factory=list)  # in order: taken over, then fresh
-    published: int = 0
+    published_count: int = 0  # how many of `to_publish` were published (a prefix)
     known_kept: set[str] = field(default_factory=set)  # event ids whose history item exists
     error: str | None = None  # transient: the entity's records are retried
     poison: Poison | None = None  # permanent: the entity's events become dead letters
 
     @property
-    def settled(self) -> bool:
-        return not self.error and not self.poison and self.published == len(self.to_publish)
-
-
-@dataclass(frozen=True)
-class Lease:
-    """How long this run's claims hold: `until` (epoch seconds) is past the run's certain end."""
-
-    until: int
-    publish_by: float  # no publish starts after this (epoch seconds)
-
-    @classmethod
-    def starting(cls, now: float, remaining_seconds: float | None) -> "Lease":
-        if remaining_seconds is None:
-            ends = now + UNBOUNDED_LEASE_SECONDS
-            return cls(math.ceil(ends + CLOCK_SKEW_SECONDS), ends - PUBLISH_SECONDS)
-        # Lambda stops the invocation at its timeout: nothing it does can happen later.
-        ends = now + remaining_seconds
-        return cls(math.ceil(ends + CLOCK_SKEW_SECONDS), ends)
+    def done(self) -> bool:
+        """Written, and everything it had to publish published."""
+        return not self.error and not self.poison and self.published_count == len(self.to_publish)
 
 
 class Pipeline:
@@ -140,6 +105,7 @@ class Pipeline:
         self.clock = clock  # wall-clock epoch seconds: claims are compared across hosts
         self.accounts = accounts  # the accepted accounts: the only ones outcome metrics may name
         self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="pipeline")
+        self.claims = ClaimKeeper(store, self._each)
 
     def process(self, received: list[Received], remaining_seconds: float | None = None,
                 deadline: float | None = None) -> Outcome:
@@ -152,7 +118,7 @@ class Pipeline:
         letters = self._pool.submit(self._send_dead_letters, outcome.dead_letters)
         try:
             read = self._read_states(groups)
-            published = self._check_claims(read, groups, now)
+            published = self.claims.proven(read.stored, {pk: [c for _, c in groups[pk]] for pk in read.stored}, now)
             read.unread |= read.stored.keys() - published.keys()
             if read.stored and self._past(deadline):
                 # Nothing written yet: the whole delivery is retried, with no claim left to wait for.
@@ -162,9 +128,10 @@ class Pipeline:
             results = self._write_states(groups, read, published, now, lease)
             outcome.late |= self._publish(results, lease, deadline)
             self._emit_outcomes(results)
-            self._release_unpublished(results)
+            self.claims.release({pk: (result.plan, result.published_count) for pk, result in results.items()
+                                 if result.plan and result.published_count < len(result.to_publish)})
             failed_history = self._keep_history(received, groups, results)
-            self._settle(received, groups, results, outcome)
+            self._conclude(received, groups, results, outcome)
         finally:
             wait([letters])  # nothing of the run outlives it
         outcome.failed |= failed_history | letters.result()
@@ -204,38 +171,11 @@ class Pipeline:
                 read.stored |= {pk: found.get(pk) for pk in pks}
         return read
 
-    def _load_states(self, pks: list[str]) -> dict[str, dict[str, Any]] | None:
+    def _load_states(self, pks: list[str]) -> dict[str, EntityState] | None:
         try:
             return self.store.load_states(pks)
         except aws.AWS_ERRORS as error:
             log_aws_failure("load states", error, len(pks))
-            return None
-
-    def _check_claims(self, read: StatesRead, groups: dict[str, Members], now: float) -> dict[str, set[str]]:
-        """pk -> the claims known published, for every readable entity (left out: the check failed).
-
-        Only claims that can matter are checked: an entity's claims when it will be written (its
-        settled claims are dropped then), or a claim of an event this batch carries again.
-        """
-        wanted: dict[str, dict[str, str]] = {}
-        for pk, stored in read.stored.items():
-            current = _current(stored)
-            if current and current.claims:
-                changes = [change for _, change in groups[pk]]
-                carried = {change.event.id for change in changes}
-                if carried & current.claims.keys() or plan(current, changes, now=now).winner:
-                    wanted[pk] = {event_id: claim.event_time for event_id, claim in current.claims.items()}
-        published: dict[str, set[str]] = {pk: set() for pk in read.stored.keys() - wanted.keys()}
-        for found in self._each(self._published, list(_claim_chunks(wanted))):
-            if found is not None:
-                published |= found
-        return published
-
-    def _published(self, claims: dict[str, dict[str, str]]) -> dict[str, set[str]] | None:
-        try:
-            return self.store.published(claims)
-        except aws.AWS_ERRORS as error:
-            log_aws_failure("check claims", error, len(claims))
             return None
 
     def _write_states(self, groups: dict[str, Members], read: StatesRead, published: dict[str, set[str]],
@@ -245,27 +185,25 @@ class Pipeline:
             lambda pk: self._write_state(pk, [c for _, c in groups[pk]], read.stored[pk], published[pk], now, lease),
             pks)))
 
-    def _write_state(self, pk: str, changes: list[Change], stored: dict[str, Any] | None,
+    def _write_state(self, pk: str, changes: list[Change], stored: EntityState | None,
                      published: set[str], now: float, lease: Lease) -> EntityResult:
         """Apply one entity's events (and claims taken over) in one conditional write."""
         result = EntityResult(known_kept=set(published))
         published = result.known_kept
-        first = _current(stored)
-        checked = set(first.claims) if first else set()
+        checked = set(stored.claims) if stored else set()
         try:
             for _ in range(MAX_CONFLICT_RETRIES):
-                current = _current(stored)
-                unchecked = {event_id: claim.event_time for event_id, claim in (current.claims if current else {}).items()
+                unchecked = {event_id: claim for event_id, claim in (stored.claims if stored else {}).items()
                              if event_id not in checked}
                 if unchecked:  # written by whoever won the race: checked now, rarely needed
-                    published |= self.store.published({pk: unchecked})[pk]
+                    published |= self.claims.proven_of(pk, unchecked)
                     checked |= unchecked.keys()
-                result.plan = plan(current, changes, published, now, lease.until)
+                result.plan = plan(stored, changes, published, now, lease.until)
                 result.stored = stored
                 if not result.plan.writes:
                     break
                 try:
-                    self.store.save_state(pk, _state_write(result.plan, changes, current))
+                    self.store.save_state(pk, result.plan.state_write(changes, stored, datetime.now(UTC)))
                     break
                 except Conflict as conflict:
                     # Another invocation wrote this entity since we read it: plan again on its state.
@@ -283,7 +221,7 @@ class Pipeline:
             log_aws_failure("write state", error, 1)
             result.error = type(error).__name__
             return result
-        result.to_publish = result.plan.notifications()
+        result.to_publish = [notification(change, previous) for change, previous in result.plan.to_publish]
         return result
 
     def _publish(self, results: dict[str, EntityResult], lease: Lease, deadline: float | None) -> bool:
@@ -300,7 +238,7 @@ class Pipeline:
         for pk, error in done.errors.items():
             log_aws_failure("publish notifications", error, len(results[pk].to_publish))
         for pk, keys in done.published.items():
-            results[pk].published = len(keys)
+            results[pk].published_count = len(keys)
         return False
 
     def _emit_outcomes(self, results: dict[str, EntityResult]) -> None:
@@ -318,49 +256,22 @@ class Pipeline:
         """The outcomes of the changes this run published (outcomes.py: why published, not written)."""
         tally = Tally()
         for result in results.values():
-            if result.plan is None or not result.published:
+            if result.plan is None or not result.published_count:
                 continue
-            stored = result.stored or {}
+            stored = result.stored
             # The time of the status each fresh change replaced; a republished claim keeps no such time.
-            previous_time = stored.get("event_time")
+            previous_time = stored.winner.event_time if stored else None
             replaced: list[str | None] = [None] * len(result.plan.republish)
             for change, _ in result.plan.applied:
                 replaced.append(previous_time)
                 previous_time = change.event.time_utc
-            published = (result.plan.republish + result.plan.applied)[:result.published]
+            published = result.plan.to_publish[:result.published_count]
             for (change, previous), time_replaced in zip(published, replaced):
-                account = change.account_sid or stored.get("account_sid")
+                account = change.account_sid or (stored.account_sid if stored else None)
                 tally.add(family_of(change.event.type), change,
                           account if account in self.accounts else None,
                           time_replaced if previous == LATENCY_FROM else None)
         return tally
-
-    def _release_unpublished(self, results: dict[str, EntityResult]) -> None:
-        """Claims this run wrote but could not publish: released, so a retry need not wait for the lease.
-
-        The published ones among them (a prefix) are marked PUBLISHED: their history, the usual proof,
-        is not written for an entity that is retried.
-        """
-        left = {pk: result for pk, result in results.items()
-                if result.plan and result.to_publish and result.published < len(result.to_publish)}
-        self._each(self._release, left.keys(), left.values())
-
-    def _release(self, pk: str, result: EntityResult) -> None:
-        assert result.plan is not None
-        claims = result.plan.claims
-        ids = result.plan.published_now
-        texts = {event_id: replace(claims[event_id], holder=PUBLISHED).text() for event_id in ids[:result.published]}
-        texts |= {event_id: replace(claims[event_id], until=0).text() for event_id in ids[result.published:]}
-        self._replace_own_claims(pk, {event_id: claims[event_id] for event_id in ids}, texts, "release claims")
-
-    def _replace_own_claims(self, pk: str, held: dict[str, Claim], texts: dict[str, str], action: str) -> None:
-        try:
-            if not self.store.replace_claims(pk, texts, {event_id: _claim_texts(claim) for event_id, claim in held.items()},
-                                             now_utc()):
-                # Taken over (this run outlived its lease) or settled meanwhile: no longer this run's.
-                logger.info("claims no longer held, left as they are", extra={"pk": pk, "action": action})
-        except aws.AWS_ERRORS as error:
-            log_aws_failure(action, error, len(texts))
 
     def _keep_history(self, received: list[Received], groups: dict[str, Members],
                       results: dict[str, EntityResult]) -> set[int]:
@@ -370,43 +281,33 @@ class Pipeline:
         events whose item is known to exist already.
         """
         received_at = now_utc()
-        items: dict[tuple[str, str], tuple[dict[str, Any], set[int]]] = {}
+        entries: dict[tuple[str, str, str], tuple[HistoryEntry, set[int]]] = {}
         for pk, result in results.items():
-            if not result.settled or result.plan is None:
+            if not result.done or result.plan is None:
                 continue
             skip = result.plan.deferred | result.known_kept
             for index, change in groups[pk]:
                 if change.event.id in skip:
                     continue
-                item = self.store.history_item(pk, change.event.time_utc, change.event.id,
-                                               _event_attributes(change) | {"order_key": change.order_key,
-                                                                            "source": received[index].source,
-                                                                            "received_at": received_at})
-                items.setdefault((pk, item["sk"]), (item, set()))[1].add(index)
+                entry = HistoryEntry(change.recorded(), change.order_key, received[index].door, received_at)
+                entries.setdefault((pk, change.event.time_utc, change.event.id), (entry, set()))[1].add(index)
         failed: set[int] = set()
-        for indexes in self._each(self._write_history, chunks(list(items.values()), BATCH_WRITE_LIMIT)):
+        for indexes in self._each(self._write_history, chunks(list(entries.values()), BATCH_WRITE_LIMIT)):
             failed |= indexes
-        unproven = {pk: plan for pk, members in groups.items()
-                    if pk in results and results[pk].to_publish and (plan := results[pk].plan)
-                    and any(index in failed for index, _ in members)}
-        self._each(self._mark_published, unproven.keys(), unproven.values())
+        self.claims.mark_published({pk: plan for pk, members in groups.items()
+                                    if pk in results and results[pk].to_publish and (plan := results[pk].plan)
+                                    and any(index in failed for index, _ in members)})
         return failed
 
-    def _mark_published(self, pk: str, plan: Plan) -> None:
-        """Published, but no history item proves it: say so in the claims, so the retry does not publish again."""
-        held = {event_id: plan.claims[event_id] for event_id in plan.published_now}
-        self._replace_own_claims(pk, held, {event_id: replace(claim, holder=PUBLISHED).text()
-                                            for event_id, claim in held.items()}, "mark claims published")
-
-    def _write_history(self, batch: list[tuple[dict[str, Any], set[int]]]) -> set[int]:
+    def _write_history(self, batch: list[tuple[HistoryEntry, set[int]]]) -> set[int]:
         try:
-            self.store.put_history([item for item, _ in batch])
+            self.store.put_history([entry for entry, _ in batch])
         except aws.AWS_ERRORS as error:
             log_aws_failure("write history", error, len(batch))
             return {index for _, indexes in batch for index in indexes}
         return set()
 
-    def _settle(self, received: list[Received], groups: dict[str, Members], results: dict[str, EntityResult],
+    def _conclude(self, received: list[Received], groups: dict[str, Members], results: dict[str, EntityResult],
                 outcome: Outcome) -> None:
         """Count what happened and decide, per entity, what the caller must retry or dead-letter."""
         unstorable = {index: _dead_letter(received[index], result.poison)
@@ -417,23 +318,21 @@ class Pipeline:
         for pk, result in results.items():
             if result.poison:
                 continue
-            if not result.error and not result.settled:
-                result.error = f"{len(result.to_publish) - result.published} notifications not published"
+            if not result.error and not result.done:
+                result.error = f"{len(result.to_publish) - result.published_count} notifications not published"
             if result.error:
                 logger.warning("entity not settled, will be retried", extra={"pk": pk, "error": result.error})
                 outcome.failed |= {index for index, _ in groups[pk]}
             elif result.plan:
-                # A webhook request may be Twilio's retry of the very delivery whose earlier attempt
-                # holds the claim (it answered 503 at its deadline and works on): answering 200 would
-                # end that delivery, and should the holder die nobody would publish. So: "retry later".
-                # A stream record's holder is always another record, which Lambda retries on its own.
+                # What arrived says whether a claim held by another carrier may be its own earlier
+                # attempt (inbound.Received.retry_while_held): then "retry later", not "done".
                 outcome.failed |= {index for index, change in groups[pk]
-                                   if change.event.id in result.plan.deferred and received[index].source == "webhook"}
+                                   if change.event.id in result.plan.deferred and received[index].retry_while_held}
             if result.plan:
                 outcome.counts["applied"] += len(result.plan.applied)
                 outcome.counts["stale"] += len(result.plan.stale)
                 outcome.counts["duplicate"] += len(result.plan.duplicates)
-            outcome.counts["published"] += result.published
+            outcome.counts["published"] += result.published_count
 
     def _send_dead_letters(self, letters: dict[int, DeadLetter]) -> set[int]:
         if not letters:
@@ -453,81 +352,13 @@ class Pipeline:
         return {index for position, index in enumerate(indexes) if position not in sent}
 
 
-def _claim_chunks(wanted: dict[str, dict[str, str]]):
-    """Groups of whole entities, about BATCH_GET_LIMIT claims each (an entity's claims stay together)."""
-    group: dict[str, dict[str, str]] = {}
-    size = 0
-    for pk, claims in wanted.items():
-        if group and size + len(claims) > BATCH_GET_LIMIT:
-            yield group
-            group, size = {}, 0
-        group[pk] = claims
-        size += len(claims)
-    if group:
-        yield group
-
-
-def _claim_texts(claim: Claim) -> tuple[str, str]:
-    """The two ways a state item can hold `claim`: with its event time, or without (the item's own time)."""
-    return claim.text(), claim.text(claim.event_time)
-
-
-def _current(stored: dict[str, Any] | None) -> Current | None:
-    if stored is None:
-        return None
-    claims = stored.get("claims") or {}
-    return Current(
-        status=stored["status"],
-        order_key=stored["order_key"],
-        version=int(stored["version"]),
-        claims={event_id: Claim.from_text(text, stored["event_time"]) for event_id, text in claims.items()},
-    )
-
-
-def _state_write(result: Plan, changes: list[Change], current: Current | None) -> StateWrite:
-    winner = result.winner
-    # The claims map is written whole, with the item's event_time: the winner's claim need not repeat it.
-    item_time = winner.event.time_utc if winner else None
-    claims = {event_id: claim.text(item_time) for event_id, claim in result.claims.items()}
-    version = current.version if current else None
-    now = datetime.now(UTC)
-    if winner is None:
-        return StateWrite({UPDATED_AT: iso_utc(now)}, None, version, claims)
-    # Index attributes from any event of the group: the winning status event may lack them.
-    indexed = {name: value for change in changes for name, value in change.indexed.items()}
-    attributes = _event_attributes(winner) | indexed | {UPDATED_AT: iso_utc(now)}
-    if winner.recheck_after:
-        # Due for a check against Twilio's REST API if nothing changes it meanwhile (reconcile.py).
-        attributes |= unsettled_attributes(winner.entity, winner.pk, iso_utc(now + winner.recheck_after))
-    # A final status leaves the Unsettled index: nothing is left to reconcile.
-    remove = () if winner.recheck_after else (UNSETTLED, CHECK_AFTER)
-    return StateWrite(attributes, winner.order_key, version, claims, remove)
-
-
-def _event_attributes(change: Change) -> dict[str, Any]:
-    event = change.event
-    return {
-        "entity": change.entity,
-        "id": change.entity_id,
-        "status": change.status,
-        "event_type": event.type,
-        "event_id": event.id,
-        "event_time": event.time_utc,
-        "data": json_text(event.data),
-    }
-
-
-def json_text(data: Any) -> str:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-
-
 def _dead_letter(item: Received, poison: Poison) -> DeadLetter:
     event = item.event
     return DeadLetter.build(
         item.raw,
         reason=poison.reason,
         detail=poison.detail,
-        source=item.source,
+        source=item.door,
         received_at=now_utc(),
         event_id=event.id if event else None,
         event_type=event.type if event else None,

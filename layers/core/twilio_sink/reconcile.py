@@ -38,9 +38,10 @@ from .families.tollfree import TollFreeVerifications
 from .inbound import Received
 from .lifecycle import Change, plan
 from .observability import MetricUnit, logger, metrics
-from .pipeline import Outcome, Pipeline, _current, default_pipeline
+from .pipeline import Outcome, Pipeline, default_pipeline
 from .registry import BY_TYPE, FAMILIES, family_of, route
-from .store import StatusStore, unsettled_keys
+from .state import DueEntity, unsettled_keys
+from .store import StatusStore
 from .twilio_rest import (
     BrandResource,
     CallResource,
@@ -87,7 +88,7 @@ def reconciled_entities() -> list[str]:
 class Check:
     """One entity of the index and what came of asking Twilio."""
 
-    item: dict[str, Any]  # the index's projection of its state item
+    item: DueEntity  # the index's projection of its state item
     family: Family
     outcome: str = "unreachable"  # checked | not_found | unreachable (corrections are counted by the pipeline)
     event: dict[str, Any] | None = None  # the synthetic event, when Twilio's status differs
@@ -96,7 +97,7 @@ class Check:
 
     @cached_property
     def data(self) -> dict[str, Any]:
-        return json.loads(self.item.get("data") or "{}")
+        return json.loads(self.item.data)
 
 
 def synthetic_event(family: Family, entity_id: str, stored_data: dict[str, Any], truth: Truth) -> dict[str, Any]:
@@ -166,12 +167,12 @@ class Reconciler:
             logger.info("reconciliation stopped at its deadline; the next run continues", extra=dict(counts))
         return counts
 
-    def _check_page(self, pool: ThreadPoolExecutor, items: list[dict[str, Any]], deadline: float,
+    def _check_page(self, pool: ThreadPoolExecutor, items: list[DueEntity], deadline: float,
                     counts: Counter, keyless: Counter, remaining_seconds: float) -> None:
         # Only families with a Resource put items in the index (tests/reconcile/test_template.py); an
         # item of a family since removed is left alone rather than failing the run.
         checks = [Check(item, family) for item in items
-                  if (family := BY_TYPE.get(item.get("event_type", ""))) and type(family) in RESOURCES]
+                  if (family := BY_TYPE.get(item.event_type)) and type(family) in RESOURCES]
         self._find_accounts(checks)
         list(pool.map(lambda check: self._ask(check, deadline), checks))
         corrections = [check.event for check in checks if check.event]
@@ -193,16 +194,16 @@ class Reconciler:
         """
         for check in checks:
             check.account = check.family.payload_account(check.data)
-        unnamed = [check.item["pk"] for check in checks if check.account is None]
+        unnamed = [check.item.pk for check in checks if check.account is None]
         if unnamed:
             recorded = self.store.recorded_accounts(unnamed)
             for check in checks:
-                check.account = check.account or recorded.get(check.item["pk"])
+                check.account = check.account or recorded.get(check.item.pk)
 
     def _ask(self, check: Check, deadline: float) -> None:
         item, family, data = check.item, check.family, check.data
         try:
-            truth = RESOURCES[type(family)].fetch(self.twilio, item["id"], data, check.account, deadline)
+            truth = RESOURCES[type(family)].fetch(self.twilio, item.id, data, check.account, deadline)
         except NotFound:
             check.outcome = "not_found"
             return
@@ -210,19 +211,19 @@ class Reconciler:
             check.keyless = error.account_sid or ""
             return
         except Unreachable as error:
-            logger.warning("Twilio not reachable for an entity", extra={"pk": item["pk"], "error": str(error)})
+            logger.warning("Twilio not reachable for an entity", extra={"pk": item.pk, "error": str(error)})
             return
         check.outcome = "checked"
-        if truth.status and truth.status != item["status"]:
-            check.event = synthetic_event(family, item["id"], data, truth)
+        if truth.status and truth.status != item.status:
+            check.event = synthetic_event(family, item.id, data, truth)
 
     def _postpone(self, check: Check) -> None:
         item = check.item
         now = self.now()
-        unchanged = now - datetime.fromisoformat(item.get("updated_at") or iso_utc(now))
+        unchanged = now - datetime.fromisoformat(item.updated_at or iso_utc(now))
         wait = max(check.family.stale_after or timedelta(0), unchanged)
         # A state written meanwhile (the version moved) keeps its own due time.
-        self.store.postpone_check(item["pk"], int(item["version"]), iso_utc(now + wait))
+        self.store.reschedule_check(item.pk, item.version, iso_utc(now + wait))
 
 
 def apply(pipeline: Pipeline, events: list[dict[str, Any]], source: Literal["reconciler", "backfill"],
@@ -262,7 +263,7 @@ def preview(store: StatusStore, events: list[dict[str, Any]]) -> list[tuple[Chan
         change = replace(route(to_cloudevent(event)), corrects=True)
         changes.setdefault(change.pk, []).append(change)
     stored = store.load_states(changes)
-    return [applied for pk, group in changes.items() for applied in plan(_current(stored.get(pk)), group).applied]
+    return [applied for pk, group in changes.items() for applied in plan(stored.get(pk), group).applied]
 
 
 @dataclass(frozen=True)
@@ -296,14 +297,14 @@ def backfill_window(twilio: Twilio, store: StatusStore, listing: Listing, accoun
             pk = f"{listing.entity}#{answer.sid}"
             state = stored.get(pk)
             # An entity keeps the family (and payload) that wrote it; one the sink never heard of takes the listing's.
-            family = family_of(state["event_type"]) if state else listing.family
+            family = family_of(state.winner.event_type) if state else listing.family
             resource = RESOURCES.get(type(family))
             # None: a family with nothing to reconcile (an inbound message is `received` from its first event).
             truth = resource.truth(answer) if resource else None
-            if not truth or not truth.status or (state and state["status"] == truth.status):
+            if not truth or not truth.status or (state and state.status == truth.status):
                 yield pk, None
                 continue
-            data = json.loads(state["data"]) if state else listing.payload(answer.sid, account_sid)
+            data = json.loads(state.winner.data) if state else listing.payload(answer.sid, account_sid)
             yield pk, synthetic_event(family, answer.sid, data, truth)
 
 

@@ -69,7 +69,7 @@ def test_every_step_of_adding_a_family_leaves_the_affected_tests_passing(tmp_pat
     for command in ("events", "families"):
         done = run(copy, "-m", "sink_cli.main", command)
         assert done.returncode == 0, done.stdout + done.stderr
-    with (copy / "tests" / "unit" / "test_lifecycle.py").open("a") as cases:
+    with (copy / "tests" / "unit" / "test_precedence.py").open("a") as cases:
         cases.write("\n\n" + lifecycle_cases)
     # 5. listed as not reconcilable
     operations = copy / "docs" / "operations.md"
@@ -86,7 +86,7 @@ def test_every_step_of_adding_a_family_leaves_the_affected_tests_passing(tmp_pat
     tests = run(copy, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow", *AFFECTED)
     assert tests.returncode == 0, tests.stdout[-6000:] + tests.stderr[-2000:]
     assert "test_notifications_the_later_outcome_wins_in_any_order" in run(
-        copy, "-m", "pytest", "--collect-only", "-q", "tests/unit/test_lifecycle.py").stdout
+        copy, "-m", "pytest", "--collect-only", "-q", "tests/unit/test_precedence.py").stdout
 
 
 def _families() -> tuple:

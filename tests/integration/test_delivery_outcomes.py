@@ -141,8 +141,8 @@ def test_a_retry_after_a_failed_publish_or_history_write_does_not_count_again(
 
 def test_accounts_not_accepted_never_become_dimensions(stack, capsys):
     from twilio_sink.envelope import to_cloudevent
-    from twilio_sink.inbound import Received
     from twilio_sink.pipeline import Pipeline, default_pipeline
+    from twilio_sink.received import Received
 
     # Given a pipeline whose outcome metrics may name only account B, and an applied change of account A
     core = default_pipeline()

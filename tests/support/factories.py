@@ -4,8 +4,8 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 from sink_dev.samples import SAMPLE_ACCOUNT_SID
-from twilio_sink.lifecycle import Plan
 from twilio_sink.notify import Notification, notification
+from twilio_sink.precedence import Plan
 from twilio_sink.registry import BY_TYPE, dataschema
 from twilio_sink.state import EntityState, Recorded
 

@@ -33,13 +33,14 @@ CONCURRENT = """
 import json, sys
 from concurrent.futures import ThreadPoolExecutor
 from twilio_sink import envelope, registry
+from twilio_sink import poison as poisons
 
 samples = json.load(open(sys.argv[1]))
 def route(sample):
     try:
         change = registry.route(envelope.to_cloudevent(sample))
         return [change.entity, change.entity_id, change.status, change.order_key]
-    except envelope.Poison as poison:
+    except poisons.Poison as poison:
         return ["poison", poison.reason, poison.detail]
 with ThreadPoolExecutor(max_workers=8) as pool:
     first = list(pool.map(route, samples * 4))

@@ -14,16 +14,9 @@ from pydantic import BaseModel, ValidationError
 
 from tests.support import factories as f
 from twilio_sink import registry
-from twilio_sink.envelope import (
-    MAX_EVENT_BYTES,
-    Poison,
-    decode_text,
-    describe,
-    now_utc,
-    parse_json,
-    split_webhook_body,
-    to_cloudevent,
-)
+from twilio_sink.envelope import MAX_EVENT_BYTES, decode_text, describe, parse_json, split_webhook_body, to_cloudevent
+from twilio_sink.poison import Poison
+from twilio_sink.times import now_utc
 
 
 def poison(function, *args) -> tuple[str, str]:

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from tests.support import factories as f
-from twilio_sink.envelope import MAX_EVENT_BYTES, Poison, cloudevent_from_record, split_webhook_body, to_cloudevent
+from twilio_sink.envelope import MAX_EVENT_BYTES, cloudevent_from_record, split_webhook_body, to_cloudevent
+from twilio_sink.poison import Poison
 
 
 def reason_of(call, *args):

@@ -7,9 +7,11 @@ import pytest
 from sink_dev.samples import load_samples
 from tests.support import factories as f
 from tests.support.expectations import emitted
-from twilio_sink.envelope import CloudEvent, Poison, parse_timestamp
+from twilio_sink.envelope import CloudEvent
+from twilio_sink.poison import Poison
 from twilio_sink.registry import FAMILIES, accounts_named, dataschema, route
 from twilio_sink.sids import NOT_AN_ACCOUNT_SID
+from twilio_sink.times import parse_timestamp
 
 PM = "com.twilio.messaging.message."
 CALL = "com.twilio.voice.status-callback.call."

@@ -4,7 +4,8 @@ import pytest
 
 from tests.support import factories as f
 from twilio_sink import registry
-from twilio_sink.envelope import CloudEvent, Poison
+from twilio_sink.envelope import CloudEvent
+from twilio_sink.poison import Poison
 from twilio_sink.registry import FAMILIES, known_types, route
 
 SEED_TYPES = [

@@ -10,9 +10,11 @@ import pytest
 from sink_dev.samples import load_samples
 from tests.support import factories as f
 from tests.support.expectations import emitted
-from twilio_sink.envelope import CloudEvent, Poison, parse_timestamp, to_cloudevent
-from twilio_sink.lifecycle import padded, plan
+from twilio_sink.envelope import CloudEvent, to_cloudevent
+from twilio_sink.poison import Poison
+from twilio_sink.precedence import padded, plan
 from twilio_sink.registry import accounts_named, dataschema, route
+from twilio_sink.times import parse_timestamp
 
 A2P = "com.twilio.messaging.compliance."
 TOLL_FREE = A2P + "toll-free-verification."

@@ -7,7 +7,8 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from tests.support import factories as f
 from tests.webhook.deliveries import DEFAULT, event_for
-from twilio_sink.envelope import Poison, parse_json, to_cloudevent
+from twilio_sink.envelope import parse_json, to_cloudevent
+from twilio_sink.poison import Poison
 from twilio_sink.signature import SigningKeys, TokenNotConfigured, Verified, delivery, parse_signing_keys, verify
 
 SID = "AC" + "0123456789abcdef" * 2

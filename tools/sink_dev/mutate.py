@@ -27,9 +27,10 @@ WORKSPACE = ROOT / ".mutate"
 RESULTS = ROOT / "docs" / "generated" / "mutation.json"
 DOC = ROOT / "docs" / "testing.md"
 CORE = ROOT / "layers" / "core" / "twilio_sink"
-# The rules: precedence, the families, the registry, the envelope, the signature check.
-RULES = ["twilio_sink/lifecycle.py", "twilio_sink/families/*", "twilio_sink/registry.py",
-         "twilio_sink/envelope.py", "twilio_sink/signature.py"]
+# The rules: precedence, the families, the registry, the envelope and the time and JSON it parses,
+# the signature check.
+RULES = ["twilio_sink/precedence.py", "twilio_sink/families/*", "twilio_sink/registry.py",
+         "twilio_sink/envelope.py", "twilio_sink/times.py", "twilio_sink/json_text.py", "twilio_sink/signature.py"]
 TESTS = "tests/unit"
 READ_BY_TESTS = ["tests", "tools", "functions", "events", "docs", "template.yaml"]
 TARGET = 0.90

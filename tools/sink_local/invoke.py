@@ -32,7 +32,7 @@ from sink_dev import build
 from sink_dev.paths import ROOT, TEMPLATE
 from sink_dev.template import load_template
 from sink_local.docker import Engine, EngineUnavailable
-from sink_ops import stack as stacks
+from sink_ops import locate
 
 FUNCTIONS = {"consumer": "StreamConsumerFunction", "webhook": "WebhookFunction"}
 BUILD_DIR = ROOT / ".aws-sam" / "host"
@@ -131,8 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("event", type=Path, help="a Lambda event file, e.g. one of events/")
     parser.add_argument("--stack", help="a deployed stack's name: its resources instead of the local stack's")
     parser.add_argument("--region", help="the deployed stack's region (default: your AWS configuration's)")
-    parser.add_argument("--state-file", type=Path, default=stacks.LOCAL_STACK_FILE,
-                        help=f"the local stack's description (default {stacks.LOCAL_STACK_FILE})")
+    parser.add_argument("--state-file", type=Path, default=locate.LOCAL_STACK_FILE,
+                        help=f"the local stack's description (default {locate.LOCAL_STACK_FILE})")
     return parser
 
 
@@ -140,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logical_id = FUNCTIONS[args.function]
     try:
-        served = None if args.stack else stacks.local(args.state_file)
-        outputs = stacks.outputs(args.stack, args.region) if args.stack else None
+        served = None if args.stack else locate.local(args.state_file)
+        outputs = locate.outputs(args.stack, args.region) if args.stack else None
         with Engine() as engine:
             stand_in = engine.ensure_lambda_image(say=lambda line: print(line, file=sys.stderr, flush=True))
             print("→ sam build for this machine's architecture (.aws-sam/host)", file=sys.stderr, flush=True)
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
                 answer = sam_local_invoke(engine, built, logical_id, args.event.resolve(),
                                           deployed_environment(logical_id, outputs), stand_in=stand_in,
                                           region=args.region)
-    except (stacks.StackNotFound, EngineUnavailable, RuntimeError, subprocess.CalledProcessError) as error:
+    except (locate.StackNotFound, EngineUnavailable, RuntimeError, subprocess.CalledProcessError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(json.dumps(answer, indent=2))

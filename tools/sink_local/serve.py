@@ -33,7 +33,7 @@ from sink_local.functions import LocalFunction
 from sink_local.kinesis import BatchResult, StreamPoller
 from sink_local.stack import FAKE_CREDENTIALS, REGION, Stack, Template
 from sink_local.twilio_api import ACCOUNT, API_KEY_SECRET, API_KEY_SID, TwilioApi
-from sink_ops.stack import LOCAL_STACK_FILE
+from sink_ops.locate import LOCAL_STACK_FILE
 
 STATE_FILE = ROOT / LOCAL_STACK_FILE
 LOG_DIR = ROOT / ".serve" / "logs"

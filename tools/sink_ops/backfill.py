@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from tqdm import tqdm
 
-from sink_ops import recovery, stack
+from sink_ops import locate, recovery
 from twilio_sink import aws
 from twilio_sink.observability import metrics
 from twilio_sink.reconcile import LISTINGS, apply, backfill_window, preview
@@ -64,9 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         resources = recovery.resolve(args, ("table_name",) if args.dry_run else
                                      ("table_name", "topic_arn", "dead_letter_queue_url", "history_retention_days"))
-        secret_arn = args.api_keys_secret_arn or (stack.outputs(args.stack).get("TwilioApiKeysSecretArn")
+        secret_arn = args.api_keys_secret_arn or (locate.outputs(args.stack).get("TwilioApiKeysSecretArn")
                                                   if args.stack else None)
-    except (recovery.UsageError, stack.StackNotFound) as error:
+    except (recovery.UsageError, locate.StackNotFound) as error:
         print(f"backfill: {error}", file=sys.stderr)
         return 2
     if not secret_arn:

@@ -27,7 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
-from sink_ops import stack
+from sink_ops import locate
 from twilio_sink.registry import FAMILIES
 
 TEST_EVENT_TYPE = "com.twilio.eventstreams.test-event"  # sent by Twilio on a sink test, not subscribable
@@ -183,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args, client_factory=twilio_client, say=print) -> int:
     types = subscription_types(args.types, args.families)
-    outputs = stack.outputs(args.stack, args.region) if args.stack else {}
+    outputs = locate.outputs(args.stack, args.region) if args.stack else {}
 
     def value(option: str, output: str) -> str:
         found = getattr(args, option) or outputs.get(output)
@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("choose webhook or kinesis (or --list-types)")
     try:
         return run(args)
-    except (SetupError, stack.StackNotFound) as error:
+    except (SetupError, locate.StackNotFound) as error:
         print(f"error: {error}", file=sys.stderr)
     except TwilioRestException as error:
         print(f"error: Twilio answered {error.status} to {error.method} {error.uri}: {error.msg}", file=sys.stderr)

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 
 from tqdm import tqdm
 
-from sink_ops import stack
+from sink_ops import locate
 from twilio_sink import aws
 from twilio_sink.accounts import AccountRule
 from twilio_sink.dead_letters import DeadLetterQueue
-from twilio_sink.inbound import Received
 from twilio_sink.notify import Notifier
 from twilio_sink.observability import logger, metrics
 from twilio_sink.pipeline import Outcome, Pipeline
+from twilio_sink.received import Received
 from twilio_sink.sids import parse_account_sids
 from twilio_sink.store import StatusStore
 
@@ -88,8 +88,8 @@ def resolve(args: argparse.Namespace, needed: tuple[str, ...]) -> Resources:
     values = {attribute: getattr(args, attribute) for attribute in OUTPUTS.values()}
     if args.stack:
         try:
-            outputs = stack.outputs(args.stack)
-        except stack.StackNotFound as error:
+            outputs = locate.outputs(args.stack)
+        except locate.StackNotFound as error:
             raise UsageError(str(error)) from None
         for output, attribute in OUTPUTS.items():
             values[attribute] = values[attribute] or outputs.get(output)

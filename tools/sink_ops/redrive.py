@@ -19,8 +19,8 @@ from sink_ops import recovery
 from sink_ops.records import lambda_record
 from twilio_sink import aws
 from twilio_sink.accounts import AccountRule
-from twilio_sink.envelope import Poison
-from twilio_sink.inbound import Received, from_kinesis
+from twilio_sink.poison import Poison
+from twilio_sink.received import Received, from_kinesis
 from twilio_sink.registry import route
 
 GET_RECORDS_LIMIT = 1000

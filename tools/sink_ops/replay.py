@@ -18,8 +18,8 @@ from pydantic import ValidationError
 
 from sink_ops import recovery
 from twilio_sink.dead_letters import DeadLetter
-from twilio_sink.envelope import Poison, PoisonReason
-from twilio_sink.inbound import Received, from_kinesis, from_webhook
+from twilio_sink.poison import Poison, PoisonReason
+from twilio_sink.received import Received, from_kinesis, from_webhook
 from twilio_sink.registry import route
 
 

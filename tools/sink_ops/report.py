@@ -19,7 +19,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from sink_ops import stack
+from sink_ops import locate
 from twilio_sink.registry import FAMILIES
 
 DEFAULT_NAMESPACE = "TwilioEventSink"  # template.yaml MetricsNamespace's default
@@ -170,7 +170,7 @@ def namespace_of(args) -> str:
     try:
         described = boto3.client("cloudformation", region_name=args.region).describe_stacks(StackName=args.stack)
     except (BotoCoreError, ClientError) as error:
-        raise stack.StackNotFound(f"cannot read stack {args.stack!r}: {error}") from None
+        raise locate.StackNotFound(f"cannot read stack {args.stack!r}: {error}") from None
     parameters = {p["ParameterKey"]: p.get("ParameterValue") for p in described["Stacks"][0].get("Parameters", [])}
     return parameters.get("MetricsNamespace") or DEFAULT_NAMESPACE
 

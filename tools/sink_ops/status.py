@@ -16,7 +16,7 @@ from pathlib import Path
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from sink_ops import stack
+from sink_ops import locate
 from twilio_sink.registry import FAMILIES, UNMODELLED
 from twilio_sink.state import EntityState, HistoryEntry
 from twilio_sink.store import StatusStore
@@ -108,11 +108,11 @@ def open_table(args) -> StatusStore:
     if args.table:
         return StatusStore(args.table, boto3.client("dynamodb", region_name=args.region))
     if args.stack:
-        outputs = stack.outputs(args.stack, args.region)
+        outputs = locate.outputs(args.stack, args.region)
         if "StatusTableName" not in outputs:
             raise LookupError(f"stack {args.stack} has no StatusTableName output")
         return StatusStore(outputs["StatusTableName"], boto3.client("dynamodb", region_name=args.region))
-    local = stack.local(args.state_file)
+    local = locate.local(args.state_file)
     client = boto3.client("dynamodb", region_name=local["region"], endpoint_url=local["endpoint_url"],
                           aws_access_key_id="testing", aws_secret_access_key="testing")
     return StatusStore(local["table_name"], client)
@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--stack", help="a deployed stack's name (reads its StatusTableName output)")
     where.add_argument("--table", help="the table name")
     parser.add_argument("--region", help="AWS region (default: your AWS configuration)")
-    parser.add_argument("--state-file", type=Path, default=stack.LOCAL_STACK_FILE, help=argparse.SUPPRESS)
+    parser.add_argument("--state-file", type=Path, default=locate.LOCAL_STACK_FILE, help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True)
     show_parser = commands.add_parser("show", help="an entity's current status and its history")
     show_parser.add_argument("entity", help=f"one of {', '.join(ENTITIES)}; or ENTITY#ID as one argument")

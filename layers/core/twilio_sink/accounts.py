@@ -14,8 +14,8 @@ records the account from the same reading.
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .envelope import Poison, PoisonReason
 from .observability import MetricUnit, metrics
+from .poison import Poison, PoisonReason
 from .sids import NOT_AN_ACCOUNT_SID
 
 

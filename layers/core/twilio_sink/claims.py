@@ -4,7 +4,7 @@ A state write leaves a claim per applied change (state.Claim: the previous statu
 time, its holder, until when). The holder publishes it, then writes the event's history item: that
 item is the proof of publishing, so the entity's next write drops the claim. A redelivered event
 whose claim is unproven takes it over when the claim is its own or its holder has certainly ended
-(`lifecycle.plan` decides); a live holder's claim is left to it.
+(`precedence.plan` decides); a live holder's claim is left to it.
 
 This module holds what runs around a state write: the run's `Lease`, the check of which claims
 are proven, and the rewrites of a run's own claims when it cannot finish (released for a retry,
@@ -17,11 +17,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 from . import aws
-from .envelope import now_utc
-from .lifecycle import Change, Plan, plan
 from .observability import log_aws_failure, logger
+from .precedence import Change, Plan, plan
 from .state import PUBLISHED, Claim, EntityState
 from .store import BATCH_GET_LIMIT, StatusStore
+from .times import now_utc
 
 # A claim outlives its holder's invocation by this much, for clocks that disagree between hosts.
 CLOCK_SKEW_SECONDS = 2

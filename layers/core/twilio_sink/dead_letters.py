@@ -1,9 +1,10 @@
 """Dead letters (contract 4): what retrying will not fix goes to an SQS queue with its reason."""
 
-import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
+
+from .json_text import compact
 
 # SQS takes 256 KiB per request; the raw text is cut well below that and the cut is flagged
 # (Kinesis records can still be re-read from the stream by their sequence number).
@@ -31,7 +32,7 @@ class DeadLetter(BaseModel):
         return cls(raw=raw[:MAX_RAW_CHARS], raw_truncated=len(raw) > MAX_RAW_CHARS, **fields)
 
     def to_message(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), separators=(",", ":"), ensure_ascii=False)
+        return compact(self.model_dump(mode="json"))
 
 
 class DeadLetterQueue:

@@ -5,14 +5,15 @@ turns it into a dead letter instead of failing its neighbours.
 """
 
 import json
-import math
 import re
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from enum import StrEnum
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .json_text import NotJsonNumber, strict_json
+from .poison import Poison, PoisonReason
+from .times import RFC3339, in_utc, iso_utc
 
 # Twilio events are a few kB, and Twilio caps a whole webhook batch at 64 kB, so no real event is
 # larger. The state item holds the winning event and an outbox copy of each applied change: at
@@ -20,31 +21,12 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 # dead-lettered as oversized by the pipeline), and a notification fits SNS's 256 KB.
 MAX_EVENT_BYTES = 64_000
 SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
 # `https://<any host>/<Schema>/<version>`, sometimes with `.json`: Twilio uses several hosts (.dev., .stage.).
 DATASCHEMA = re.compile(r"https?://[^/\s]+/(?P<name>[A-Za-z0-9_.-]+)/(?P<version>\d{1,6})(?:\.json)?")
 # Identifiers end up in DynamoDB keys (2048/1024-byte limits) and metric dimensions: Twilio's are
 # 34-character SIDs or UUIDs; a longer one is malformed, and must not make a write fail forever.
 MAX_ID_CHARS = 256
 Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]
-
-
-class PoisonReason(StrEnum):
-    UNDECODABLE = "undecodable"  # bytes that are not UTF-8
-    NOT_JSON = "not_json"
-    NOT_CLOUDEVENT = "not_cloudevent"
-    INVALID_PAYLOAD = "invalid_payload"  # `data` does not fit its type's model
-    OVERSIZED = "oversized"
-    FOREIGN_ACCOUNT = "foreign_account"  # from a Twilio account this stack does not accept
-
-
-class Poison(Exception):
-    """An input that retrying will never fix."""
-
-    def __init__(self, reason: PoisonReason, detail: str):
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
 
 
 class CloudEvent(BaseModel):
@@ -96,43 +78,13 @@ class CloudEvent(BaseModel):
         """Fixed-width ISO-8601 UTC with microseconds: sorts as text in the order of time."""
         if self.time is None:
             raise ValueError("the event has no time (the registry supplies the family's timestamp)")
-        return self.time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return iso_utc(self.time)
 
     @property
     def named_schema(self) -> tuple[str, int] | None:
         """(schema name, version) read from `dataschema`, or None if it names none."""
         match = DATASCHEMA.fullmatch(self.dataschema.strip()) if self.dataschema else None
         return (match["name"], int(match["version"])) if match else None
-
-
-def in_utc(moment: datetime) -> datetime:
-    """The same instant in UTC; a ValueError if it has none (year 1 at +01:00, say)."""
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:
-        raise ValueError("time is out of the representable range") from None
-
-
-def parse_timestamp(value: Any) -> datetime | None:
-    """A payload timestamp as Twilio writes them, or None if `value` is none of these forms.
-
-    RFC 3339 text (nanoseconds accepted, cut to microseconds), epoch milliseconds (A2P payloads'
-    integers) or RFC 1123 text (Voice's `requestDateCreated`).
-    """
-    try:
-        if isinstance(value, bool):
-            return None
-        if isinstance(value, int):
-            return in_utc(datetime.fromtimestamp(value / 1000, UTC)) if 0 < value < 10**14 else None
-        if not isinstance(value, str):
-            return None
-        if RFC3339.fullmatch(value):
-            # Python 3.13 reads nanoseconds (cut to microseconds), and `Z`, but not a lowercase `z`.
-            return in_utc(datetime.fromisoformat(value.replace("z", "Z")))
-        parsed = parsedate_to_datetime(value)
-        return in_utc(parsed) if parsed.tzinfo else None
-    except (ValueError, TypeError, OverflowError, IndexError):
-        return None
 
 
 def decode_text(raw: bytes) -> str:
@@ -142,27 +94,6 @@ def decode_text(raw: bytes) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError as error:
         raise Poison(PoisonReason.UNDECODABLE, f"not UTF-8 text: {error}") from None
-
-
-def strict_json(text: str) -> Any:
-    """`json.loads` without JavaScript's NaN/Infinity, nor numbers too large for a float: Python reads
-    both, but what was stored or published with them would not be JSON (contracts 2 and 3)."""
-    return json.loads(text, parse_constant=_not_a_number, parse_float=_finite_float)
-
-
-class NotJsonNumber(ValueError):
-    """NaN, Infinity, or a number that overflows to infinity."""
-
-
-def _not_a_number(literal: str) -> Any:
-    raise NotJsonNumber(f"{literal} is not a JSON number")
-
-
-def _finite_float(literal: str) -> float:
-    value = float(literal)
-    if not math.isfinite(value):
-        raise NotJsonNumber("a number overflows a 64-bit float")
-    return value
 
 
 def parse_json(text: str) -> Any:
@@ -220,12 +151,3 @@ def describe(error: ValidationError) -> str:
                          for p in item["loc"]) or "(root)"
         parts.append(f"{where}: {item['msg']}")
     return "; ".join(parts)
-
-
-def now_utc() -> str:
-    return iso_utc(datetime.now(UTC))
-
-
-def iso_utc(moment: datetime) -> str:
-    """The fixed-width form every stored time has (sorts as text in the order of time)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

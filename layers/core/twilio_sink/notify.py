@@ -18,7 +18,7 @@ from functools import partial
 
 from .aws import AWS_ERRORS
 from .json_text import compact
-from .lifecycle import Change
+from .precedence import Change
 
 PUBLISH_BATCH_LIMIT = 10
 PUBLISH_BATCH_BYTES = 256 * 1024

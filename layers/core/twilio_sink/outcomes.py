@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from .families.base import Family
-from .lifecycle import Change
+from .precedence import Change
 
 # Twilio's most frequent error codes of failed or undelivered messages (https://www.twilio.com/docs/api/errors).
 ERROR_CODES = frozenset({

@@ -1,18 +1,22 @@
-"""The core both entry points share: route → read → settle claims → write → publish → keep history.
+"""The core both entry points share: route → read → check claims → write → publish → keep history.
+
+One word, one meaning here: a claim is *proven* once its history item exists (claims.py); an entity's
+result is *done* when it was written and everything it had to publish was published; *unsettled*
+means only a status that is not final (the reconciler's index).
 
 Events are grouped per entity in arrival order. A batch then runs in steps, each step's requests
 concurrently:
 1. route: decode, validate and group per entity; what cannot be routed is a dead letter (sent meanwhile);
 2. read every entity's state (`BatchGetItem`, 100 per request);
-3. check the claims that matter (was that change's notification published? `BatchGetItem` of history keys);
+3. check the claims that matter (is that change proven published? `BatchGetItem` of history keys, claims.py);
 4. one conditional write per entity, whatever its number of events: the winner, and a claim per
    applied change (who may publish it, until when);
 5. publish the applied changes, packed across entities ten per `PublishBatch` (each entity's in order);
 6. keep the history (`BatchWriteItem`, 25 per request): an event's history item is written only
-   after its notification was published, so its presence settles the claim. No clean-up write:
-   the entity's next write drops the settled claims.
+   after its notification was published, so its presence proves the claim. No clean-up write:
+   the entity's next write drops the proven claims.
 An AWS failure fails only the items it touched, which the caller reports for retry; retries are
-safe because every step is idempotent and a redelivered event whose claim is unsettled publishes
+safe because every step is idempotent and a redelivered event whose claim is unproven publishes
 again only when the claim is its own or its holder has certainly ended.
 
 Nothing of a run is left running when `process` returns (Lambda freezes what is, and may resume it
@@ -35,15 +39,16 @@ from . import aws
 from .claims import ClaimKeeper, Lease
 from .config import settings
 from .dead_letters import DeadLetter, DeadLetterQueue
-from .envelope import Poison, PoisonReason, now_utc
-from .inbound import Received
-from .lifecycle import Change, Plan, plan
 from .notify import Notification, Notifier, notification
 from .observability import emit_batch_metrics, emit_outcome_metrics, log_aws_failure, logger
 from .outcomes import LATENCY_FROM, Tally
+from .poison import Poison, PoisonReason
+from .precedence import Change, Plan, plan
+from .received import Received
 from .registry import BY_TYPE, family_of, route
 from .state import EntityState, HistoryEntry
 from .store import BATCH_GET_LIMIT, BATCH_WRITE_LIMIT, Conflict, ItemTooLarge, StatusStore, chunks
+from .times import now_utc
 
 MAX_CONFLICT_RETRIES = 5
 # Threads for I/O: the requests of a step wait on the network together (the CPU work holds the GIL
@@ -275,7 +280,7 @@ class Pipeline:
 
     def _keep_history(self, received: list[Received], groups: dict[str, Members],
                       results: dict[str, EntityResult]) -> set[int]:
-        """History items of the settled entities' events: the published ones' are the proof they were.
+        """History items of the done entities' events: the published ones' are the proof they were.
 
         Left out: events whose claim a live holder keeps (its item is that holder's to write), and
         events whose item is known to exist already.
@@ -321,11 +326,11 @@ class Pipeline:
             if not result.error and not result.done:
                 result.error = f"{len(result.to_publish) - result.published_count} notifications not published"
             if result.error:
-                logger.warning("entity not settled, will be retried", extra={"pk": pk, "error": result.error})
+                logger.warning("entity not done, will be retried", extra={"pk": pk, "error": result.error})
                 outcome.failed |= {index for index, _ in groups[pk]}
             elif result.plan:
                 # What arrived says whether a claim held by another carrier may be its own earlier
-                # attempt (inbound.Received.retry_while_held): then "retry later", not "done".
+                # attempt (received.Received.retry_while_held): then "retry later", not "done".
                 outcome.failed |= {index for index, change in groups[pk]
                                    if change.event.id in result.plan.deferred and received[index].retry_while_held}
             if result.plan:

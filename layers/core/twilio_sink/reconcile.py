@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from . import aws
 from .config import settings
-from .envelope import iso_utc, to_cloudevent
+from .envelope import to_cloudevent
 from .families.base import Family
 from .families.brands import Brands
 from .families.calls import Calls
@@ -35,13 +35,14 @@ from .families.campaigns import Campaigns
 from .families.message_status import MessageStatuses
 from .families.messages import Messages
 from .families.tollfree import TollFreeVerifications
-from .inbound import Received
-from .lifecycle import Change, plan
 from .observability import MetricUnit, logger, metrics
 from .pipeline import Outcome, Pipeline, default_pipeline
+from .precedence import Change, plan
+from .received import Received
 from .registry import BY_TYPE, FAMILIES, family_of, route
 from .state import DueEntity, unsettled_keys
 from .store import StatusStore
+from .times import iso_utc
 from .twilio_rest import (
     BrandResource,
     CallResource,

@@ -9,25 +9,26 @@ import re
 
 from pydantic import ValidationError
 
-from .envelope import CloudEvent, Poison, PoisonReason, describe
+from .envelope import CloudEvent, describe
 from .families.base import EventType, Family
 from .families.brands import Brands
 from .families.call_summaries import CallSummaries
 from .families.calls import Calls
 from .families.campaigns import Campaigns
+from .families.handshake import SinkTests
 from .families.inbound_messages import InboundMessages
 from .families.message_status import MessageStatuses
 from .families.messages import Messages
 from .families.operations import Operations
 from .families.phone_numbers import PhoneNumbers
-from .families.sink_test import SinkTests
 from .families.studio import FlowExecutions
 from .families.tollfree import TollFreeVerifications
 from .families.unmodelled import Unmodelled
 from .families.verifications import Verifications
 from .families.verify_messages import VerifyMessages
-from .lifecycle import Change
 from .observability import count
+from .poison import Poison, PoisonReason
+from .precedence import Change
 
 # Every payload model is `defer_build`: its validator is built when its family's first event arrives,
 # not at each cold start for families a sink may never receive (pydantic serialises those builds).

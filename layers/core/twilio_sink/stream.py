@@ -10,8 +10,8 @@ from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import Ki
 
 from .accounts import AccountRule
 from .config import settings
-from .inbound import from_kinesis
 from .pipeline import default_pipeline
+from .received import from_kinesis
 
 
 class RetryLater(Exception):

@@ -21,10 +21,10 @@ from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterEr
 from . import aws
 from .accounts import AccountRule
 from .config import settings
-from .envelope import Poison, PoisonReason
-from .inbound import Received, from_webhook
 from .observability import MetricUnit, logger, metrics
 from .pipeline import default_pipeline
+from .poison import Poison, PoisonReason
+from .received import Received, from_webhook
 from .signature import ProxyEvent, Rejected, TokenNotConfigured, delivery, signing_keys, source_ip, verify
 
 ROUTE = "/events"

@@ -8,9 +8,10 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidatorFunctionWrapHandler, model_validator
 
-from ..envelope import CloudEvent, parse_timestamp
-from ..lifecycle import key
+from ..envelope import CloudEvent
+from ..precedence import key
 from ..sids import ACCOUNT_SID, NOT_AN_ACCOUNT_SID, SOURCE_ACCOUNT
+from ..times import parse_timestamp
 
 
 class Places:

@@ -10,7 +10,7 @@ from typing import Annotated
 from pydantic import Field
 
 from ..envelope import CloudEvent, Identifier
-from ..lifecycle import key, padded
+from ..precedence import key, padded
 from .a2p import PREFIX
 from .base import Family, Payload, Places, event_types
 

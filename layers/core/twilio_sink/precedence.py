@@ -9,9 +9,10 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from .envelope import CloudEvent, iso_utc
+from .envelope import CloudEvent
 from .json_text import compact
 from .state import PUBLISHED, Claim, EntityState, Recorded, StateWrite, holder
+from .times import iso_utc
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ class Plan:
 
 def plan(current: EntityState | None, changes: list[Change], published: Collection[str] = (),
          now: float = 0.0, until: int = 0) -> Plan:
-    """Classify each event as applied, stale or duplicate against the current state, and settle claims.
+    """Classify each event as applied, stale or duplicate against the current state, and decide its claims.
 
     An event is applied when it outranks everything before it (stored or earlier in the group):
     `queued, sent, delivered` in that order are three applied changes; `delivered, queued, sent`

@@ -9,8 +9,8 @@ import pytest
 from sink_dev.samples import SAMPLE_ACCOUNT_SID
 from tests.support import factories as f
 from twilio_sink.envelope import CloudEvent
-from twilio_sink.lifecycle import plan
 from twilio_sink.notify import notification
+from twilio_sink.precedence import plan
 from twilio_sink.registry import route
 from twilio_sink.state import Claim, holder
 

@@ -13,8 +13,9 @@ from typing import Any, Literal
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 
 from .accounts import AccountRule
-from .envelope import CloudEvent, Poison, PoisonReason, cloudevent_from_record, split_webhook_body, to_cloudevent
+from .envelope import CloudEvent, cloudevent_from_record, split_webhook_body, to_cloudevent
 from .json_text import compact
+from .poison import Poison, PoisonReason
 from .registry import accounts_named
 
 Door = Literal["kinesis", "webhook", "reconciler", "backfill"]

@@ -119,7 +119,8 @@ def test_every_answer_is_an_event_of_the_family_that_sets_twilios_status(family:
     for twilio_status, word in resource.STATUSES.items():
         # Twilio's answer as the `twilio` package returns it, with what each resource reads.
         answer = SimpleNamespace(sid=entity_id, status=twilio_status, campaign_status=twilio_status,
-                                 campaign_id=None, date_updated=BASE_TIME, account_sid=ACCOUNT, error_code=None)
+                                 campaign_id=None, date_updated=BASE_TIME, account_sid=ACCOUNT, error_code=None,
+                                 messaging_service_sid="MG" + "1" * 32)
         event = to_cloudevent(synthetic_event(resource, entity_id, stored, resource.truth(answer)))
         change = route(event)
         assert type(family_of(event.type)) is type(family), twilio_status
@@ -154,7 +155,8 @@ def test_a_registration_correction_spells_its_status_as_the_events_do(name):
     spelled = set()
     for twilio_status in resource.STATUSES:
         answer = SimpleNamespace(sid=entity_id, status=twilio_status, campaign_status=twilio_status,
-                                 campaign_id=None, date_updated=BASE_TIME, account_sid=ACCOUNT, error_code=None)
+                                 campaign_id=None, date_updated=BASE_TIME, account_sid=ACCOUNT, error_code=None,
+                                 messaging_service_sid="MG" + "1" * 32)
         spelled.add(synthetic_event(resource, entity_id, stored, resource.truth(answer))["data"][field])
     assert spelled <= words, spelled - words
 
@@ -247,10 +249,10 @@ PACKAGE_CLASSES = {
 FIELDS_READ = {
     "MessageInstance": {"sid", "account_sid", "status", "error_code", "date_updated", "date_sent"},
     "CallInstance": {"sid", "account_sid", "status", "date_updated", "start_time"},
-    "BrandRegistrationInstance": {"account_sid", "status", "date_updated"},
-    "UsAppToPersonInstance": {"account_sid", "campaign_status", "campaign_id", "brand_registration_sid",
-                              "date_updated"},
-    "TollfreeVerificationInstance": {"account_sid", "status", "date_updated"},
+    "BrandRegistrationInstance": {"sid", "account_sid", "status", "date_updated"},
+    "UsAppToPersonInstance": {"sid", "account_sid", "campaign_status", "campaign_id", "brand_registration_sid",
+                              "messaging_service_sid", "date_updated"},
+    "TollfreeVerificationInstance": {"sid", "account_sid", "status", "date_updated"},
 }
 SID_PREFIX = {"message": "SM", "call": "CA", "brand": "BN", "campaign": "QE", "tollfree_verification": "HH"}
 
@@ -282,3 +284,52 @@ def test_each_resource_speaks_the_twilio_packages_words_and_the_stand_in_its_sha
     finally:
         api.server.server_close()
     assert FIELDS_READ[name] <= set(record), sorted(FIELDS_READ[name] - set(record))
+
+
+# What the stand-in holds for each family's entity (Twilio's status other than the stored one), and
+# where it keeps the record.
+TWILIO_HOLDS = {
+    "comms-messages": ("message", "delivered", "messages"),
+    "message-status": ("message", "delivered", "messages"),
+    "calls": ("call", "completed", "calls"),
+    "brands": ("brand", "APPROVED", "brands"),
+    "campaigns": ("campaign", "VERIFIED", "campaigns"),
+    "toll-free": ("tollfree_verification", "TWILIO_APPROVED", "tollfree"),
+}
+
+
+@pytest.mark.parametrize("family", RECONCILED, ids=lambda f: f.name)
+def test_a_correction_names_the_resource_that_answered_as_its_source(family: Family, twilio_api):
+    from datetime import UTC, datetime
+    from urllib.parse import urlsplit
+
+    from sink_local.twilio_api import API_KEY_SECRET, API_KEY_SID
+    from twilio_sink.envelope import to_cloudevent
+    from twilio_sink.reconcile.client import ApiKey, Twilio
+    from twilio_sink.reconcile.corrections import synthetic_event
+    from twilio_sink.registry import accounts_named
+
+    # Given Twilio holding the entity in another status than the stored one
+    resource = RESOURCES[type(family)]
+    stored = STORED[family.name]
+    entity_id = family.entity_id(None, family.data_model.model_validate(stored))  # type: ignore[arg-type]
+    builder, status, records = TWILIO_HOLDS[family.name]
+    sid = "QE" + "1" * 32 if builder == "campaign" else entity_id
+    extra = (stored["messagingservicesid"],) if builder == "campaign" else ()
+    getattr(twilio_api, builder)(sid, *extra, status, datetime(2026, 1, 1, tzinfo=UTC))
+    record = getattr(twilio_api, records)[sid]
+
+    # When the reconciler asks and writes the correction
+    twilio = Twilio({ACCOUNT: ApiKey(API_KEY_SID, API_KEY_SECRET)}, base_url=twilio_api.base_url)
+    truth = resource.fetch(twilio, entity_id, stored, ACCOUNT, time.monotonic() + 60)
+    event = synthetic_event(resource, entity_id, stored, truth)
+
+    # Then its source is the resource's own address, as Twilio gives it (a 2010-API `uri` is a path)
+    address = record.get("url") or "https://api.twilio.com" + record["uri"]
+    assert event["source"] == address
+    if builder != "campaign":  # a campaign is found in its messaging service's listing
+        path, _ = twilio_api.requests[-1]
+        product, _, rest = urlsplit(path).path.lstrip("/").partition("/")
+        assert f"https://{product}.twilio.com/{rest}" == address
+    # And it names no account but the one its payload names: the allow-list and attribution are as before
+    assert set(accounts_named(to_cloudevent(event))) == {ACCOUNT}

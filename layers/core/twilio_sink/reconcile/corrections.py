@@ -16,13 +16,14 @@ from ..observability import logger
 from ..pipeline import Outcome, Pipeline
 from .resources import Resource, Truth
 
-SOURCE = "reconciler"
 PIPELINE_RETRIES = 2  # in-run retries of corrections the pipeline could not settle (AWS throttling)
 
 
 def synthetic_event(resource: Resource, entity_id: str, stored_data: dict[str, Any], truth: Truth) -> dict[str, Any]:
     """The CloudEvent that says what Twilio's REST API says, in the family's own type and payload.
 
+    Its `source` is the REST resource that answered, as an event's `source` names the resource it is
+    about (for a 2010-API resource the URL names the account, the one the answer's payload names too).
     The payload is the stored one (a message keeps its `attempt`, so its order key compares within
     the same attempt) with the answer's fields over it, as the resource composes them (`correction`).
     Its id is derived from what it says, so a repeated answer is the same event and the pipeline
@@ -39,7 +40,7 @@ def synthetic_event(resource: Resource, entity_id: str, stored_data: dict[str, A
     return {
         "specversion": "1.0",
         "type": event_type,
-        "source": SOURCE,
+        "source": truth.url,
         "id": f"RC{digest}",
         "time": time,
         "datacontenttype": "application/json",

@@ -26,6 +26,9 @@ from ..families.tollfree import TollFreeVerifications
 from .client import LIST_PAGE_SIZE, NotFound, Twilio, pages
 
 MESSAGE_SID = re.compile(r"(SM|MM)[0-9a-fA-F]{32}")
+# Where the `twilio` package asks (a `Truth` names the resource that answered): the 2010 API, Messaging v1.
+API = "https://api.twilio.com/2010-04-01"
+MESSAGING = "https://messaging.twilio.com/v1"
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class Truth:
 
     status: str | None  # None: Twilio's status has no word in the family (nothing to correct)
     updated: datetime  # Twilio's date_updated: the synthetic event's time, so its order key
+    url: str  # the REST resource that answered: the synthetic event's `source`
     data: dict[str, Any] = field(default_factory=dict)  # payload fields taken from the answer
 
 
@@ -95,7 +99,8 @@ class MessageResource(Resource):
         data = {self.ACCOUNT_FIELD: message.account_sid}
         if message.error_code:
             data[self.ERROR_FIELD] = str(message.error_code)
-        return Truth(self.STATUSES.get(message.status), message.date_updated, data)
+        return Truth(self.STATUSES.get(message.status), message.date_updated,
+                     f"{API}/Accounts/{message.account_sid}/Messages/{message.sid}.json", data)
 
 
 class MessageStatusResource(MessageResource):
@@ -134,6 +139,7 @@ class CallResource(Resource):
 
     def truth(self, call: Any) -> Truth:
         return Truth(self.STATUSES.get(call.status), call.date_updated,
+                     f"{API}/Accounts/{call.account_sid}/Calls/{call.sid}.json",
                      {"CallSid": call.sid, "AccountSid": call.account_sid})
 
     def correction(self, status: str, stored: dict[str, Any], answered: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -162,6 +168,7 @@ class BrandResource(Resource):
 
     def truth(self, brand: Any) -> Truth:
         return Truth(self.STATUSES.get(brand.status), brand.date_updated,
+                     f"{MESSAGING}/a2p/BrandRegistrations/{brand.sid}",
                      {"accountsid": brand.account_sid, "brandstatus": self.EVENT_WORDS.get(brand.status, brand.status),
                       "updateddate": epoch_ms(brand.date_updated)})
 
@@ -208,7 +215,8 @@ class CampaignResource(Resource):
                 "updateddate": epoch_ms(campaign.date_updated)}
         if campaign.campaign_id:
             data["externalcampaignid"] = campaign.campaign_id
-        return Truth(self.STATUSES.get(campaign.campaign_status or ""), campaign.date_updated, data)
+        return Truth(self.STATUSES.get(campaign.campaign_status or ""), campaign.date_updated,
+                     f"{MESSAGING}/Services/{campaign.messaging_service_sid}/Compliance/Usa2p/{campaign.sid}", data)
 
 
 class TollFreeResource(Resource):
@@ -231,6 +239,7 @@ class TollFreeResource(Resource):
     def truth(self, verification: Any) -> Truth:
         # The events spell Twilio's word in lower case (`twilio_approved`).
         return Truth(self.STATUSES.get(verification.status or ""), verification.date_updated,
+                     f"{MESSAGING}/Tollfree/Verifications/{verification.sid}",
                      {"accountsid": verification.account_sid, "verificationstatus": (verification.status or "").lower(),
                       "processeddate": epoch_ms(verification.date_updated)})
 

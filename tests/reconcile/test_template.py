@@ -60,7 +60,7 @@ def test_the_index_is_what_the_store_queries(template):
     (index,) = [i for i in table["GlobalSecondaryIndexes"] if i["IndexName"] == store.UNSETTLED_INDEX]
     assert index["KeySchema"] == [{"AttributeName": store.UNSETTLED, "KeyType": "HASH"},
                                   {"AttributeName": store.CHECK_AFTER, "KeyType": "RANGE"}]
-    # What reconcile.py reads of an index item, without reading the table again. Not `account_sid`
+    # What reconcile/run.py reads of an index item, without reading the table again. Not `account_sid`
     # (read from the table when the payload names no account): an existing index's projection cannot
     # change in place on a deployed stack.
     assert {"entity", "id", "status", "event_type", "data", "version", "updated_at"} <= set(

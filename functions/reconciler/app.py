@@ -1,7 +1,7 @@
 """Scheduled reconciler: entities whose events stopped coming, checked against Twilio's REST API."""
 
 from twilio_sink.observability import logger, metrics, trace_handler
-from twilio_sink.reconcile import run_scheduled
+from twilio_sink.reconcile.run import run_scheduled
 
 
 @logger.inject_lambda_context(log_event=False)

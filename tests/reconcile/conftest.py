@@ -18,8 +18,8 @@ def twilio_api():
 def make_reconciler(stack, twilio_api):
     """A reconciler on the stack's pipeline whose Twilio is the stand-in; `now` a day ahead (all due)."""
     from twilio_sink.pipeline import default_pipeline
-    from twilio_sink.reconcile import Reconciler
-    from twilio_sink.twilio_rest import ApiKey, Twilio
+    from twilio_sink.reconcile.client import ApiKey, Twilio
+    from twilio_sink.reconcile.run import Reconciler
 
     sleeps: list[float] = []
     rng = random.Random(14)  # which index shard each run starts from

@@ -128,9 +128,9 @@ def test_twilio_failing_for_the_calls_still_applies_the_messages(stack, outage, 
 
 
 def test_a_rate_limited_listing_is_retried(stack, outage, twilio_api, monkeypatch):
-    from twilio_sink import twilio_rest
+    from twilio_sink.reconcile import client
 
-    monkeypatch.setattr(twilio_rest.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(client.time, "sleep", lambda seconds: None)
     twilio_api.faults["*"] = [429, 429]
     assert cli(outage) == 0
     assert stack.states()[f"message#{message_sid(5)}"]["status"] == "failed"

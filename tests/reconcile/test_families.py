@@ -195,7 +195,7 @@ def test_the_stand_in_refuses_what_twilio_refuses(path, status, twilio_api):
 
 
 def test_retry_after_is_waited_for_within_the_runs_bound(stack, consumer, context, twilio_api, make_reconciler):
-    from twilio_sink import reconcile
+    from twilio_sink.reconcile.run import SAFETY_SECONDS
 
     # Given Twilio answering 429 with Retry-After: 7 to the first request
     consume(consumer, context, [call_event("ringing", call_sid(7), "ringing", 1)])
@@ -212,6 +212,6 @@ def test_retry_after_is_waited_for_within_the_runs_bound(stack, consumer, contex
     twilio_api.call(call_sid(8), "completed", LATER)
     twilio_api.retry_after = "600"
     twilio_api.faults["*"] = [429]
-    counts = make_reconciler().run(time.monotonic() + reconcile.SAFETY_SECONDS + 60)
+    counts = make_reconciler().run(time.monotonic() + SAFETY_SECONDS + 60)
     assert counts["unreachable"] == 1 and make_reconciler.sleeps == [7.0]
     assert stack.states()[f"call#{call_sid(8)}"]["status"] == "ringing"

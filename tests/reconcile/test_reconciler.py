@@ -187,7 +187,7 @@ def test_unreachable_twilio_leaves_the_entity_due_for_the_next_run(stack, consum
 
 
 def test_an_account_without_api_key_is_unreachable(stack, consumer, context, twilio_api, make_reconciler):
-    from twilio_sink.twilio_rest import ApiKey
+    from twilio_sink.reconcile.client import ApiKey
 
     # Given API keys for two other accounts only
     sid = message_sid(7)
@@ -203,9 +203,9 @@ def test_an_account_without_api_key_is_unreachable(stack, consumer, context, twi
 
 def test_work_is_bounded_by_the_deadline_and_the_next_run_continues(
         stack, consumer, context, twilio_api, make_reconciler):
-    from twilio_sink import reconcile
+    from twilio_sink.reconcile.run import SAFETY_SECONDS
 
-    # Given many stale messages, and a run whose clock allows only a few index pages
+    # Given many quiet messages, and a run whose clock allows only a few index pages
     histories = with_drops(twilio_api, messages=60, seed=3)
     consume(consumer, context, histories.delivered)
     stack.notifications()
@@ -216,14 +216,14 @@ def test_work_is_bounded_by_the_deadline_and_the_next_run_continues(
         return float(next(ticks))
 
     # When runs stop at their deadline
-    first = make_reconciler().run(reconcile.SAFETY_SECONDS + 4, clock=clock)
+    first = make_reconciler().run(SAFETY_SECONDS + 4, clock=clock)
 
     # Then the first did part of the work, and later runs finish it, announcing each correction once
     assert 0 < first["corrected"] < len(lost)
     total = first["corrected"]
     for _ in range(120):  # each run reads about three of the 40 index shards (5 entities), from a random one
         ticks = iter(range(10**6))
-        counts = make_reconciler().run(reconcile.SAFETY_SECONDS + 4, clock=clock)
+        counts = make_reconciler().run(SAFETY_SECONDS + 4, clock=clock)
         total += counts["corrected"]
     states = stack.states()
     assert {pk: states[pk]["status"] for pk in histories.truth} == histories.truth
@@ -275,7 +275,7 @@ def test_the_scheduled_function_reads_the_keys_secret_and_emits_metrics(
 
 def test_a_correction_whose_publish_failed_is_published_once_in_the_same_run(
         stack, consumer, context, twilio_api, make_reconciler, fail):
-    # Given a stale message, and SNS refusing the reconciler's first publish
+    # Given a quiet message, and SNS refusing the reconciler's first publish
     sid = message_sid(9)
     consume(consumer, context, [factories.message("sent", sid, 1, account_sid=ACCOUNT)])
     stack.notifications()
@@ -314,7 +314,7 @@ def two_accounts_messages(twilio_api, per_account: int = 3) -> tuple[list[dict],
 def test_each_entity_is_asked_about_as_the_account_the_sink_recorded(stack, consumer, context, twilio_api,
                                                                      make_reconciler):
     from sink_dev.samples import SAMPLE_SUBACCOUNT_SID
-    from twilio_sink.twilio_rest import ApiKey
+    from twilio_sink.reconcile.client import ApiKey
 
     # Given messages of two accounts (an ISV and its subaccount) whose payloads name no account, and
     # an API key for each account (the stand-in answers a key of one account 401 on the other's paths)
@@ -368,7 +368,7 @@ def test_a_failed_account_read_fails_the_run_and_the_next_run_does_the_work(stac
     from botocore.exceptions import ClientError
 
     from sink_dev.samples import SAMPLE_SUBACCOUNT_SID
-    from twilio_sink.twilio_rest import ApiKey
+    from twilio_sink.reconcile.client import ApiKey
 
     # Given messages whose account only their state records, and DynamoDB throttling that read once
     events, accounts = two_accounts_messages(twilio_api)

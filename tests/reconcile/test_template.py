@@ -10,7 +10,7 @@ from sink_local.twilio_api import ACCOUNT
 from tests.template.test_template import alarm_for, env_of, function_props, parameter_value
 from twilio_sink import store
 from twilio_sink.families.base import Family
-from twilio_sink.reconcile import RESOURCES
+from twilio_sink.reconcile.resources import RESOURCES
 from twilio_sink.registry import FAMILIES, UNMODELLED
 
 
@@ -60,7 +60,7 @@ def test_the_index_is_what_the_store_queries(template):
     (index,) = [i for i in table["GlobalSecondaryIndexes"] if i["IndexName"] == store.UNSETTLED_INDEX]
     assert index["KeySchema"] == [{"AttributeName": store.UNSETTLED, "KeyType": "HASH"},
                                   {"AttributeName": store.CHECK_AFTER, "KeyType": "RANGE"}]
-    # What reconcile.py reads of an index item, without reading the table again. Not `account_sid`
+    # What reconcile/run.py reads of an index item, without reading the table again. Not `account_sid`
     # (read from the table when the payload names no account): an existing index's projection cannot
     # change in place on a deployed stack.
     assert {"entity", "id", "status", "event_type", "data", "version", "updated_at"} <= set(
@@ -75,14 +75,20 @@ def test_the_corrections_alarm_watches_what_the_function_emits(template):
     assert alarm["Statistic"] == "Sum" and alarm["ComparisonOperator"] == "GreaterThanThreshold"
 
 
-@pytest.mark.parametrize("family", [f for f in FAMILIES if f.stale_after is not None], ids=lambda f: f.entity)
+RECONCILED = [f for f in FAMILIES if f.quiet_after is not None]
+
+
+def test_the_families_with_a_threshold_are_exactly_those_with_a_resource():
+    # A family whose entities enter the Unsettled index (quiet_after) must be asked about; a resource of a
+    # family that never enters it would never be used.
+    assert set(RESOURCES) == {type(family) for family in RECONCILED}
+
+
+@pytest.mark.parametrize("family", RECONCILED, ids=lambda f: f.entity)
 def test_every_reconciled_family_has_a_resource_speaking_its_words(family: Family):
     resource = RESOURCES[type(family)]
     assert set(resource.STATUSES.values()) <= set(family.status_words)
     assert family.final < set(family.status_words)
-
-
-RECONCILED = [f for f in FAMILIES if f.stale_after is not None]
 # A stored payload per reconciled family, as its events leave it (the status before the correction,
 # restated where the family's payload restates it).
 STORED = {
@@ -104,7 +110,7 @@ def test_every_answer_is_an_event_of_the_family_that_sets_twilios_status(family:
 
     from tests.support.factories import BASE_TIME
     from twilio_sink.envelope import to_cloudevent
-    from twilio_sink.reconcile import synthetic_event
+    from twilio_sink.reconcile.corrections import synthetic_event
     from twilio_sink.registry import accounts_named, family_of, route
 
     resource = RESOURCES[type(family)]
@@ -113,8 +119,9 @@ def test_every_answer_is_an_event_of_the_family_that_sets_twilios_status(family:
     for twilio_status, word in resource.STATUSES.items():
         # Twilio's answer as the `twilio` package returns it, with what each resource reads.
         answer = SimpleNamespace(sid=entity_id, status=twilio_status, campaign_status=twilio_status,
-                                 campaign_id=None, date_updated=BASE_TIME, account_sid=ACCOUNT, error_code=None)
-        event = to_cloudevent(synthetic_event(family, entity_id, stored, resource.truth(answer)))
+                                 campaign_id=None, date_updated=BASE_TIME, account_sid=ACCOUNT, error_code=None,
+                                 messaging_service_sid="MG" + "1" * 32)
+        event = to_cloudevent(synthetic_event(resource, entity_id, stored, resource.truth(answer)))
         change = route(event)
         assert type(family_of(event.type)) is type(family), twilio_status
         assert (change.entity, change.entity_id, change.status) == (family.entity, entity_id, word), twilio_status
@@ -138,7 +145,7 @@ def test_a_registration_correction_spells_its_status_as_the_events_do(name):
     from types import SimpleNamespace
 
     from tests.support.factories import BASE_TIME
-    from twilio_sink.reconcile import synthetic_event
+    from twilio_sink.reconcile.corrections import synthetic_event
 
     family = next(f for f in RECONCILED if f.name == name)
     resource = RESOURCES[type(family)]
@@ -148,8 +155,9 @@ def test_a_registration_correction_spells_its_status_as_the_events_do(name):
     spelled = set()
     for twilio_status in resource.STATUSES:
         answer = SimpleNamespace(sid=entity_id, status=twilio_status, campaign_status=twilio_status,
-                                 campaign_id=None, date_updated=BASE_TIME, account_sid=ACCOUNT, error_code=None)
-        spelled.add(synthetic_event(family, entity_id, stored, resource.truth(answer))["data"][field])
+                                 campaign_id=None, date_updated=BASE_TIME, account_sid=ACCOUNT, error_code=None,
+                                 messaging_service_sid="MG" + "1" * 32)
+        spelled.add(synthetic_event(resource, entity_id, stored, resource.truth(answer))["data"][field])
     assert spelled <= words, spelled - words
 
 
@@ -178,14 +186,14 @@ def test_every_family_is_reconciled_or_listed_as_not_reconcilable():
     section = section.split("\n## ", 1)[0]
     assert set(STORED) == {family.name for family in RECONCILED}
     for family in RECONCILED:
-        minutes = int(family.stale_after.total_seconds() // 60)  # type: ignore[union-attr]
+        minutes = int(family.quiet_after.total_seconds() // 60)  # type: ignore[union-attr]
         threshold = f"{minutes} min" if minutes < 60 else f"{minutes // 60} h"
         row = re.search(rf"^\| `{family.name}` \(`{family.entity}`\) \|.*\| {threshold} \|$", section, re.MULTILINE)
         assert row, f"{family.name}: no row with its threshold ({threshold}) in the reconciliation table"
         finals = re.search(rf"^- `{family.name}`: (.*)$", section, re.MULTILINE)
         assert finals and set(re.findall(r"`([\w-]+)`", finals[1].split("(")[0])) == set(family.final), family.name
     listed = section.split("**Not reconcilable**", 1)[1].split("\n\n", 1)[0]
-    for family in [f for f in FAMILIES if f.stale_after is None] + [UNMODELLED]:
+    for family in [f for f in FAMILIES if f.quiet_after is None] + [UNMODELLED]:
         assert f"`{family.name}`" in listed, f"{family.name} is neither reconciled nor listed as not reconcilable"
 
 
@@ -228,7 +236,7 @@ def test_the_reconciler_may_call_exactly_what_it_calls(stack, consumer, context,
 
 
 # The `twilio` package's instance class of what each resource asks, the builder of the stand-in's
-# records, and the instance's fields the sink reads (twilio_rest.py: its Resources and listings).
+# records, and the instance's fields the sink reads (reconcile/resources.py and the backfill command's listings).
 PACKAGE_CLASSES = {
     "comms-messages": ("twilio.rest.api.v2010.account.message", "MessageInstance", "message"),
     "message-status": ("twilio.rest.api.v2010.account.message", "MessageInstance", "message"),
@@ -241,10 +249,10 @@ PACKAGE_CLASSES = {
 FIELDS_READ = {
     "MessageInstance": {"sid", "account_sid", "status", "error_code", "date_updated", "date_sent"},
     "CallInstance": {"sid", "account_sid", "status", "date_updated", "start_time"},
-    "BrandRegistrationInstance": {"account_sid", "status", "date_updated"},
-    "UsAppToPersonInstance": {"account_sid", "campaign_status", "campaign_id", "brand_registration_sid",
-                              "date_updated"},
-    "TollfreeVerificationInstance": {"account_sid", "status", "date_updated"},
+    "BrandRegistrationInstance": {"sid", "account_sid", "status", "date_updated"},
+    "UsAppToPersonInstance": {"sid", "account_sid", "campaign_status", "campaign_id", "brand_registration_sid",
+                              "messaging_service_sid", "date_updated"},
+    "TollfreeVerificationInstance": {"sid", "account_sid", "status", "date_updated"},
 }
 SID_PREFIX = {"message": "SM", "call": "CA", "brand": "BN", "campaign": "QE", "tollfree_verification": "HH"}
 
@@ -276,3 +284,52 @@ def test_each_resource_speaks_the_twilio_packages_words_and_the_stand_in_its_sha
     finally:
         api.server.server_close()
     assert FIELDS_READ[name] <= set(record), sorted(FIELDS_READ[name] - set(record))
+
+
+# What the stand-in holds for each family's entity (Twilio's status other than the stored one), and
+# where it keeps the record.
+TWILIO_HOLDS = {
+    "comms-messages": ("message", "delivered", "messages"),
+    "message-status": ("message", "delivered", "messages"),
+    "calls": ("call", "completed", "calls"),
+    "brands": ("brand", "APPROVED", "brands"),
+    "campaigns": ("campaign", "VERIFIED", "campaigns"),
+    "toll-free": ("tollfree_verification", "TWILIO_APPROVED", "tollfree"),
+}
+
+
+@pytest.mark.parametrize("family", RECONCILED, ids=lambda f: f.name)
+def test_a_correction_names_the_resource_that_answered_as_its_source(family: Family, twilio_api):
+    from datetime import UTC, datetime
+    from urllib.parse import urlsplit
+
+    from sink_local.twilio_api import API_KEY_SECRET, API_KEY_SID
+    from twilio_sink.envelope import to_cloudevent
+    from twilio_sink.reconcile.client import ApiKey, Twilio
+    from twilio_sink.reconcile.corrections import synthetic_event
+    from twilio_sink.registry import accounts_named
+
+    # Given Twilio holding the entity in another status than the stored one
+    resource = RESOURCES[type(family)]
+    stored = STORED[family.name]
+    entity_id = family.entity_id(None, family.data_model.model_validate(stored))  # type: ignore[arg-type]
+    builder, status, records = TWILIO_HOLDS[family.name]
+    sid = "QE" + "1" * 32 if builder == "campaign" else entity_id
+    extra = (stored["messagingservicesid"],) if builder == "campaign" else ()
+    getattr(twilio_api, builder)(sid, *extra, status, datetime(2026, 1, 1, tzinfo=UTC))
+    record = getattr(twilio_api, records)[sid]
+
+    # When the reconciler asks and writes the correction
+    twilio = Twilio({ACCOUNT: ApiKey(API_KEY_SID, API_KEY_SECRET)}, base_url=twilio_api.base_url)
+    truth = resource.fetch(twilio, entity_id, stored, ACCOUNT, time.monotonic() + 60)
+    event = synthetic_event(resource, entity_id, stored, truth)
+
+    # Then its source is the resource's own address, as Twilio gives it (a 2010-API `uri` is a path)
+    address = record.get("url") or "https://api.twilio.com" + record["uri"]
+    assert event["source"] == address
+    if builder != "campaign":  # a campaign is found in its messaging service's listing
+        path, _ = twilio_api.requests[-1]
+        product, _, rest = urlsplit(path).path.lstrip("/").partition("/")
+        assert f"https://{product}.twilio.com/{rest}" == address
+    # And it names no account but the one its payload names: the allow-list and attribution are as before
+    assert set(accounts_named(to_cloudevent(event))) == {ACCOUNT}

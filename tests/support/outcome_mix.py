@@ -39,7 +39,7 @@ def correction(status: str, sid: str, seconds: float) -> dict:
 def deliver(consumer, webhook, context) -> None:
     """Deliver the mix through both doors and the reconciler (`without_deadline` expected)."""
     from twilio_sink.pipeline import default_pipeline
-    from twilio_sink.reconcile import apply
+    from twilio_sink.reconcile.corrections import apply
 
     m1 = [message("sent", "MM1", 1), message("delivered", "MM1", 4)]
     m2 = [message("sent", "MM2", 1), message("undelivered", "MM2", 3, error_code="30007")]

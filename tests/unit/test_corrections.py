@@ -1,7 +1,7 @@
-"""How each reconciled family writes Twilio's answer as one of its own events (`Family.correction`).
+"""How each reconciled family writes Twilio's answer as one of its own events (its resource's `correction`).
 
-Reconciliation (reconcile.py) sends that event through the pipeline: routing it must set exactly the
-status Twilio gave, to the same entity, in the family's payload shape, keeping what was stored.
+Reconciliation (the reconcile package) sends that event through the pipeline: routing it must set
+exactly the status Twilio gave, to the same entity, in the family's payload shape, keeping what was stored.
 """
 
 import pytest
@@ -9,9 +9,10 @@ import pytest
 from sink_dev.samples import load_samples
 from twilio_sink.envelope import CloudEvent
 from twilio_sink.families.calls import PREFIXES
+from twilio_sink.reconcile.resources import RESOURCES
 from twilio_sink.registry import FAMILIES, family_of, route
 
-RECONCILED = [family for family in FAMILIES if family.stale_after is not None]
+RECONCILED = [family for family in FAMILIES if family.quiet_after is not None]
 SAMPLES = load_samples()
 
 
@@ -22,8 +23,8 @@ def stored_sample(family) -> dict:
 
 def corrected(family, status: str, answered: dict | None = None, stored: dict | None = None):
     sample = stored or stored_sample(family)
-    event_type, data = family.correction(status, sample["data"], answered or {})
-    # As reconcile.synthetic_event writes it: the family's type, no dataschema.
+    event_type, data = RESOURCES[type(family)].correction(status, sample["data"], answered or {})
+    # As corrections.synthetic_event writes it: the family's type, no dataschema.
     event = {name: value for name, value in sample.items() if name != "dataschema"}
     return event_type, data, route(CloudEvent.model_validate(event | {"type": event_type, "data": data}))
 

@@ -1,11 +1,11 @@
 """The reconciler's http client: Twilio's own endpoints by default, a stand-in's with TWILIO_API_BASE_URL,
-and a 429's Retry-After kept for the retry loop (twilio_rest.SinkHttpClient)."""
+and a 429's Retry-After kept for the retry loop (reconcile/client.py's SinkHttpClient)."""
 
 import pytest
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 
-from twilio_sink.twilio_rest import RateLimited, SinkHttpClient
+from twilio_sink.reconcile.client import RateLimited, SinkHttpClient
 
 
 @pytest.fixture

@@ -9,19 +9,30 @@ change. `--dry-run` lists what would change and writes nothing.
 """
 
 import argparse
+import json
 import sys
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from tqdm import tqdm
 
 from sink_ops import locate, recovery
 from twilio_sink import aws
+from twilio_sink.envelope import to_cloudevent
+from twilio_sink.families.base import Family
+from twilio_sink.families.calls import Calls
+from twilio_sink.families.messages import Messages
 from twilio_sink.observability import metrics
-from twilio_sink.reconcile import LISTINGS, apply, backfill_window, preview
+from twilio_sink.precedence import Change, plan
+from twilio_sink.reconcile.client import LIST_PAGE_SIZE, Twilio, Unreachable, pages, parse_api_keys
+from twilio_sink.reconcile.corrections import apply, synthetic_event
+from twilio_sink.reconcile.resources import resource_of
+from twilio_sink.registry import family_of, route
 from twilio_sink.store import StatusStore
-from twilio_sink.twilio_rest import Twilio, Unreachable, parse_api_keys
 
 # Corrections applied together: one pipeline batch.
 BATCH = 100
@@ -35,6 +46,89 @@ def _moment(text: str) -> datetime:
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an ISO-8601 time: {text!r}") from None
     return moment.replace(tzinfo=moment.tzinfo or UTC).astimezone(UTC)
+
+
+def list_messages(twilio: Twilio, account_sid: str, since: datetime, until: datetime,
+                  deadline: float) -> Iterator[list[Any]]:
+    """Every Message resource of the account sent in [since, until), a page at a time.
+
+    Twilio filters `DateSent` by whole GMT days (`DateSent>`: on or after a day, `DateSent<`: on or
+    before one): the listing asks for every day the window touches, once, and keeps what was sent in it.
+    """
+    client = twilio.client(account_sid)
+    first, last = since.date().isoformat(), (until - timedelta(microseconds=1)).date().isoformat()
+    listed = pages(twilio, lambda: client.messages.page(date_sent_after=first, date_sent_before=last,
+                                                         page_size=LIST_PAGE_SIZE), deadline)
+    return ([message for message in page if message.date_sent and since <= message.date_sent < until]
+            for page in listed)
+
+
+def list_calls(twilio: Twilio, account_sid: str, since: datetime, until: datetime,
+               deadline: float) -> Iterator[list[Any]]:
+    """Every Call resource of the account started in [since, until), a page at a time (a call still
+    queued has no start time yet: the reconciler asks about it).
+
+    Twilio filters `StartTime` by GMT days too (`StartTime>`: on or after a day, `StartTime<`: before
+    one): the days the window touches, kept to the calls started in it.
+    """
+    client = twilio.client(account_sid)
+    first = since.date().isoformat()
+    after_last = ((until - timedelta(microseconds=1)).date() + timedelta(days=1)).isoformat()
+    listed = pages(twilio, lambda: client.calls.page(start_time_after=first, start_time_before=after_last,
+                                                      page_size=LIST_PAGE_SIZE), deadline)
+    return ([call for call in page if call.start_time and since <= call.start_time < until] for page in listed)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What backfill lists for one entity: Twilio's listing, and the family and payload of an entity
+    the sink never heard of."""
+
+    pages: Callable[[Twilio, str, datetime, datetime, float], Iterator[list[Any]]]
+    family: Family
+    payload: Callable[[str, str], dict[str, Any]]  # (sid, account) -> the new entity's stored payload
+
+    @property
+    def entity(self) -> str:
+        return self.family.entity
+
+
+LISTINGS = (
+    Listing(list_messages, Messages(), lambda sid, account: {"message_id": sid, "account_sid": account}),
+    Listing(list_calls, Calls(), lambda sid, account: {"sid": sid}),
+)
+
+
+def backfill_window(twilio: Twilio, store: StatusStore, listing: Listing, account_sid: str, since: datetime,
+                    until: datetime, deadline: float) -> Iterator[tuple[str, dict[str, Any] | None]]:
+    """Every entity of the listing in [since, until): its pk, and the synthetic event that brings it
+    to Twilio's status when the stored one differs or the sink never heard of it (else None).
+    """
+    for page in listing.pages(twilio, account_sid, since, until, deadline):
+        stored = store.load_states([f"{listing.entity}#{answer.sid}" for answer in page])
+        for answer in page:
+            pk = f"{listing.entity}#{answer.sid}"
+            state = stored.get(pk)
+            # An entity keeps the family (and payload) that wrote it; one the sink never heard of takes the listing's.
+            family = family_of(state.winner.event_type) if state else listing.family
+            resource = resource_of(family)
+            # None: a family with nothing to reconcile (an inbound message is `received` from its first event).
+            truth = resource.truth(answer) if resource else None
+            if not resource or not truth or not truth.status or (state and state.status == truth.status):
+                yield pk, None
+                continue
+            data = json.loads(state.winner.data) if state else listing.payload(answer.sid, account_sid)
+            yield pk, synthetic_event(resource, answer.sid, data, truth)
+
+
+def preview(store: StatusStore, events: list[dict[str, Any]]) -> list[tuple[Change, str | None]]:
+    """What applying `events` would change, against the stored states, writing nothing (a dry run)."""
+    changes: dict[str, list[Change]] = {}
+    for event in events:
+        change = replace(route(to_cloudevent(event)), corrects=True)
+        changes.setdefault(change.pk, []).append(change)
+    stored = store.load_states(changes)
+    return [applied for pk, group in changes.items() for applied in plan(stored.get(pk), group).applied]
 
 
 def build_parser() -> argparse.ArgumentParser:

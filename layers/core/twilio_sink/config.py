@@ -24,7 +24,7 @@ class Settings(BaseModel):
     stream_events_without_account: Literal["accept", "refuse"] = Field("accept", alias="STREAM_EVENTS_WITHOUT_ACCOUNT")
     # Webhook only: the Secrets Manager secret holding the Twilio auth token(s).
     auth_token_secret_arn: str = Field("", alias="AUTH_TOKEN_SECRET_ARN")
-    # Reconciler only: the Secrets Manager secret holding Twilio API keys per account (twilio_rest.py).
+    # Reconciler only: the Secrets Manager secret holding Twilio API keys per account (reconcile/client.py).
     twilio_api_keys_secret_arn: str = Field("", alias="TWILIO_API_KEYS_SECRET_ARN")
     # Reconciler only: another endpoint for Twilio's REST API (a local stand-in); empty: Twilio's own.
     twilio_api_base_url: str = Field("", alias="TWILIO_API_BASE_URL")

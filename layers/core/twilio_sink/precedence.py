@@ -33,7 +33,7 @@ class Change:
     carrier: str = ""
     # How long this status may stay unchanged before reconciliation asks Twilio; None: never (final).
     recheck_after: timedelta | None = None
-    # An answer of Twilio's REST API (reconcile.py), not an event: it corrects a status or does nothing.
+    # An answer of Twilio's REST API (reconcile/), not an event: it corrects a status or does nothing.
     corrects: bool = False
 
     @property
@@ -88,7 +88,7 @@ class Plan:
         # Index attributes and the account from any event of the group: the winning status event may lack them.
         indexed = {name: value for change in changes for name, value in change.indexed.items()}
         account = next((change.account_sid for change in reversed(changes) if change.account_sid), None)
-        # Due for a check against Twilio's REST API if nothing changes it meanwhile (reconcile.py).
+        # Due for a check against Twilio's REST API if nothing changes it meanwhile (reconcile/).
         check_after = iso_utc(now + winner.recheck_after) if winner.recheck_after else None
         return StateWrite(winner.recorded(), winner.order_key, version, self.claims, iso_utc(now),
                           account, indexed, check_after)
@@ -101,7 +101,7 @@ def plan(current: EntityState | None, changes: list[Change], published: Collecti
     An event is applied when it outranks everything before it (stored or earlier in the group):
     `queued, sent, delivered` in that order are three applied changes; `delivered, queued, sent`
     are one. An event with the current winner's key (or repeated in the group) is a duplicate;
-    anything else older is stale, and so is a correction (reconcile.py) that confirms the status.
+    anything else older is stale, and so is a correction (reconcile/) that confirms the status.
     Each applied change gets a claim held by its carrier until `until`.
 
     `published` names the claims whose notification is known published (their history item exists);

@@ -14,7 +14,7 @@ STATE_SK = "state"
 UPDATED_AT = "updated_at"  # on the state item: when its status or claims were last written
 EXPIRES_AT = "expires_at"  # the table's TTL attribute (epoch seconds), on history items only
 # The Unsettled index (template.yaml): state items whose status is not final, by the time they are
-# due for a check (reconcile.py). Sparse: a state write removes both attributes at a final status.
+# due for a check (reconcile/). Sparse: a state write removes both attributes at a final status.
 UNSETTLED = "unsettled"
 CHECK_AFTER = "check_after"
 # Entities of one kind are spread over several index partitions: one partition takes about 1,000

@@ -96,11 +96,12 @@ class Family[Data: Payload](ABC):
     id_source: str  # where the entity id comes from, in words (for the docs and the status command)
     types: Mapping[str, EventType]
     data_model: type[Data]
-    # Reconciliation against Twilio's REST API (reconcile.py): the statuses after which Twilio changes
-    # nothing more, and how long any other status may stay unchanged before Twilio is asked for the
-    # truth. None: Twilio has no REST resource to ask, the family is not reconciled.
+    # Reconciliation against Twilio's REST API (the reconcile package, whose resources.py says what is
+    # asked and how a correction reads): the statuses after which Twilio changes nothing more, and how
+    # long any other status may stay unchanged (quiet) before Twilio is asked for the truth. None:
+    # Twilio has no REST resource to ask, the family is not reconciled.
     final: frozenset[str] = frozenset()
-    stale_after: timedelta | None = None
+    quiet_after: timedelta | None = None
     precedence: str  # which event wins, in words (for the docs)
     # Payload fields read, in order, when an event has no `time` (several documented examples lack it).
     time_fields: tuple[str, ...] = ()
@@ -174,19 +175,9 @@ class Family[Data: Payload](ABC):
                 return moment
         return None
 
-    def correction(self, status: str, stored: dict[str, Any], answered: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        """The type and payload of an event of this family that sets `status` (reconciliation's synthetic
-        event): the stored payload with the REST answer's fields over it, in this family's shape.
-
-        By default the type that declares `status`; a family whose status is read from the payload, or
-        whose payload restates it, says so here, so that routing the event sets exactly `status`.
-        """
-        event_type = next(t for t, declared in self.types.items() if declared.status == status)
-        return event_type, stored | answered
-
     def recheck_after(self, status: str) -> timedelta | None:
         """How long `status` may stay unchanged before reconciliation asks Twilio (None: never)."""
-        return None if status in self.final else self.stale_after
+        return None if status in self.final else self.quiet_after
 
     @abstractmethod
     def order_key(self, event: CloudEvent, data: Data, status: str) -> str:

@@ -34,7 +34,7 @@ class Brands(LatestWins[BrandData]):
     data_model = BrandData
     # Vetting takes hours to days; a registration unchanged this long is worth asking Twilio about.
     final = frozenset({"registered", "failed"})
-    stale_after = timedelta(hours=6)
+    quiet_after = timedelta(hours=6)
     setbacks = frozenset({"failed", "secondary_vetting_failed"})
 
     def entity_id(self, event: CloudEvent, data: BrandData) -> str:

@@ -8,7 +8,7 @@ from `completed` to `ringing`, whatever the arrival order.
 """
 
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import model_validator
 
@@ -67,7 +67,7 @@ class Calls(Ranked[CallData]):
     time_fields = ("timestamp", "requestDateCreated")
     final = ENDS
     # A call rings for seconds and lasts minutes (four hours at most): an hour without news means lost events.
-    stale_after = timedelta(hours=1)
+    quiet_after = timedelta(hours=1)
     # The call's account is a parameter of the callback Twilio made.
     account_fields = ("request.parameters.AccountSid", *Family.account_fields)
 
@@ -77,13 +77,3 @@ class Calls(Ranked[CallData]):
 
     def entity_id(self, event: CloudEvent, data: CallData) -> str:
         return data.call_sid
-
-    def correction(self, status: str, stored: dict[str, Any], answered: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        # The status is the callback's CallStatus: the answer's fields are parameters too. Twilio reports
-        # every end of a call (busy, no-answer…) with the `completed` callback, and `queued` comes before
-        # the first callback: those take the `completed` and `initiated` types.
-        request = stored.get("request") or {}
-        parameters = (request.get("parameters") or {}) | answered | {"CallStatus": status}
-        suffix = next((s for s, word in BY_TYPE.items() if word == status),
-                      "completed" if status in ENDS else "initiated")
-        return PREFIXES[0] + suffix, stored | {"request": request | {"parameters": parameters}}

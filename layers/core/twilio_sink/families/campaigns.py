@@ -29,7 +29,7 @@ class Campaigns(LatestWins[CampaignData]):
     data_model = CampaignData
     # Vetting takes hours to days; a registration unchanged this long is worth asking Twilio about.
     final = frozenset({"approved", "failed", "deleted"})
-    stale_after = timedelta(hours=6)
+    quiet_after = timedelta(hours=6)
     # A suspended campaign shows as the deletion Twilio submits for it.
     setbacks = frozenset({"failed", "deletion_submitted"})
 

@@ -30,7 +30,7 @@ class InboundMessages(Family[InboundMessageData]):
     data_model = InboundMessageData
     precedence = "received once; against other message events, the message order key (attempt 0, rank 0)"
     time_fields = ("timestamp",)
-    # Final from its first event (no REST check: stale_after stays None); an outcome (outcomes.py).
+    # Final from its first event (no REST check: quiet_after stays None); an outcome (outcomes.py).
     final = frozenset({"received"})
 
     def entity_id(self, event: CloudEvent, data: InboundMessageData) -> str:

@@ -9,7 +9,7 @@ The status is the type's: `messageStatus` (UPPERCASE) normally says the same, an
 subscription asked for and what subscribers filter on (`event_type`); `messageStatus` stays in `data`.
 """
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import ConfigDict
 
@@ -38,17 +38,11 @@ class MessageStatuses(Family[MessageStatusData]):
     # The same messages as the Communications API's, asked about the same way (an inbound message has
     # its own family and is `received`, final, from its first event).
     final = Messages.final - {"received"}
-    stale_after = Messages.stale_after
+    quiet_after = Messages.quiet_after
     error_fields = ("errorCode",)
 
     def entity_id(self, event: CloudEvent, data: MessageStatusData) -> str:
         return data.messageSid
-
-    def correction(self, status: str, stored: dict[str, Any], answered: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        # The payload restates the status twice, as its type (`eventName`) and in UPPERCASE: a correction
-        # must carry the stale one in neither.
-        event_type, data = super().correction(status, stored, answered)
-        return event_type, data | {"eventName": event_type, "messageStatus": status.upper()}
 
     def order_key(self, event: CloudEvent, data: MessageStatusData, status: str) -> str:
         return message_key(0, status, event)

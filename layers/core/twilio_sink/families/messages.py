@@ -65,7 +65,7 @@ class Messages(Family[MessageData]):
     # `delivered` is final too: only WhatsApp/RCS follow it with `read`, which Twilio sends as an event.
     final = frozenset({"delivered", "undelivered", "failed", "read", "received"})
     # A delivery receipt normally follows within seconds; after this long one was probably lost.
-    stale_after = timedelta(minutes=15)
+    quiet_after = timedelta(minutes=15)
     error_fields = ("error_code",)
 
     def entity_id(self, event: CloudEvent, data: MessageData) -> str:

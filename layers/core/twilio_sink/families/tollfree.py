@@ -38,7 +38,7 @@ class TollFreeVerifications(Family[TollFreeData]):
     # A rejected verification can still be edited and resubmitted (Twilio's `edit_allowed`): not final.
     final = frozenset({"approved", "expired", "deleted"})
     # Reviews take days; a verification unchanged this long is worth asking Twilio about.
-    stale_after = timedelta(hours=6)
+    quiet_after = timedelta(hours=6)
     setbacks = frozenset({"rejected", "failed"})
 
     def entity_id(self, event: CloudEvent, data: TollFreeData) -> str:

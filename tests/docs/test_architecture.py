@@ -90,3 +90,95 @@ def test_the_architecture_and_the_readme_name_every_function_and_core_module():
         assert not missing, f"{doc} does not name {missing}"
         tools = [p.name for p in (ROOT / "tools").iterdir() if (p / "__init__.py").exists()]
         assert all(f"{tool}/" in text for tool in tools), doc
+
+
+# Attributes only the status table's items have (contract 2): a module that reads one by its key is
+# reading an item. `version` is left out: API Gateway's events have one too.
+ITEM_ONLY = {"pk", "sk", "order_key", "claims", "updated_at", "unsettled", "check_after", "expires_at", "received_at"}
+# The one owner (state.py names the attributes, store.py moves the items), and what plays or measures
+# DynamoDB's own part: the bench's stand-in and its index-load count, and the local stack's raw reader
+# for the tests (the contract seen from outside).
+ITEM_READERS = {"layers/core/twilio_sink/state.py", "layers/core/twilio_sink/store.py",
+                "tools/sink_bench/fake_aws.py", "tools/sink_bench/index_load.py", "tools/sink_local/stack.py"}
+
+
+def item_key_reads(path: Path) -> list[str]:
+    """`x["claims"]`, `x.get("claims")`: every read of an item-only attribute by its key, as `line: key`."""
+    reads = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
+            named = node.slice
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
+              and node.args):
+            named = node.args[0]
+        else:
+            continue
+        if isinstance(named, ast.Constant) and named.value in ITEM_ONLY:
+            reads.append(f"{node.lineno}: {named.value}")
+    return reads
+
+
+def test_no_module_but_the_persistence_layer_reads_the_items_attributes():
+    product = [path for folder in ("functions", "layers", "tools") for path in sorted((ROOT / folder).rglob("*.py"))]
+    found = {str(path.relative_to(ROOT)): reads for path in product
+             if str(path.relative_to(ROOT)) not in ITEM_READERS and (reads := item_key_reads(path))}
+    assert not found, f"use state.EntityState (through store.StatusStore) instead: {found}"
+
+
+def test_the_item_key_check_finds_a_read(tmp_path):
+    module = tmp_path / "reader.py"
+    module.write_text('state = {}\nprint(state["claims"], state.get("check_after"), state["status"])\n')
+    assert item_key_reads(module) == ["2: claims", "2: check_after"]
+
+
+def core_rooms() -> dict[str, set[str]]:
+    """Each core module (a subpackage counts as one: `families/`, `reconcile/`) → the rooms it imports."""
+    def room(relative: Path) -> str:
+        return f"{relative.parts[0]}/" if len(relative.parts) > 1 else relative.name
+
+    rooms: dict[str, set[str]] = {}
+    for path in sorted(CORE.rglob("*.py")):
+        relative = path.relative_to(CORE)
+        if relative == Path("__init__.py"):
+            continue
+        here = room(relative)
+        package = relative.parent.parts  # where a relative import starts
+        targets = rooms.setdefault(here, set())
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = list(package[:len(package) - (node.level - 1)])
+                names = [*base, *node.module.split(".")] if node.module else base
+                modules = [names] if node.module else [[*names, alias.name] for alias in node.names]
+                for parts in modules:
+                    target = Path(*parts)
+                    found = target.with_suffix(".py") if (CORE / target.with_suffix(".py")).exists() else target
+                    if str(found) not in (".", "__init__.py"):
+                        targets.add(room(found))
+        targets.discard(here)
+    return rooms
+
+
+def floors(rooms: dict[str, set[str]]) -> dict[str, int]:
+    """Floor 1 imports nothing of the core; every other room stands one above the highest it imports."""
+    placed: dict[str, int] = {}
+
+    def floor(name: str, path: tuple[str, ...] = ()) -> int:
+        assert name not in path, f"a circle of imports: {' -> '.join((*path, name))}"
+        if name not in placed:
+            placed[name] = 1 + max((floor(other, (*path, name)) for other in rooms[name]), default=0)
+        return placed[name]
+
+    for name in rooms:
+        floor(name)
+    return placed
+
+
+def test_the_floors_in_the_architecture_are_the_cores_imports():
+    documented = {name: int(number) for number, names in re.findall(r"^\| (\d+) \| ([^|]+) \|", ARCHITECTURE, re.M)
+                  for name in re.findall(r"`([\w./]+)`", names)}
+    assert documented == floors(core_rooms())
+
+
+def test_a_circle_of_imports_is_found(tmp_path):
+    with pytest.raises(AssertionError, match="a circle of imports: a -> b -> a"):
+        floors({"a": {"b"}, "b": {"a"}})

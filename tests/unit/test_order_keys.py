@@ -12,7 +12,8 @@ from sink_dev.samples import SAMPLE_ACCOUNT_SID, load_samples
 from tests.support import factories as f
 from twilio_sink.envelope import CloudEvent
 from twilio_sink.notify import notification
-from twilio_sink.precedence import key, padded, plan
+from twilio_sink.order_keys import key, padded
+from twilio_sink.precedence import plan
 from twilio_sink.registry import route
 from twilio_sink.state import Claim, holder
 

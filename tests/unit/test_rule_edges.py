@@ -11,8 +11,9 @@ from sink_dev.samples import load_samples
 from tests.support import factories as f
 from tests.support.expectations import emitted
 from twilio_sink.envelope import CloudEvent, to_cloudevent
+from twilio_sink.order_keys import padded
 from twilio_sink.poison import Poison
-from twilio_sink.precedence import padded, plan
+from twilio_sink.precedence import plan
 from twilio_sink.registry import accounts_named, dataschema, route
 from twilio_sink.times import parse_timestamp
 

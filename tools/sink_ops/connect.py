@@ -22,13 +22,15 @@ import sys
 import time
 
 import boto3
-from boto3.dynamodb.conditions import Attr
 from botocore.exceptions import BotoCoreError, ClientError
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
 from sink_ops import locate
+from twilio_sink.families.handshake import SinkTests
 from twilio_sink.registry import FAMILIES
+from twilio_sink.state import EntityState
+from twilio_sink.store import StatusStore
 
 TEST_EVENT_TYPE = "com.twilio.eventstreams.test-event"  # sent by Twilio on a sink test, not subscribable
 WILDCARDS = set("*?[")
@@ -98,28 +100,28 @@ class Setup:
         self.say(f"  sink {sink.sid}: {sink.status}")
         return sink.sid
 
-    def handshake(self, sink_sid: str, table, timeout: float) -> str:
+    def handshake(self, sink_sid: str, table: StatusStore, timeout: float) -> str:
         """Test the sink, wait for the test event in the table, validate the sink with its test_id."""
         before = set(sink_tests(table))
         self.say(f"→ asking Twilio to write a test event to the stream (sink {sink_sid})")
         self.events.sinks(sink_sid).sink_test.create()
-        self.say(f"→ waiting up to {timeout:.0f}s for the test event to reach {table.name}")
+        self.say(f"→ waiting up to {timeout:.0f}s for the test event to reach {table.table_name}")
         started = time.monotonic()
         while True:
-            fresh = [item for pk, item in sink_tests(table).items() if pk not in before]
+            fresh = [state for pk, state in sink_tests(table).items() if pk not in before]
             if fresh:
                 break
             waited = time.monotonic() - started
             if waited >= timeout:
                 raise SetupError(
-                    f"no test event reached {table.name} within {timeout:.0f}s: check that the stack's stream "
+                    f"no test event reached {table.table_name} within {timeout:.0f}s: check that the stack's stream "
                     "consumer runs (its logs), that Twilio can assume TwilioRoleArn with the external id, "
                     "then run again with --sink-sid " + sink_sid)
             self.say(f"  … {waited:.0f}s")
             time.sleep(self.poll_seconds)
         # Newest first: another test running at the same time is the only way to see more than one.
-        for item in sorted(fresh, key=lambda i: i.get("updated_at", ""), reverse=True):
-            test_id = item["id"]
+        for state in sorted(fresh, key=lambda state: state.updated_at, reverse=True):
+            test_id = state.winner.id
             self.say(f"→ validating sink {sink_sid} with test_id {test_id}")
             try:
                 result = self.events.sinks(sink_sid).sink_validate.create(test_id=test_id)
@@ -128,7 +130,7 @@ class Setup:
                 continue
             self.say(f"  {result.result}")
             return test_id
-        raise SetupError(f"Twilio accepted none of the new test ids {[i['id'] for i in fresh]} for sink {sink_sid}")
+        raise SetupError(f"Twilio accepted none of the new test ids {[state.winner.id for state in fresh]} for sink {sink_sid}")
 
     def subscribe(self, sink_sid: str, types: list[dict], description: str) -> str:
         self.say(f"→ subscribing sink {sink_sid} to {len(types)} event types")
@@ -139,16 +141,9 @@ class Setup:
         return subscription.sid
 
 
-def sink_tests(table) -> dict[str, dict]:
-    """The sink_test state items (a filtered Scan: the hand-shake runs once per sink)."""
-    found, kwargs = {}, {"FilterExpression": Attr("entity").eq("sink_test") & Attr("sk").eq("state"),
-                         "ConsistentRead": True}
-    while True:
-        page = table.scan(**kwargs)
-        found |= {item["pk"]: item for item in page["Items"]}
-        if "LastEvaluatedKey" not in page:
-            return found
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+def sink_tests(table: StatusStore) -> dict[str, EntityState]:
+    """The sink tests' states by pk (a filtered Scan: the hand-shake runs once per sink)."""
+    return {state.pk: state for state in table.states(entity=SinkTests.entity)}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -198,7 +193,7 @@ def run(args, client_factory=twilio_client, say=print) -> int:
         table_name = value("table", "StatusTableName")
         sink_sid = args.sink_sid or setup.kinesis_sink(value("stream_arn", "StreamArn"), value("role_arn", "TwilioRoleArn"),
                                                        external_id(args), args.description)
-        table = boto3.resource("dynamodb", region_name=args.region).Table(table_name)
+        table = StatusStore(table_name, boto3.client("dynamodb", region_name=args.region))
         setup.handshake(sink_sid, table, args.wait)
     setup.subscribe(sink_sid, types, args.description)
     say(f"done: sink {sink_sid} is subscribed; `twilio-sink status --stack …` shows what arrives")

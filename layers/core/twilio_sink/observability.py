@@ -4,16 +4,12 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Collection
-from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 from botocore.exceptions import ClientError
-
-if TYPE_CHECKING:
-    from .outcomes import Tally
 
 # The AWS SDK logs request and response bodies (phone numbers, message text) at DEBUG: keep it above
 # that even when an operator sets the runtime's log level to DEBUG.
@@ -28,7 +24,7 @@ metrics = Metrics()
 tracer = None if Tracer._is_tracer_disabled() else Tracer()
 
 __all__ = ["logger", "metrics", "tracer", "trace_handler", "MetricUnit", "single_metric", "is_metrics_disabled",
-           "emit_batch_metrics", "emit_outcome_metrics", "log_aws_failure", "count"]
+           "emit_batch_metrics", "emit_without_service", "log_aws_failure", "count"]
 
 
 def trace_handler(handler):
@@ -81,29 +77,7 @@ def count(name: str, **dimensions: str) -> None:
             metric.add_dimension(name=dimension, value=value)
 
 
-def emit_outcome_metrics(tally: "Tally") -> None:
-    """Delivery health (outcomes.py), without the `service` dimension: an outcome is the message's,
-    whichever door or run carried it, so one metric per outcome sums both doors and the reconciler.
-
-    Each count goes to two dimension sets in one record: without the account (what alarms watch) and,
-    where the account is known and accepted, with it (what `twilio-sink report --account` reads).
-    """
-    for entity, entity_id, status in tally.setback_entities:
-        # The alarm's notification cannot name the entity; this line does (docs/operations.md).
-        logger.warning("compliance setback", extra={"entity": entity, "id": entity_id, "status": status})
-    if is_metrics_disabled():
-        return
-    for (family, status, account), number in tally.outcomes.items():
-        _emit("Outcomes", MetricUnit.Count, [number], {"family": family, "status": status}, account)
-    for (code, account), number in tally.errors.items():
-        _emit("DeliveryErrors", MetricUnit.Count, [number], {"error_code": code}, account)
-    for family, values in tally.latencies.items():
-        _emit("DeliveryLatency", MetricUnit.Milliseconds, values, {"family": family})
-    for family, number in tally.setbacks.items():
-        _emit("ComplianceSetbacks", MetricUnit.Count, [number], {"family": family})
-
-
-def _emit(name: str, unit: MetricUnit, values: list[float], dimensions: dict[str, str],
+def emit_without_service(name: str, unit: MetricUnit, values: list[float], dimensions: dict[str, str],
           account: str | None = None) -> None:
     # Powertools' EMF provider with no service: single_metric would add the `service` dimension.
     record = AmazonCloudWatchEMFProvider(service="")

@@ -14,11 +14,15 @@ statuses are each family's declared final ones, error codes the documented ones 
 """
 
 from collections import Counter, defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from .families.base import Family
-from .precedence import Change
+from .observability import MetricUnit, emit_without_service, is_metrics_disabled, logger
+from .precedence import Change, Plan
+from .registry import family_of
+from .state import EntityState
 
 # Twilio's most frequent error codes of failed or undelivered messages (https://www.twilio.com/docs/api/errors).
 ERROR_CODES = frozenset({
@@ -68,6 +72,27 @@ class Tally:
     # Each setback's entity, for the log line an operator reads when the alarm fires.
     setback_entities: list[tuple[str, str, str]] = field(default_factory=list)  # (entity, id, status)
 
+    @classmethod
+    def of_published(cls, written: list[tuple[Plan, int, EntityState | None]], accepted: Collection[str]) -> "Tally":
+        """The outcomes of the changes a run published: per entity, the plan it wrote, how many of the
+        plan's notifications were published (a prefix), and the state the plan was made on.
+
+        Accounts that are not accepted are left out of the dimensions (they are not the operator's to bound).
+        """
+        tally = cls()
+        for plan, published_count, stored in written:
+            # The time of the status each fresh change replaced; a republished claim keeps no such time.
+            previous_time = stored.winner.event_time if stored else None
+            replaced: list[str | None] = [None] * len(plan.republish)
+            for change, _ in plan.applied:
+                replaced.append(previous_time)
+                previous_time = change.event.time_utc
+            for (change, previous), time_replaced in zip(plan.to_publish[:published_count], replaced):
+                account = change.account_sid or (stored.account_sid if stored else None)
+                tally.add(family_of(change.event.type), change, account if account in accepted else None,
+                          time_replaced if previous == LATENCY_FROM else None)
+        return tally
+
     def add(self, family: Family, change: Change, account: str | None,
             sent_time: str | None = None) -> None:
         """Tally one published change. `sent_time`: when its previous status was `sent`, that event's time."""
@@ -87,3 +112,25 @@ class Tally:
 
 def _milliseconds(start: str, end: str) -> float:
     return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds() * 1000
+
+
+def emit_outcome_metrics(tally: Tally) -> None:
+    """Delivery health, without the `service` dimension: an outcome is the message's,
+    whichever door or run carried it, so one metric per outcome sums both doors and the reconciler.
+
+    Each count goes to two dimension sets in one record: without the account (what alarms watch) and,
+    where the account is known and accepted, with it (what `twilio-sink report --account` reads).
+    """
+    for entity, entity_id, status in tally.setback_entities:
+        # The alarm's notification cannot name the entity; this line does (docs/operations.md).
+        logger.warning("compliance setback", extra={"entity": entity, "id": entity_id, "status": status})
+    if is_metrics_disabled():
+        return
+    for (family, status, account), number in tally.outcomes.items():
+        emit_without_service("Outcomes", MetricUnit.Count, [number], {"family": family, "status": status}, account)
+    for (code, account), number in tally.errors.items():
+        emit_without_service("DeliveryErrors", MetricUnit.Count, [number], {"error_code": code}, account)
+    for family, values in tally.latencies.items():
+        emit_without_service("DeliveryLatency", MetricUnit.Milliseconds, values, {"family": family})
+    for family, number in tally.setbacks.items():
+        emit_without_service("ComplianceSetbacks", MetricUnit.Count, [number], {"family": family})

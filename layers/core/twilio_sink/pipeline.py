@@ -40,12 +40,12 @@ from .claims import ClaimKeeper, Lease
 from .config import settings
 from .dead_letters import DeadLetter, DeadLetterQueue
 from .notify import Notification, Notifier, notification
-from .observability import emit_batch_metrics, emit_outcome_metrics, log_aws_failure, logger
-from .outcomes import LATENCY_FROM, Tally
+from .observability import emit_batch_metrics, log_aws_failure, logger
+from .outcomes import Tally, emit_outcome_metrics
 from .poison import Poison, PoisonReason
 from .precedence import Change, Plan, plan
 from .received import Received
-from .registry import BY_TYPE, family_of, route
+from .registry import BY_TYPE, route
 from .state import EntityState, HistoryEntry
 from .store import BATCH_GET_LIMIT, BATCH_WRITE_LIMIT, Conflict, ItemTooLarge, StatusStore, chunks
 from .times import now_utc
@@ -161,7 +161,7 @@ class Pipeline:
             try:
                 change = replace(route(item.cloudevent(), item.account), carrier=item.carrier, corrects=item.corrects)
             except Poison as poison:
-                outcome.dead_letters[index] = _dead_letter(item, poison)
+                outcome.dead_letters[index] = item.dead_letter(poison)
             else:
                 groups[change.pk].append((index, change))
         return groups
@@ -251,32 +251,13 @@ class Pipeline:
         the run (after the history that proves the publishing, say) must not lose them, since no
         retry publishes those changes again. Never a reason to fail the batch."""
         try:
-            emit_outcome_metrics(self._tally(results))
+            emit_outcome_metrics(Tally.of_published(
+                [(result.plan, result.published_count, result.stored) for result in results.values() if result.plan],
+                self.accounts))
         except Exception as error:
             # Raising would fail the run after publishing (its records retried, a webhook delivery
             # answered 5xx) for a metric. Logged; the counts are lost.
             logger.exception("delivery-health metrics not emitted", extra={"error": type(error).__name__})
-
-    def _tally(self, results: dict[str, EntityResult]) -> Tally:
-        """The outcomes of the changes this run published (outcomes.py: why published, not written)."""
-        tally = Tally()
-        for result in results.values():
-            if result.plan is None or not result.published_count:
-                continue
-            stored = result.stored
-            # The time of the status each fresh change replaced; a republished claim keeps no such time.
-            previous_time = stored.winner.event_time if stored else None
-            replaced: list[str | None] = [None] * len(result.plan.republish)
-            for change, _ in result.plan.applied:
-                replaced.append(previous_time)
-                previous_time = change.event.time_utc
-            published = result.plan.to_publish[:result.published_count]
-            for (change, previous), time_replaced in zip(published, replaced):
-                account = change.account_sid or (stored.account_sid if stored else None)
-                tally.add(family_of(change.event.type), change,
-                          account if account in self.accounts else None,
-                          time_replaced if previous == LATENCY_FROM else None)
-        return tally
 
     def _keep_history(self, received: list[Received], groups: dict[str, Members],
                       results: dict[str, EntityResult]) -> set[int]:
@@ -315,7 +296,7 @@ class Pipeline:
     def _conclude(self, received: list[Received], groups: dict[str, Members], results: dict[str, EntityResult],
                 outcome: Outcome) -> None:
         """Count what happened and decide, per entity, what the caller must retry or dead-letter."""
-        unstorable = {index: _dead_letter(received[index], result.poison)
+        unstorable = {index: received[index].dead_letter(result.poison)
                       for pk, result in results.items() if result.poison for index, _ in groups[pk]}
         if unstorable:
             outcome.dead_letters |= unstorable
@@ -355,20 +336,6 @@ class Pipeline:
             log_aws_failure("send dead letters", error, len(indexes))
             sent = set()
         return {index for position, index in enumerate(indexes) if position not in sent}
-
-
-def _dead_letter(item: Received, poison: Poison) -> DeadLetter:
-    event = item.event
-    return DeadLetter.build(
-        item.raw,
-        reason=poison.reason,
-        detail=poison.detail,
-        source=item.door,
-        received_at=now_utc(),
-        event_id=event.id if event else None,
-        event_type=event.type if event else None,
-        origin=item.origin,
-    )
 
 
 @cache

@@ -151,11 +151,3 @@ def plan(current: EntityState | None, changes: list[Change], published: Collecti
     result.republish.sort(key=lambda taken: taken[0].order_key)
     result.claims = claims
     return result
-
-
-def key(*parts: str) -> str:
-    return "|".join(parts)
-
-
-def padded(number: int, width: int = 15) -> str:
-    return f"{number:0{width}d}"

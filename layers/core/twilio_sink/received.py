@@ -13,10 +13,12 @@ from typing import Any, Literal
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 
 from .accounts import AccountRule
+from .dead_letters import DeadLetter
 from .envelope import CloudEvent, cloudevent_from_record, split_webhook_body, to_cloudevent
 from .json_text import compact
 from .poison import Poison, PoisonReason
 from .registry import accounts_named
+from .times import now_utc
 
 Door = Literal["kinesis", "webhook", "reconciler", "backfill"]
 
@@ -35,6 +37,20 @@ class Received:
         if self.poison is not None or self.event is None:
             raise self.poison or Poison(PoisonReason.NOT_CLOUDEVENT, "nothing was decoded")
         return self.event
+
+    def dead_letter(self, poison: Poison) -> DeadLetter:
+        """This arrival, refused for `poison` (contract 4)."""
+        event = self.event
+        return DeadLetter.build(
+            self.raw,
+            reason=poison.reason,
+            detail=poison.detail,
+            source=self.door,
+            received_at=now_utc(),
+            event_id=event.id if event else None,
+            event_type=event.type if event else None,
+            origin=self.origin,
+        )
 
     @property
     def corrects(self) -> bool:

@@ -3,7 +3,7 @@
 from pydantic import Field
 
 from ..envelope import CloudEvent
-from ..precedence import key, padded
+from ..order_keys import key, padded
 from .base import Family, Payload
 
 PREFIX = "com.twilio.messaging.compliance."

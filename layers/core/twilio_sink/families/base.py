@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidatorFunctionWrapHandler, model_validator
 
 from ..envelope import CloudEvent
-from ..precedence import key
+from ..order_keys import key
 from ..sids import ACCOUNT_SID, NOT_AN_ACCOUNT_SID, SOURCE_ACCOUNT
 from ..times import parse_timestamp
 

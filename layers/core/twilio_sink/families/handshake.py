@@ -7,7 +7,7 @@ recorded where an operator (or the set-up command) can find it, and is never de-
 from typing import Annotated
 
 from ..envelope import CloudEvent, Identifier
-from ..precedence import key
+from ..order_keys import key
 from ..sids import ACCOUNT_SID
 from .base import Family, Payload, Places, event_types
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from pydantic import ConfigDict, Field, field_validator
 
 from ..envelope import CloudEvent, Identifier
-from ..precedence import key, padded
+from ..order_keys import key, padded
 from .base import Family, Payload, Places, event_types
 
 PREFIX = "com.twilio.comms-api.message."

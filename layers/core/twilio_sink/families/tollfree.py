@@ -10,7 +10,7 @@ from typing import Annotated
 from pydantic import Field
 
 from ..envelope import CloudEvent, Identifier
-from ..precedence import key, padded
+from ..order_keys import key, padded
 from .a2p import PREFIX
 from .base import Family, Payload, Places, event_types
 

@@ -13,7 +13,6 @@ through both doors.
 
 import argparse
 import json
-import re
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -27,6 +26,7 @@ from sink_local.serve import CONSUMER, LocalServer
 from sink_local.twilio_api import ACCOUNT, TwilioApi
 from sink_ops import report
 from sink_ops.status import states_table
+from twilio_sink.sids import MESSAGE_SID
 from twilio_sink.state import EntityState
 from twilio_sink.store import StatusStore
 
@@ -93,7 +93,6 @@ def main(argv: list[str] | None = None) -> int:
 # What the stand-in says about an entity the events left unsettled: its family's final status.
 FINAL = {"message": "delivered", "call": "completed", "brand": "APPROVED", "campaign": "VERIFIED",
          "tollfree_verification": "TWILIO_APPROVED"}
-MESSAGE_SID = re.compile(r"(SM|MM)[0-9a-fA-F]{32}")
 
 
 def reconcile(server: LocalServer) -> list[dict]:

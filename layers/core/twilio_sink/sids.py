@@ -1,4 +1,5 @@
-"""Twilio's Account SIDs, as events name them and as the template lists them. Imports nothing of the core."""
+"""Twilio's ids (SIDs): Account SIDs as events name them and as the template lists them, message SIDs as
+Twilio's REST API knows them. Imports nothing of the core."""
 
 import re
 
@@ -7,6 +8,8 @@ ACCOUNT_SID = re.compile(r"AC[0-9a-f]{32}")
 # Every `/Accounts/<segment>` of a source names an account: a segment that is no Account SID names one
 # this stack cannot accept.
 SOURCE_ACCOUNT = re.compile(r"/Accounts/([^/]*)")
+# A Programmable Messaging message: SM (SMS) or MM (MMS) and 32 hex digits.
+MESSAGE_SID = re.compile(r"(SM|MM)[0-9a-fA-F]{32}")
 # What an account field holding anything but an Account SID names: no account, so it vouches for nothing.
 NOT_AN_ACCOUNT_SID = "(not an account SID)"
 

@@ -9,7 +9,6 @@ Every endpoint, SID prefix and field name here is the installed `twilio` package
 classes under twilio/rest/); tests/reconcile ask a stand-in that refuses what Twilio refuses.
 """
 
-import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,9 +22,9 @@ from ..families.campaigns import Campaigns
 from ..families.message_status import MessageStatuses
 from ..families.messages import Messages
 from ..families.tollfree import TollFreeVerifications
+from ..sids import MESSAGE_SID
 from .client import LIST_PAGE_SIZE, NotFound, Twilio, pages
 
-MESSAGE_SID = re.compile(r"(SM|MM)[0-9a-fA-F]{32}")
 # Where the `twilio` package asks (a `Truth` names the resource that answered): the 2010 API, Messaging v1.
 API = "https://api.twilio.com/2010-04-01"
 MESSAGING = "https://messaging.twilio.com/v1"

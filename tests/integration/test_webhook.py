@@ -92,6 +92,21 @@ def test_missing_signature_is_rejected_and_nothing_is_processed(stack, webhook, 
     assert stack.states() == {} and stack.notifications() == [] and stack.dead_letters() == []
 
 
+def test_an_unsigned_request_to_a_cold_container_builds_no_pipeline(stack, webhook, context, capsys):
+    # Given a container that has answered nothing yet (the pipeline holds three AWS clients)
+    from twilio_sink.pipeline import default_pipeline
+
+    default_pipeline.cache_clear()
+    event = webhook_event(json.dumps([f.message("queued")]))
+    del event["headers"]["x-twilio-signature"]
+    # When internet noise reaches it, Then it is refused before any of the pipeline is built
+    rejected(webhook, context, event, capsys)
+    assert default_pipeline.cache_info().currsize == 0
+    # and the first signed delivery builds it
+    assert post(webhook, context, [f.message("queued")])[0] == 200
+    assert default_pipeline.cache_info().currsize == 1
+
+
 def test_wrong_token_is_rejected(stack, webhook, context, capsys):
     rejected(webhook, context, webhook_event(json.dumps([f.message("queued")]), token="not-the-token"), capsys)
     assert stack.states() == {}
@@ -370,10 +385,14 @@ PAST_THE_LEASE_SECONDS = 100
 def test_no_publish_request_starts_after_the_lease_and_the_rest_is_published_once_by_the_retry(
         stack, webhook, context, late):
     late("sns", "publish_batch", seconds=PAST_THE_LEASE_SECONDS)
-    status, _ = post(webhook, context, TWELVE_CHANGES)
-    # The first request went out; the second would have started past the lease: it did not
+    with json_logs() as logs:
+        status, _ = post(webhook, context, TWELVE_CHANGES)
+    # The first request went out; the second would have started past the lease: it did not, and the
+    # log says why (no AWS call failed)
     assert status == 503
     assert len(stack.notifications()) == 10
+    assert [line["items"] for line in lines(logs, "lease over before publishing; left to be retried")] == [2]
+    assert lines(logs, "AWS call failed; items will be retried") == []
     status, _ = post(webhook, context, TWELVE_CHANGES)  # Twilio's retry
     assert status == 200
     assert len(stack.notifications()) == 2 and unpublished(stack) == set()

@@ -39,7 +39,7 @@ from . import aws
 from .claims import ClaimKeeper, Lease
 from .config import settings
 from .dead_letters import DeadLetter, DeadLetterQueue
-from .notify import Notification, Notifier, notification
+from .notify import LeaseOver, Notification, Notifier, notification
 from .observability import emit_batch_metrics, log_aws_failure, logger
 from .outcomes import Tally, emit_outcome_metrics
 from .poison import Poison, PoisonReason
@@ -241,7 +241,12 @@ class Pipeline:
         done = self.notifier.publish_in_order(series, run=self._each,
                                               may_start=lambda: self.clock() < lease.publish_by)
         for pk, error in done.errors.items():
-            log_aws_failure("publish notifications", error, len(results[pk].to_publish))
+            if isinstance(error, LeaseOver):
+                # No AWS failure: this run's time for its claims ran out; a retry or a taker publishes them.
+                logger.warning("lease over before publishing; left to be retried",
+                               extra={"pk": pk, "items": len(results[pk].to_publish) - len(done.published.get(pk, []))})
+            else:
+                log_aws_failure("publish notifications", error, len(results[pk].to_publish))
         for pk, keys in done.published.items():
             results[pk].published_count = len(keys)
         return False

@@ -9,7 +9,10 @@ publish starts (503, Twilio retries), and a publish that started is finished and
 
 import base64
 import json
+import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from http import HTTPStatus
 from typing import Any
@@ -36,16 +39,28 @@ LAMBDA_TIMEOUT_MARGIN_SECONDS = 0.5
 
 def receive(event: ProxyEvent, remaining_millis: int | None = None) -> Response:
     """The delivery's answer, given once nothing of its work is left running: Lambda freezes what is."""
+    started = time.monotonic()
     budget = settings().webhook_deadline_seconds
     remaining_seconds = None if remaining_millis is None else remaining_millis / 1000
     if remaining_seconds is not None:
         budget = min(budget, remaining_seconds - LAMBDA_TIMEOUT_MARGIN_SECONDS)
-    # On the pipeline's clock, which its claims' leases keep too.
-    return handle(event, remaining_seconds, default_pipeline().clock() + budget)
+    return handle(event, remaining_seconds, Budget(started, budget))
 
 
-def handle(event: ProxyEvent, remaining_seconds: float | None = None, deadline: float | None = None) -> Response:
-    """The delivery's answer. Past `deadline` no state write or publish starts: 503, and Twilio retries."""
+@dataclass(frozen=True)
+class Budget:
+    """How long the delivery may take from when it arrived (`started`, a time.monotonic() value)."""
+
+    started: float
+    seconds: float
+
+    def deadline(self, clock: Callable[[], float]) -> float:
+        """The end of the budget on `clock` (the pipeline's, which its claims' leases keep too)."""
+        return clock() + self.seconds - (time.monotonic() - self.started)
+
+
+def handle(event: ProxyEvent, remaining_seconds: float | None = None, budget: Budget | None = None) -> Response:
+    """The delivery's answer. Past its budget no state write or publish starts: 503, and Twilio retries."""
     config = settings()
     try:
         request = delivery(event, config.public_base_url)
@@ -69,7 +84,10 @@ def handle(event: ProxyEvent, remaining_seconds: float | None = None, deadline: 
     if verified.account is not None:
         # Kept in a dead letter: a replay attributes the events naming no account as this delivery did.
         origin["signed_by"] = verified.account
-    outcome = default_pipeline().process(_received(verified.body, origin, accounts), remaining_seconds, deadline)
+    # Built only for a verified delivery: an unsigned request to a cold container costs no AWS clients.
+    pipeline = default_pipeline()
+    deadline = budget.deadline(pipeline.clock) if budget else None
+    outcome = pipeline.process(_received(verified.body, origin, accounts), remaining_seconds, deadline)
     summary = outcome.summary()
     if outcome.late:
         # Claims it wrote and did not publish are released: the retry need not wait for their lease.

@@ -163,3 +163,64 @@ def test_every_command_line_in_the_docs_is_accepted_by_its_parser(line, monkeypa
     monkeypatch.setattr(argparse.ArgumentParser, "parse_args", parse_only)
     with pytest.raises(Parsed):
         importlib.import_module(COMMANDS[name][0]).main(argv)
+
+
+SEARCHED = [ROOT / folder for folder in ("layers", "functions", "tools", "tests")]
+
+
+def module_file(named: str) -> Path | None:
+    """The file a doc means by `named`: a path from the root, else the one module of that name in the code."""
+    if (ROOT / named).is_file():
+        return ROOT / named
+    found = {p for folder in SEARCHED for p in folder.rglob(Path(named).name) if p.as_posix().endswith("/" + named)}
+    assert len(found) <= 1, f"`{named}` could be any of {sorted(map(str, found))}"
+    return found.pop() if found else None
+
+
+def defined(path: Path) -> set[str]:
+    """Every name a module defines: its functions, classes and assignments, at any depth (class attributes too)."""
+    import ast
+
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {n.id for target in targets for n in ast.walk(target) if isinstance(n, ast.Name)}
+    return names
+
+
+def placed_names() -> list[tuple[str, str]]:
+    """(name, module) for each "`NAME` in `module.py`", and each "`module.NAME`" of a core module, the docs say."""
+    docs = everything()
+    core = ROOT / "layers" / "core" / "twilio_sink"
+    placed = re.findall(r"`(\w+)`(?: class)? in `([\w./]+\.py)`", docs)
+    placed += [(name, f"{module}.py") for module, name in re.findall(r"`(\w+)\.(\w+)(?:\([^`]*\))?`", docs)
+               if name != "py" and (core / f"{module}.py").is_file()]
+    return sorted(set(placed))
+
+
+def test_every_name_the_docs_place_in_a_module_is_defined_there():
+    placed = placed_names()
+    assert placed
+    wrong = [f"`{name}` in `{module}`" for name, module in placed
+             if (path := module_file(module)) is None or name not in defined(path)]
+    assert not wrong, f"the docs place these where they are not: {wrong}"
+
+
+def test_the_configuration_the_docs_list_is_what_the_functions_read_and_the_template_sets():
+    from twilio_sink.config import Settings
+
+    bullet = text(ROOT / "docs" / "operations.md").split("- **Configuration**:", 1)[1].split("\n- ", 1)[0]
+    shared, _, rest = " ".join(bullet.split()).partition("; for the stream consumer also")
+    consumer, _, rest = rest.partition("; for the webhook also")
+    webhook, _, reconciler = rest.partition("; for the reconciler")
+    listed = {part: set(re.findall(r"`([A-Z][A-Z0-9_]+)`", words)) for part, words in
+              (("Globals", shared), ("StreamConsumerFunction", consumer), ("WebhookFunction", webhook),
+               ("ReconcilerFunction", reconciler))}
+    read = {field.alias for field in Settings.model_fields.values()}
+    assert set().union(*listed.values()) == read
+    for part, names in listed.items():
+        where = TEMPLATE["Globals"]["Function"] if part == "Globals" else TEMPLATE["Resources"][part]["Properties"]
+        assert names == set(where["Environment"]["Variables"]) & read, part

@@ -224,3 +224,37 @@ def test_the_configuration_the_docs_list_is_what_the_functions_read_and_the_temp
     for part, names in listed.items():
         where = TEMPLATE["Globals"]["Function"] if part == "Globals" else TEMPLATE["Resources"][part]["Properties"]
         assert names == set(where["Environment"]["Variables"]) & read, part
+
+
+def mapping(cell: str) -> dict[str, str]:
+    """Twilio's words → the family's, read from a cell such as "`a`, `b` → `c`; `d`; `e` → `f` (notes)":
+    words before an arrow become its target, words without one stay themselves; a word directly followed
+    by another one (`campaign_status` `VERIFIED`) names the field, not a status."""
+    words: dict[str, str] = {}
+    for group in re.sub(r"\([^)]*\)", "", cell).split(";"):
+        pending: list[str] = []
+        for word, arrow, target in re.findall(r"`([\w-]+)`(?! `)|(→) `([\w-]+)`", group):
+            if arrow:
+                words |= dict.fromkeys(pending, target)
+                pending = []
+            else:
+                pending.append(word)
+        words |= {word: word for word in pending}
+    return words
+
+
+def test_the_reconciliation_table_maps_twilios_statuses_as_each_resource_does():
+    from twilio_sink.reconcile.resources import RESOURCES
+
+    section = text(ROOT / "docs" / "operations.md").split("## Reconciliation and backfill", 1)[1]
+    rows = dict(re.findall(r"^\| `([\w-]+)` \(`\w+`\) \| [^|]+ \| ([^|]+) \| [^|]+ \|$", section, flags=re.MULTILINE))
+    assert set(rows) == {family.name for family in RESOURCES}
+    for family, resource in RESOURCES.items():
+        cell = rows[family.name]
+        if cell.startswith("the same, but no "):  # the row above, less the words named
+            same = mapping(rows["comms-messages"])
+            cell_words = mapping(cell.removeprefix("the same, but no "))
+            documented = {twilio: word for twilio, word in same.items() if word not in cell_words}
+        else:
+            documented = mapping(cell.removeprefix("the same words: "))
+        assert documented == resource.STATUSES, family.name

@@ -1,6 +1,7 @@
 """The docs say only what is true: links resolve, contract numbers match the code's citations, every
-command and make target named exists, and every default, output, alarm count and teardown fact
-quoted from template.yaml is what the template says.
+command and make target named exists, every default, output, alarm count and teardown fact
+quoted from template.yaml is what the template says, every name placed in a module is defined there,
+and the configuration and reconciliation tables are what the code reads and maps.
 """
 
 import re

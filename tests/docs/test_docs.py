@@ -1,6 +1,7 @@
 """The docs say only what is true: links resolve, contract numbers match the code's citations, every
-command and make target named exists, and every default, output, alarm count and teardown fact
-quoted from template.yaml is what the template says.
+command and make target named exists, every default, output, alarm count and teardown fact
+quoted from template.yaml is what the template says, every name placed in a module is defined there,
+and the configuration and reconciliation tables are what the code reads and maps.
 """
 
 import re
@@ -163,3 +164,98 @@ def test_every_command_line_in_the_docs_is_accepted_by_its_parser(line, monkeypa
     monkeypatch.setattr(argparse.ArgumentParser, "parse_args", parse_only)
     with pytest.raises(Parsed):
         importlib.import_module(COMMANDS[name][0]).main(argv)
+
+
+SEARCHED = [ROOT / folder for folder in ("layers", "functions", "tools", "tests")]
+
+
+def module_file(named: str) -> Path | None:
+    """The file a doc means by `named`: a path from the root, else the one module of that name in the code."""
+    if (ROOT / named).is_file():
+        return ROOT / named
+    found = {p for folder in SEARCHED for p in folder.rglob(Path(named).name) if p.as_posix().endswith("/" + named)}
+    assert len(found) <= 1, f"`{named}` could be any of {sorted(map(str, found))}"
+    return found.pop() if found else None
+
+
+def defined(path: Path) -> set[str]:
+    """Every name a module defines: its functions, classes and assignments, at any depth (class attributes too)."""
+    import ast
+
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {n.id for target in targets for n in ast.walk(target) if isinstance(n, ast.Name)}
+    return names
+
+
+def placed_names() -> list[tuple[str, str]]:
+    """(name, module) for each "`NAME` in `module.py`", and each "`module.NAME`" of a core module, the docs say."""
+    docs = everything()
+    core = ROOT / "layers" / "core" / "twilio_sink"
+    placed = re.findall(r"`(\w+)`(?: class)? in `([\w./]+\.py)`", docs)
+    placed += [(name, f"{module}.py") for module, name in re.findall(r"`(\w+)\.(\w+)(?:\([^`]*\))?`", docs)
+               if name != "py" and (core / f"{module}.py").is_file()]
+    return sorted(set(placed))
+
+
+def test_every_name_the_docs_place_in_a_module_is_defined_there():
+    placed = placed_names()
+    assert placed
+    wrong = [f"`{name}` in `{module}`" for name, module in placed
+             if (path := module_file(module)) is None or name not in defined(path)]
+    assert not wrong, f"the docs place these where they are not: {wrong}"
+
+
+def test_the_configuration_the_docs_list_is_what_the_functions_read_and_the_template_sets():
+    from twilio_sink.config import Settings
+
+    bullet = text(ROOT / "docs" / "operations.md").split("- **Configuration**:", 1)[1].split("\n- ", 1)[0]
+    shared, _, rest = " ".join(bullet.split()).partition("; for the stream consumer also")
+    consumer, _, rest = rest.partition("; for the webhook also")
+    webhook, _, reconciler = rest.partition("; for the reconciler")
+    listed = {part: set(re.findall(r"`([A-Z][A-Z0-9_]+)`", words)) for part, words in
+              (("Globals", shared), ("StreamConsumerFunction", consumer), ("WebhookFunction", webhook),
+               ("ReconcilerFunction", reconciler))}
+    read = {field.alias for field in Settings.model_fields.values()}
+    assert set().union(*listed.values()) == read
+    for part, names in listed.items():
+        where = TEMPLATE["Globals"]["Function"] if part == "Globals" else TEMPLATE["Resources"][part]["Properties"]
+        assert names == set(where["Environment"]["Variables"]) & read, part
+
+
+def mapping(cell: str) -> dict[str, str]:
+    """Twilio's words → the family's, read from a cell such as "`a`, `b` → `c`; `d`; `e` → `f` (notes)":
+    words before an arrow become its target, words without one stay themselves; a word directly followed
+    by another one (`campaign_status` `VERIFIED`) names the field, not a status."""
+    words: dict[str, str] = {}
+    for group in re.sub(r"\([^)]*\)", "", cell).split(";"):
+        pending: list[str] = []
+        for word, arrow, target in re.findall(r"`([\w-]+)`(?! `)|(→) `([\w-]+)`", group):
+            if arrow:
+                words |= dict.fromkeys(pending, target)
+                pending = []
+            else:
+                pending.append(word)
+        words |= {word: word for word in pending}
+    return words
+
+
+def test_the_reconciliation_table_maps_twilios_statuses_as_each_resource_does():
+    from twilio_sink.reconcile.resources import RESOURCES
+
+    section = text(ROOT / "docs" / "operations.md").split("## Reconciliation and backfill", 1)[1]
+    rows = dict(re.findall(r"^\| `([\w-]+)` \(`\w+`\) \| [^|]+ \| ([^|]+) \| [^|]+ \|$", section, flags=re.MULTILINE))
+    assert set(rows) == {family.name for family in RESOURCES}
+    for family, resource in RESOURCES.items():
+        cell = rows[family.name]
+        if cell.startswith("the same, but no "):  # the row above, less the words named
+            same = mapping(rows["comms-messages"])
+            cell_words = mapping(cell.removeprefix("the same, but no "))
+            documented = {twilio: word for twilio, word in same.items() if word not in cell_words}
+        else:
+            documented = mapping(cell.removeprefix("the same words: "))
+        assert documented == resource.STATUSES, family.name

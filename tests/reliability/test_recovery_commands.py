@@ -207,3 +207,33 @@ def test_a_command_that_writes_needs_the_history_retention(deployed, command, ca
     assert "--history-retention-days" in capsys.readouterr().err
     assert command.main([*argv, "--history-retention-days", "ninety"]) == 2
     assert "a whole number of days" in capsys.readouterr().err
+
+
+def a_correction(**data) -> dict:
+    """A correction as the reconciler builds it (reconcile/corrections.py): the family's own type."""
+    return {"specversion": "1.0", "type": "com.twilio.comms-api.message.delivered", "id": "RC-MM1-delivered",
+            "source": "https://api.twilio.com/2010-04-01/Accounts/AC0/Messages/SM1.json",
+            "time": "2026-01-01T12:00:05.000000Z", "datacontenttype": "application/json", "data": data}
+
+
+def test_a_correction_that_cannot_be_applied_is_a_dead_letter_and_replay_applies_it_once_it_can(deployed):
+    from twilio_sink.pipeline import default_pipeline
+    from twilio_sink.reconcile.corrections import apply
+
+    # Given a correction whose payload cannot place it (no message_id): a dead letter, not an error
+    outcome = apply(default_pipeline(), [a_correction(attempt="1")], "reconciler")
+    [refused] = deployed.dead_letters()
+    assert (refused["source"], refused["reason"], refused["event_id"]) == ("reconciler", "invalid_payload",
+                                                                         "RC-MM1-delivered")
+    assert list(outcome.dead_letters) == [0] and set(refused["origin"]) == {"batch"}
+    # And a correction's letter that a fixed version accepts: replay applies it as the correction it is
+    fixed = DeadLetter.build(json.dumps(a_correction(message_id="MM1", attempt="1")), reason="invalid_payload",
+                             detail="(from an older version)", source="reconciler",
+                             received_at="2026-01-01T12:00:06.000000Z", origin={"batch": "b1"})
+    deployed.sqs.send_message(QueueUrl=deployed.dlq_url, MessageBody=fixed.to_message())
+    assert replay.main(["--stack", STACK, "--wait-seconds", "0"]) == 0
+    assert deployed.states()["message#MM1"]["status"] == "delivered"
+    assert [n["status"] for n in deployed.notifications()] == ["delivered"]
+    [kept] = deployed.history("message#MM1")
+    assert kept["source"] == "reconciler"
+    assert queued(deployed, deployed.dlq_url) == []

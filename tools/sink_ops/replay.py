@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from sink_ops import recovery
 from twilio_sink.dead_letters import DeadLetter
+from twilio_sink.envelope import parse_json, to_cloudevent
 from twilio_sink.poison import Poison, PoisonReason
 from twilio_sink.received import Received, from_kinesis, from_webhook
 from twilio_sink.registry import route
@@ -44,6 +45,12 @@ def rebuild(letter: DeadLetter, resources: recovery.Resources) -> list[Received]
     if letter.source == "webhook":
         origin = {k: v for k, v in letter.origin.items() if k != "index"}
         return from_webhook(letter.raw, origin, resources.webhook_accounts(letter.origin.get("signed_by")))
+    if letter.source in ("reconciler", "backfill"):
+        # A correction, applied again as one (its batch is its carrier, as when it was first applied).
+        try:
+            return [Received(letter.source, letter.raw, letter.origin, event=to_cloudevent(parse_json(letter.raw)))]
+        except Poison as poison:
+            return [Received(letter.source, letter.raw, letter.origin, poison=poison)]
     # An undecodable record's raw is its data as Lambda gave it (base64); any other is the decoded text.
     data = letter.raw if letter.reason == PoisonReason.UNDECODABLE else base64.b64encode(
         letter.raw.encode("utf-8")).decode("ascii")

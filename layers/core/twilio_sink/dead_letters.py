@@ -19,7 +19,8 @@ class DeadLetter(BaseModel):
 
     reason: str
     detail: str
-    source: Literal["kinesis", "webhook"]
+    # The door (received.Door): a correction of the reconciler or backfill can be refused too.
+    source: Literal["kinesis", "webhook", "reconciler", "backfill"]
     raw: str
     raw_truncated: bool = False
     received_at: str

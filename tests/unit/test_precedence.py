@@ -149,7 +149,7 @@ def test_a_redelivered_event_whose_claim_is_unpublished_is_published_again_by_it
 def test_a_published_claim_is_dropped_and_never_republished():
     queued, sent = changes(f.message("queued", seconds=0), f.message("sent", seconds=1))
     stored = f.stored("queued", queued.order_key, 1, claims=claim(queued, None, queued.carrier))
-    result = plan(stored, [queued, sent], published={queued.event.id}, now=NOW, until=LIVE)
+    result = plan(stored, [queued, sent], proven={queued.event.id}, now=NOW, until=LIVE)
     assert result.republish == [] and result.dropped == {queued.event.id}
     assert set(result.claims) == {sent.event.id}
 

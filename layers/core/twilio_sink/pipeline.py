@@ -123,14 +123,14 @@ class Pipeline:
         letters = self._pool.submit(self._send_dead_letters, outcome.dead_letters)
         try:
             read = self._read_states(groups)
-            published = self.claims.proven(read.stored, {pk: [c for _, c in groups[pk]] for pk in read.stored}, now)
-            read.unread |= read.stored.keys() - published.keys()
+            proven = self.claims.proven(read.stored, {pk: [c for _, c in groups[pk]] for pk in read.stored}, now)
+            read.unread |= read.stored.keys() - proven.keys()
             if read.stored and self._past(deadline):
                 # Nothing written yet: the whole delivery is retried, with no claim left to wait for.
                 outcome.late = True
                 read.unread |= read.stored.keys()
             outcome.failed |= {index for pk in read.unread for index, _ in groups[pk]}
-            results = self._write_states(groups, read, published, now, lease)
+            results = self._write_states(groups, read, proven, now, lease)
             outcome.late |= self._publish(results, lease, deadline)
             self._emit_outcomes(results)
             self.claims.release({pk: (result.plan, result.published_count) for pk, result in results.items()
@@ -183,27 +183,27 @@ class Pipeline:
             log_aws_failure("load states", error, len(pks))
             return None
 
-    def _write_states(self, groups: dict[str, Members], read: StatesRead, published: dict[str, set[str]],
+    def _write_states(self, groups: dict[str, Members], read: StatesRead, proven: dict[str, set[str]],
                       now: float, lease: Lease) -> dict[str, EntityResult]:
         pks = [pk for pk in groups if pk not in read.unread]
         return dict(zip(pks, self._each(
-            lambda pk: self._write_state(pk, [c for _, c in groups[pk]], read.stored[pk], published[pk], now, lease),
+            lambda pk: self._write_state(pk, [c for _, c in groups[pk]], read.stored[pk], proven[pk], now, lease),
             pks)))
 
     def _write_state(self, pk: str, changes: list[Change], stored: EntityState | None,
-                     published: set[str], now: float, lease: Lease) -> EntityResult:
+                     proven: set[str], now: float, lease: Lease) -> EntityResult:
         """Apply one entity's events (and claims taken over) in one conditional write."""
-        result = EntityResult(known_kept=set(published))
-        published = result.known_kept
+        result = EntityResult(known_kept=set(proven))
+        proven = result.known_kept
         checked = set(stored.claims) if stored else set()
         try:
             for _ in range(MAX_CONFLICT_RETRIES):
                 unchecked = {event_id: claim for event_id, claim in (stored.claims if stored else {}).items()
                              if event_id not in checked}
                 if unchecked:  # written by whoever won the race: checked now, rarely needed
-                    published |= self.claims.proven_of(pk, unchecked)
+                    proven |= self.claims.proven_of(pk, unchecked)
                     checked |= unchecked.keys()
-                result.plan = plan(stored, changes, published, now, lease.until)
+                result.plan = plan(stored, changes, proven, now, lease.until)
                 result.stored = stored
                 if not result.plan.writes:
                     break

@@ -94,7 +94,7 @@ class Plan:
                           account, indexed, check_after)
 
 
-def plan(current: EntityState | None, changes: list[Change], published: Collection[str] = (),
+def plan(current: EntityState | None, changes: list[Change], proven: Collection[str] = (),
          now: float = 0.0, until: int = 0) -> Plan:
     """Classify each event as applied, stale or duplicate against the current state, and decide its claims.
 
@@ -104,7 +104,7 @@ def plan(current: EntityState | None, changes: list[Change], published: Collecti
     anything else older is stale, and so is a correction (reconcile/) that confirms the status.
     Each applied change gets a claim held by its carrier until `until`.
 
-    `published` names the claims whose notification is known published (their history item exists);
+    `proven` names the claims whose notification is proven published (their history item exists);
     so are claims marked PUBLISHED. Both are dropped by the write.
     A redelivered event whose claim is not among them was applied but maybe never published (the
     holder died, or SNS failed): its carrier takes the claim over and publishes it again when the
@@ -118,7 +118,7 @@ def plan(current: EntityState | None, changes: list[Change], published: Collecti
     seen = {best} if best else set()
     claims = dict(current.claims) if current else {}
     result.dropped = {event_id for event_id, claim in claims.items()
-                        if event_id in published or claim.holder == PUBLISHED}
+                        if event_id in proven or claim.holder == PUBLISHED}
     for event_id in result.dropped:
         del claims[event_id]
     stored = dict(claims)

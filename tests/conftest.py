@@ -1,7 +1,10 @@
 """Shared fixtures: a moto AWS built from template.yaml, and the two real Lambda handlers."""
 
+import functools
 import os
 
+import botocore.loaders
+import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
@@ -21,6 +24,12 @@ os.environ.update(
     }
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)
+
+# Every test makes new boto3 sessions (moto resets the default one, each test resets the core's), and
+# each session's loader parsed botocore's service models and endpoint data again: a third of the
+# suite's CPU. One loader per search path for the whole run reads each file once; what a session or
+# client does with the parsed data is unchanged (a Lambda container's one session shares it the same way).
+botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)
 
 
 def _reset_caches():

@@ -40,6 +40,18 @@ def _reset_caches():
     pipeline.default_pipeline.cache_clear()
 
 
+# A test's line for every run's summary, `record_property(SHOWN, text)`: also from parallel workers,
+# whose tests' own output is not shown.
+SHOWN = "shown"
+
+
+def pytest_terminal_summary(terminalreporter):
+    for report in terminalreporter.getreports("passed") + terminalreporter.getreports("failed"):
+        for name, value in report.user_properties:
+            if name == SHOWN:
+                terminalreporter.write_line(f"{report.nodeid}: {value}")
+
+
 @pytest.fixture
 def stack(monkeypatch):
     with mock_aws():

@@ -33,6 +33,7 @@ from hypothesis import strategies as st
 
 from sink_local.stack import Stack
 from sink_ops import redrive
+from tests.conftest import SHOWN
 from tests.reliability.harness import (
     FAULT_KINDS,
     STREAM_NAME,
@@ -127,7 +128,7 @@ def histories(draw):
     return originals, list(zip(sinks, parts)), poisons, faults, cut_ins
 
 
-def test_guarantees_hold_for_any_history(world, capsys):
+def test_guarantees_hold_for_any_history(world, capsys, record_property):
     # Exactly-once is only checked on fault-free histories and the rest only means something under
     # faults: the test says how many of each it ran, and fails when either kind is too rare.
     tally = Counter()
@@ -140,8 +141,8 @@ def test_guarantees_hold_for_any_history(world, capsys):
         tally["faulted" if run_history(world, history, capsys) else "fault-free"] += 1
 
     one_history()
-    with capsys.disabled():  # shown in every run, not only on failure
-        print(f"\n  histories: {tally['fault-free']} fault-free (exactly once checked), {tally['faulted']} faulted")
+    # shown in every run, not only on failure (tests/conftest.py prints it at the end)
+    record_property(SHOWN, f"histories: {tally['fault-free']} fault-free (exactly once checked), {tally['faulted']} faulted")
     minimum = MIN_SHARE * EXAMPLES
     assert tally["fault-free"] >= minimum and tally["faulted"] >= minimum, (
         f"fewer than {minimum:.0f} histories of a kind: {dict(tally)}")

@@ -26,7 +26,7 @@ help:
 	@echo "  invoke     a function on an event under sam local invoke (Docker)   (ARGS=\"consumer events/kinesis/all.json\")"
 	@echo "  status     read the status table                                    (ARGS=\"--help\")"
 	@echo "  test       the whole suite (what CI runs after make lint)"
-	@echo "  test-fast  the quick loop (about a minute): no sam, Docker or local stack; fewer examples"
+	@echo "  test-fast  the quick loop (under a minute): no sam, Docker or local stack; fewer examples"
 	@echo "  lint       ruff over everything, mypy over the core"
 	@echo "  mutate     mutation score of the rules (slow; not part of test)   (docs/testing.md)"
 	@echo "  bench      throughput, cost, latency, memory, cold start          (ARGS=\"--help\")"
@@ -68,12 +68,16 @@ docker-engine:
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker.io debootstrap; \
 	else echo "note: no Docker engine and no root to install one: the sam local invoke test will be skipped"; fi
 
+# One pytest-xdist worker per CPU, each given whole modules (a module's fixtures are set up once, and
+# its tests that share a server, the Docker engine or a build stay in one process): docs/testing.md.
+PYTEST_PARALLEL := -n auto --dist loadfile
+
 test: setup docker-engine
-	$(SAM_ENV) $(PY) -m pytest $(ARGS)
+	$(SAM_ENV) $(PY) -m pytest $(PYTEST_PARALLEL) $(ARGS)
 
 # The edit-test loop: what is marked slow is left to `make test` (docs/testing.md#the-quick-loop).
 test-fast: $(VENV)/.installed
-	GUARANTEE_EXAMPLES=50 $(PY) -m pytest -m "not slow" -q $(ARGS)
+	GUARANTEE_EXAMPLES=50 $(PY) -m pytest $(PYTEST_PARALLEL) -m "not slow" -q $(ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

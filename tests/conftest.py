@@ -1,7 +1,10 @@
 """Shared fixtures: a moto AWS built from template.yaml, and the two real Lambda handlers."""
 
+import functools
 import os
 
+import botocore.loaders
+import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
@@ -22,6 +25,12 @@ os.environ.update(
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)
 
+# Every test makes new boto3 sessions (moto resets the default one, each test resets the core's), and
+# each session's loader parsed botocore's service models and endpoint data again: a third of the
+# suite's CPU. One loader per search path for the whole run reads each file once; what a session or
+# client does with the parsed data is unchanged (a Lambda container's one session shares it the same way).
+botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)
+
 
 def _reset_caches():
     from twilio_sink import aws, config, pipeline
@@ -29,6 +38,18 @@ def _reset_caches():
     aws.reset_clients()
     config.settings.cache_clear()
     pipeline.default_pipeline.cache_clear()
+
+
+# A test's line for every run's summary, `record_property(SHOWN, text)`: also from parallel workers,
+# whose tests' own output is not shown.
+SHOWN = "shown"
+
+
+def pytest_terminal_summary(terminalreporter):
+    for report in terminalreporter.getreports("passed") + terminalreporter.getreports("failed"):
+        for name, value in report.user_properties:
+            if name == SHOWN:
+                terminalreporter.write_line(f"{report.nodeid}: {value}")
 
 
 @pytest.fixture

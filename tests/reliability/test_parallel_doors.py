@@ -61,7 +61,8 @@ class AtomicCalls:
 @pytest.fixture
 def moto_server():
     server = make_server("127.0.0.1", 0, AtomicCalls(), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits for the serving loop's next poll: every 50 ms rather than the default 500 ms
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()

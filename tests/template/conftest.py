@@ -1,5 +1,7 @@
 """The template built for this machine's architecture, once per test session (sink_dev.build says why)."""
 
+import fcntl
+import os
 from pathlib import Path
 
 import pytest
@@ -17,11 +19,26 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def host_build(tmp_path_factory) -> Path:
-    """The built template.yaml; its folder holds each function's and the layer's build."""
-    try:
-        return build.build(tmp_path_factory.mktemp("host-build"))
-    except RuntimeError as error:
-        pytest.fail(str(error))
+    """The built template.yaml; its folder holds each function's and the layer's build.
+
+    Built once per run: under pytest-xdist each worker has its own session, so the first worker to ask
+    builds in the folder the workers share (their base folders' parent), holding a lock that the others
+    wait on, and they use its build (nothing writes to a build: the tests read it or mount it read-only).
+    """
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    done = shared / "host-build.done"  # the built template's path, written once the build succeeded
+    with (shared / "host-build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if done.exists():
+            return Path(done.read_text())
+        try:
+            built = build.build(shared / "host-build")
+        except RuntimeError as error:
+            pytest.fail(str(error))
+        done.write_text(str(built))
+        return built
 
 
 @pytest.fixture(scope="session")

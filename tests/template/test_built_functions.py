@@ -15,6 +15,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from moto.moto_api._internal.models import moto_api_backend
 from moto.server import ThreadedMotoServer
 
 from sink_dev.build import lambda_path
@@ -51,6 +52,9 @@ def stack():
     host, port = server.get_host_and_port()
     yield Stack(LOCAL_TEST_AUTH_TOKEN, endpoint_url=f"http://{host}:{port}")
     server.stop()
+    # moto's servers in one process share their state: the next module's stack starts from nothing
+    # (tests/template/test_sam_local_invoke.py's, when a parallel worker runs both).
+    moto_api_backend.reset()
 
 
 def run_built(built: Path, runtime: Path, stack: Stack, logical_id: str, event_file: Path, tmp_path: Path) -> dict:

@@ -125,7 +125,9 @@ class HttpApi:
         self.on_request = on_request or (lambda event, status, body: None)
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
-        self._thread = threading.Thread(target=self.server.serve_forever, name="http-api", daemon=True)
+        # stop() waits for the serving loop's next poll: every 50 ms rather than the default 500 ms
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, name="http-api",
+                                        daemon=True)
 
     @property
     def port(self) -> int:

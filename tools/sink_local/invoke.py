@@ -46,7 +46,8 @@ class Relay(socketserver.ThreadingTCPServer):
     def __init__(self, host: str, target: tuple[str, int]):
         self.target = target
         super().__init__((host, 0), _Pipe)
-        self._thread = threading.Thread(target=self.serve_forever, name="relay", daemon=True)
+        # shutdown() waits for the serving loop's next poll: every 50 ms rather than the default 500 ms
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, name="relay", daemon=True)
 
     @property
     def url(self) -> str:

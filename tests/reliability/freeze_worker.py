@@ -41,6 +41,11 @@ class Freezer:
         self.answered = threading.Event()
         self.work_done = threading.Event()
         self.publish_requests = 0
+        # State writes in flight, and whether new ones wait: a stall stops the process only once the
+        # other threads' writes have landed, so what the parent reads then stays as it is while stopped.
+        self.writes = threading.Condition()
+        self.writing = 0
+        self.holding = False
 
     def report(self, **message) -> None:
         with self.lock:
@@ -51,10 +56,26 @@ class Freezer:
         self.report(frozen=where)
         os.kill(os.getpid(), signal.SIGSTOP)
 
+    def write_starts(self) -> None:
+        with self.writes:
+            self.writes.wait_for(lambda: not self.holding)
+            self.writing += 1
+
+    def write_ends(self) -> None:
+        with self.writes:
+            self.writing -= 1
+            self.writes.notify_all()
+
     def checkpoint(self, point: str) -> None:
         if point == self.stall:
             self.stall = None
+            with self.writes:
+                self.holding = True
+                self.writes.wait_for(lambda: self.writing == 0)
             self.stop_here(point)
+            with self.writes:
+                self.holding = False
+                self.writes.notify_all()
         elif point == self.freeze:
             # Lambda freezes only a process whose handler returned: wait for the answer (a worker thread
             # reaching here before its deadline answer would otherwise pass unfrozen).
@@ -90,7 +111,11 @@ def install(freezer: Freezer, clock_file: Path) -> None:
     save_state = store.StatusStore.save_state
 
     def _save_state(self, pk, write):
-        save_state(self, pk, write)
+        freezer.write_starts()
+        try:
+            save_state(self, pk, write)
+        finally:
+            freezer.write_ends()
         freezer.checkpoint("after_state_write")
 
     handle = webhook.handle

@@ -12,7 +12,7 @@ import boto3
 
 from twilio_sink.aws import CLIENT_CONFIG
 from twilio_sink.envelope import cloudevent_from_record
-from twilio_sink.precedence import notification
+from twilio_sink.notify import notification
 from twilio_sink.registry import route
 from twilio_sink.store import to_item
 

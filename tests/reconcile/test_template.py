@@ -2,13 +2,14 @@
 
 import re
 import time
+from dataclasses import fields
 
 import pytest
 
 from sink_dev.template import load_template
 from sink_local.twilio_api import ACCOUNT
 from tests.template.test_template import alarm_for, env_of, function_props, parameter_value
-from twilio_sink import store
+from twilio_sink import state, store
 from twilio_sink.families.base import Family
 from twilio_sink.reconcile.resources import RESOURCES
 from twilio_sink.registry import FAMILIES, UNMODELLED
@@ -58,12 +59,19 @@ def test_the_function_reads_its_api_keys_and_nothing_more(template):
 def test_the_index_is_what_the_store_queries(template):
     table = template["Resources"]["StatusTable"]["Properties"]
     (index,) = [i for i in table["GlobalSecondaryIndexes"] if i["IndexName"] == store.UNSETTLED_INDEX]
-    assert index["KeySchema"] == [{"AttributeName": store.UNSETTLED, "KeyType": "HASH"},
-                                  {"AttributeName": store.CHECK_AFTER, "KeyType": "RANGE"}]
+    assert index["KeySchema"] == [{"AttributeName": state.UNSETTLED, "KeyType": "HASH"},
+                                  {"AttributeName": state.CHECK_AFTER, "KeyType": "RANGE"}]
     # What reconcile/run.py reads of an index item, without reading the table again. Not `account_sid`
     # (read from the table when the payload names no account): an existing index's projection cannot
     # change in place on a deployed stack.
-    assert {"entity", "id", "status", "event_type", "data", "version", "updated_at"} <= set(
+    assert {"entity", "id", "status", "event_type", "data", "version", "updated_at"} == {
+        field.name for field in fields(state.DueEntity)} - {"pk"} <= set(index["Projection"]["NonKeyAttributes"])
+
+
+def test_the_by_operation_index_projects_what_the_status_command_reads(template):
+    table = template["Resources"]["StatusTable"]["Properties"]
+    (index,) = [i for i in table["GlobalSecondaryIndexes"] if i["IndexName"] == store.BY_OPERATION_INDEX]
+    assert {field.name for field in fields(state.OperationMessage)} - {"pk"} <= set(
         index["Projection"]["NonKeyAttributes"])
 
 

@@ -13,14 +13,18 @@ MAX_BATCH_BYTES = 240_000
 SEND_BATCH_LIMIT = 10
 
 
+# How an event came in (received.Received.door), kept as `source` in dead letters and history items
+# (contracts 2 and 4): the two sinks, or a correction of the reconciler or backfill.
+Door = Literal["kinesis", "webhook", "reconciler", "backfill"]
+
+
 class DeadLetter(BaseModel):
     # Built at the first dead letter, which most invocations never have (not at each cold start).
     model_config = ConfigDict(defer_build=True)
 
     reason: str
     detail: str
-    # The door (received.Door): a correction of the reconciler or backfill can be refused too.
-    source: Literal["kinesis", "webhook", "reconciler", "backfill"]
+    source: Door
     raw: str
     raw_truncated: bool = False
     received_at: str

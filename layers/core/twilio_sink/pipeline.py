@@ -123,14 +123,15 @@ class Pipeline:
         letters = self._pool.submit(self._send_dead_letters, outcome.dead_letters)
         try:
             read = self._read_states(groups)
-            proven = self.claims.proven(read.stored, {pk: [c for _, c in groups[pk]] for pk in read.stored}, now)
+            changes = {pk: [change for _, change in members] for pk, members in groups.items()}
+            proven = self.claims.proven(read.stored, {pk: changes[pk] for pk in read.stored}, now)
             read.unread |= read.stored.keys() - proven.keys()
             if read.stored and self._past(deadline):
                 # Nothing written yet: the whole delivery is retried, with no claim left to wait for.
                 outcome.late = True
                 read.unread |= read.stored.keys()
             outcome.failed |= {index for pk in read.unread for index, _ in groups[pk]}
-            results = self._write_states(groups, read, proven, now, lease)
+            results = self._write_states(changes, read, proven, now, lease)
             outcome.late |= self._publish(results, lease, deadline)
             self._emit_outcomes(results)
             self.claims.release({pk: (result.plan, result.published_count) for pk, result in results.items()
@@ -183,12 +184,11 @@ class Pipeline:
             log_aws_failure("load states", error, len(pks))
             return None
 
-    def _write_states(self, groups: dict[str, Members], read: StatesRead, proven: dict[str, set[str]],
+    def _write_states(self, changes: dict[str, list[Change]], read: StatesRead, proven: dict[str, set[str]],
                       now: float, lease: Lease) -> dict[str, EntityResult]:
-        pks = [pk for pk in groups if pk not in read.unread]
+        pks = [pk for pk in changes if pk not in read.unread]
         return dict(zip(pks, self._each(
-            lambda pk: self._write_state(pk, [c for _, c in groups[pk]], read.stored[pk], proven[pk], now, lease),
-            pks)))
+            lambda pk: self._write_state(pk, changes[pk], read.stored[pk], proven[pk], now, lease), pks)))
 
     def _write_state(self, pk: str, changes: list[Change], stored: EntityState | None,
                      proven: set[str], now: float, lease: Lease) -> EntityResult:

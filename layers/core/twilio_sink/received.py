@@ -8,19 +8,17 @@ Items that cannot be decoded, or come from an account this stack does not accept
 import base64
 import binascii
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 
 from .accounts import AccountRule
-from .dead_letters import DeadLetter
+from .dead_letters import DeadLetter, Door
 from .envelope import CloudEvent, cloudevent_from_record, split_webhook_body, to_cloudevent
 from .json_text import compact
 from .poison import Poison, PoisonReason
 from .registry import accounts_named
 from .times import now_utc
-
-Door = Literal["kinesis", "webhook", "reconciler", "backfill"]
 
 
 @dataclass

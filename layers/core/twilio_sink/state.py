@@ -1,8 +1,8 @@
 """The status table's items (contract 2) as typed values: the one place their attributes are named.
 
-`store.py` reads items into `EntityState` and `HistoryEntry` and writes a `StateWrite` through
-`state_attributes`; everything else (the pipeline, the precedence rules, the reconciler, the status
-command) uses their fields, never an item's keys. Plain data: nothing of Twilio, nothing of boto3.
+`store.py` reads items into these types and writes a `StateWrite` by its `attributes()`; everything
+else (the pipeline, the precedence rules, the reconciler, the status command) uses their fields,
+never an item's keys. Plain data: nothing of Twilio, nothing of boto3.
 """
 
 import hashlib
